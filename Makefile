@@ -1,0 +1,29 @@
+# The README's two commands: `make demo` and `make test`. Both do all set-up first.
+SHELL := /bin/bash
+VENV ?= $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+HPCGAN := $(VENV)/bin/hpcgan
+MPIRUN := mpirun --allow-run-as-root --oversubscribe
+DEMO := demo_out
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test clean-demo
+
+setup:
+	bash env/setup.sh
+
+# The whole chain on the embedded default (a simulated SDSS/CFHT pair), sized for 2 CPU cores.
+demo: setup
+	@set -euo pipefail; \
+	echo "[demo] 1/1 simulate a survey pair (2 MPI ranks)"; \
+	$(MPIRUN) -np 2 $(HPCGAN) simulate -c demo; \
+	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv)"
+
+# pytest exits 5 when it collects no test: that fails here, like any other non-zero exit.
+test: setup
+	@set -euo pipefail; cd $(CURDIR); \
+	$(PY) -m pytest -ra $(PYTEST_ARGS) tests; rc=$$?; \
+	exit $$rc
+
+clean-demo:
+	rm -rf $(DEMO)

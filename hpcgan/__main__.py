@@ -1,0 +1,5 @@
+import sys
+
+from hpcgan.cli import main
+
+sys.exit(main())

@@ -1,0 +1,68 @@
+"""``hpcgan`` command: one sub-command per stage, each a ``main(argv) -> int`` in its own package.
+
+Every stage takes ``--config FILE|NAME`` (repeatable, later wins) and ``key.sub=value`` overrides
+(positional or ``--set``); ``hpcgan config`` prints the resolved configuration.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import Sequence
+
+from hpcgan.config import ConfigError, Config, dump_config, load_config
+from hpcgan.log import setup_logging
+
+# stage name -> module with main(argv); imported lazily so `hpcgan --help` stays fast
+STAGES = {
+    "config": "hpcgan.cli",
+    "simulate": "hpcgan.simulate.cli",
+    "preprocess": "preprocess.cli",
+    "train": "hpcgan.train.cli",
+}
+
+
+def add_config_args(p: argparse.ArgumentParser) -> None:
+    """The config arguments every stage shares."""
+    p.add_argument("--config", "-c", action="append", default=[],
+                   help="YAML config file or name in configs/ (repeatable; later files win). Default: default")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one key, e.g. train.lr=2e-4 (repeatable)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides, e.g. train.iters=100")
+
+
+def config_from_args(args: argparse.Namespace, extra: Sequence[str] = ()) -> Config:
+    """Load the config named by the shared arguments, then the stage's own flags as overrides."""
+    return load_config(args.config or ["default"], [*args.sets, *args.overrides, *extra])
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
+        known = ", ".join(STAGES)
+        if argv and argv[0] not in ("-h", "--help"):
+            print(f"hpcgan: unknown command {argv[0]!r}; allowed: {known}", file=sys.stderr)
+            return 2
+        print(f"usage: hpcgan <command> [--config FILE] [key.sub=value ...]\ncommands: {known}")
+        return 0
+    setup_logging()
+    stage, rest = argv[0], argv[1:]
+    try:
+        if stage == "config":
+            return config_main(rest)
+        return importlib.import_module(STAGES[stage]).main(rest)
+    except ConfigError as e:
+        print(f"hpcgan {stage}: config error: {e}", file=sys.stderr)
+        return 2
+
+
+def config_main(argv: Sequence[str]) -> int:
+    """``hpcgan config``: print the resolved configuration (YAML)."""
+    p = argparse.ArgumentParser(prog="hpcgan config", description=config_main.__doc__)
+    add_config_args(p)
+    print(dump_config(config_from_args(p.parse_args(argv))), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""Typed configuration schema: one frozen dataclass per section.
+
+Every knob of every stage lives here, with the paper's value as default (see ../shared/PAPER.md).
+Constraints are declared beside each field (``choices`` through ``Literal``, ``min``/``max`` through
+``field(metadata=...)``) so the loader can name the key and what is allowed when a value is wrong.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Optional
+
+BANDS = ("u", "g", "r", "i", "z")
+
+
+def rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, default=None):
+    """A dataclass field with a numeric range checked by the loader."""
+    return field(default=default, metadata={"min": lo, "max": hi, "lo_open": lo_open})
+
+
+@dataclass(frozen=True)
+class SurveyCfg:
+    """One survey (domain): its bands, stamp geometry and flux scaling."""
+    name: str = "sdss"
+    bands: tuple[str, ...] = BANDS
+    stamp_size: int = rng(8, 4096, default=64)
+    pixel_scale: float = rng(0.0, None, lo_open=True, default=0.396)  # arcsec / px
+    flux_scale: float = rng(0.0, None, lo_open=True, default=1.0)  # multiply raw pixels by this before the pixel transform
+
+
+@dataclass(frozen=True)
+class SimulateCfg:
+    """The embedded default: a simulated SDSS/CFHT survey pair rendered with GalSim."""
+    out: str = "runs/sim"
+    n_paired: int = rng(0, None, default=5000)  # paired objects (rendered in both surveys)
+    paired_test_fraction: float = rng(0.0, 1.0, default=0.5)  # paper: 2500 test of 5057 paired
+    n_unpaired: int = rng(0, None, default=20000)  # unpaired objects per survey
+    seed: int = rng(0, None, default=12345)
+    neighbour_prob: float = rng(0.0, 1.0, default=0.3)  # probability of a neighbouring galaxy in the stamp
+    star_prob: float = rng(0.0, 1.0, default=0.1)  # probability of a star in the stamp
+    mag_min: float = 14.0  # r-band magnitude range of the central galaxies
+    mag_max: float = 19.0
+
+
+@dataclass(frozen=True)
+class PreprocessCfg:
+    """FITS stamps -> per-rank HDF5 shards."""
+    catalog: str = "runs/sim/catalog.csv"
+    data_root: str = ""  # paths in the catalog are relative to this ('' = catalog's folder)
+    out: str = "runs/shards"
+    layout: Literal["auto", "mef", "cube", "per_band"] = "auto"
+    apply_transform: bool = False  # store physical values; the pixel transform is applied at load time
+    nan_fill_max_frac: float = rng(0.0, 1.0, default=0.01)  # NaN/Inf fraction up to which pixels are filled and flagged
+    quarantine_max_frac: float = rng(0.0, 1.0, default=0.05)  # above this the run exits non-zero
+    batch_size: int = rng(1, None, default=256)  # stamps per committed write
+    compression: Literal["none", "gzip", "lzf"] = "none"
+    compression_level: int = rng(0, 9, default=1)
+
+
+@dataclass(frozen=True)
+class DataCfg:
+    """Training data: shards, the four streams, transforms, augmentation."""
+    shards: str = "runs/shards"
+    x: SurveyCfg = SurveyCfg()
+    y: SurveyCfg = SurveyCfg(name="cfht", stamp_size=136, pixel_scale=0.187, flux_scale=0.001)
+    batch_size: int = rng(1, None, default=24)  # per stream, per rank
+    augment: bool = True  # D4: rot90 k in 0..3 then {vflip, hflip, none}
+    pixel_transform: Literal["sqrt", "none"] = "sqrt"  # sign(I)*(sqrt(|I|+1)-1)
+    num_workers: int = rng(0, 64, default=0)
+    limit: int = rng(0, None, default=0)  # use at most this many stamps per stream (0 = all)
+
+
+@dataclass(frozen=True)
+class ModelCfg:
+    """Networks. ``width`` multiplies every hidden channel count (1.0 = the paper)."""
+    width: float = rng(0.0, 16.0, lo_open=True, default=1.0)
+    generator: Literal["paper", "unet", "resnet6"] = "paper"
+    discriminator: Literal["paper", "patchgan"] = "paper"
+    disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them
+    ne_hidden: int = rng(1, None, default=64)  # noise-emulator amplitude MLP width (1-64-64-1)
+    ne_kernel_size: int = rng(1, 31, default=7)
+    bias_init: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainCfg:
+    """Two-step training and its variants."""
+    variant: Literal["ours", "auto", "no_noise", "unpaired_only", "paired_only", "pix2pix", "cyclegan"] = "ours"
+    step: int = rng(1, 2, default=1)
+    run_dir: str = "runs/train"
+    init_from: str = ""  # step 2: step-1 checkpoint (or run dir) whose noise emulators are restored
+    iters: int = rng(1, None, default=60000)
+    lr: float = rng(0.0, None, lo_open=True, default=1e-4)
+    adam_beta1: float = rng(0.0, 1.0, default=0.9)
+    adam_beta2: float = rng(0.0, 1.0, default=0.999)
+    lr_decay_every: int = rng(1, None, default=20000)
+    lr_decay_factor: float = rng(1.0, None, default=5.0)
+    clip_norm: float = rng(0.0, None, default=5.0)  # global-norm gradient clipping (0 = off)
+    adv_weight: float = rng(0.0, None, default=1.0)  # benchmark models: weight of the adversarial term
+    mse_weight: float = rng(0.0, None, default=1000.0)  # benchmark models: weight of the MSE term
+    ckpt_every: int = rng(1, None, default=2000)
+    log_every: int = rng(1, None, default=100)
+    sample_every: int = rng(0, None, default=5000)  # 0 = no sample grids
+    keep_checkpoints: int = rng(1, None, default=3)
+    seed: int = rng(0, None, default=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = False  # bf16 autocast (GPU)
+    compile: bool = False  # torch.compile the networks
+    channels_last: bool = False
+    deterministic: bool = False
+    tensorboard: bool = False
+
+
+@dataclass(frozen=True)
+class KernelsCfg:
+    """Implementation of the fixed filters: fused Triton kernels or the plain PyTorch reference."""
+    impl: Literal["auto", "triton", "torch"] = "auto"  # auto = Triton on CUDA, torch on CPU
+
+
+@dataclass(frozen=True)
+class DistCfg:
+    """Multi-process training."""
+    backend: Literal["auto", "horovod", "torch", "none"] = "auto"
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"
+    warmup_iters: int = rng(0, None, default=0)
+    fp16_compression: bool = False
+    backward_passes_per_step: int = rng(1, None, default=1)
+    timeout_s: float = rng(1.0, None, default=60.0)  # a dead rank ends the job within this
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration of a run."""
+    simulate: SimulateCfg = SimulateCfg()
+    preprocess: PreprocessCfg = PreprocessCfg()
+    data: DataCfg = DataCfg()
+    model: ModelCfg = ModelCfg()
+    train: TrainCfg = TrainCfg()
+    kernels: KernelsCfg = KernelsCfg()
+    dist: DistCfg = DistCfg()
