@@ -19,7 +19,7 @@ setup(
         "Pillow>=9.0",
     ],
     extras_require={
-        "dev": ["pytest>=7", "triton>=3.0"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "triton>=3.0"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["hpcgan=hpcgan.cli:main"]},
