@@ -36,7 +36,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 PY="$VENV/bin/python"
 
-if "$PY" -c "import torch, sys; sys.exit(0 if torch.__version__.split('+')[0] >= '2.4' else 1)" 2>/dev/null; then
+if "$PY" -c "import torch, sys; v = tuple(int(p) for p in torch.__version__.split('+')[0].split('.')[:2]); sys.exit(v < (2, 4))" 2>/dev/null; then
   say "torch present: $("$PY" -c 'import torch; print(torch.__version__)')"
 else
   say "pip install torch==$TORCH_VERSION (CPU wheel from local disk on the project machines)"
