@@ -1,0 +1,15 @@
+"""Training data: pixel transforms, D4 augmentation, shard reading and the four training streams.
+
+Public API::
+
+    from hpcgan.data import build_train_streams, TrainStreams, ShardDataset
+    from hpcgan.data import pixel_transform, inverse_pixel_transform, to_model_space, from_model_space
+"""
+from hpcgan.data.shards import ArraySource, ShardDataset, ShardSource, open_source, rank_range
+from hpcgan.data.streams import STREAMS, TrainStreams, build_train_streams
+from hpcgan.data.transforms import (d4, d4_batch, d4_inverse, from_model_space, inverse_pixel_transform,
+                                    pixel_transform, random_d4_codes, to_model_space)
+
+__all__ = ["ArraySource", "ShardDataset", "ShardSource", "open_source", "rank_range", "STREAMS", "TrainStreams",
+           "build_train_streams", "d4", "d4_batch", "d4_inverse", "from_model_space", "inverse_pixel_transform",
+           "pixel_transform", "random_d4_codes", "to_model_space"]
