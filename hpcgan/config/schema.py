@@ -39,6 +39,7 @@ class SimulateCfg:
     star_prob: float = rng(0.0, 1.0, default=0.1)  # probability of a star in the stamp
     mag_min: float = 14.0  # r-band magnitude range of the central galaxies
     mag_max: float = 19.0
+    noise: bool = True  # False: noise-free stamps (ground truth, tests); SKYSIG still states the survey's noise
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,181 @@
+"""The ``simulate`` driver: plan objects and splits, render this rank's share, gather the catalog.
+
+Plan (identical on every rank): paired objects ``p0000000``... are one galaxy seen by both surveys
+(same id, same RA/Dec, same scene); unpaired objects ``<survey>-u0000000``... are different galaxies
+per survey. A seeded permutation puts ``round(n_paired * paired_test_fraction)`` paired objects in
+``paired-test``, the rest in ``paired-train``. Stamps are dealt to ranks by a deterministic greedy
+cost balance; pixels depend only on (seed, object), never on the rank count.
+
+Resumable: a stamp whose file already exists, is complete and carries the same ``SIMHASH`` (hash of
+every setting that changes pixels) is not rendered again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hpcgan.config import Config, save_config, to_dict
+from hpcgan.log import get_logger
+from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
+from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
+from hpcgan.simulate.galaxies import sample_scene
+from hpcgan.simulate.render import observe, render, render_rng
+from hpcgan.simulate.surveys import SurveySpec, survey_pair
+
+log = get_logger(__name__)
+
+STREAM_PAIRED, STREAM_X, STREAM_Y = 0, 1, 2
+PARTS_DIR = "catalog.parts"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One stamp to make: object ``index`` of ``stream`` seen by survey ``side``."""
+    side: str  # 'x' or 'y'
+    split: str
+    object_id: str
+    stream: int
+    index: int
+
+    def rel_path(self, spec: SurveySpec) -> str:
+        return f"{spec.name}/{self.split}/{self.object_id}.fits"
+
+
+class SerialComm:
+    """The few communicator calls the driver uses, for a single process without MPI."""
+
+    def Get_rank(self) -> int:
+        return 0
+
+    def Get_size(self) -> int:
+        return 1
+
+    def Barrier(self) -> None:
+        pass
+
+    def allreduce(self, v: Any, op: Any = None) -> Any:
+        return v
+
+    def bcast(self, v: Any, root: int = 0) -> Any:
+        return v
+
+
+def paired_test_ids(seed: int, n_paired: int, frac: float) -> set[int]:
+    """Indices of the paired objects held out for testing (a seeded permutation)."""
+    n_test = int(round(n_paired * frac))
+    perm = np.random.default_rng(np.random.SeedSequence([seed, 99])).permutation(n_paired)
+    return set(int(i) for i in perm[:n_test])
+
+
+def plan(cfg: Config, x: SurveySpec, y: SurveySpec) -> list[Item]:
+    """Every stamp of the run, in a fixed order."""
+    s = cfg.simulate
+    test = paired_test_ids(s.seed, s.n_paired, s.paired_test_fraction)
+    items: list[Item] = []
+    for i in range(s.n_paired):
+        split = "paired-test" if i in test else "paired-train"
+        oid = f"p{i:07d}"
+        items += [Item("x", split, oid, STREAM_PAIRED, i), Item("y", split, oid, STREAM_PAIRED, i)]
+    for j in range(s.n_unpaired):
+        items += [Item("x", "unpaired", f"{x.name}-u{j:07d}", STREAM_X, j),
+                  Item("y", "unpaired", f"{y.name}-u{j:07d}", STREAM_Y, j)]
+    return items
+
+
+def assign(items: list[Item], specs: dict[str, SurveySpec], size: int) -> list[list[Item]]:
+    """Greedy balance by pixel count (deterministic: ties go to the lowest rank)."""
+    load = [0] * size
+    out: list[list[Item]] = [[] for _ in range(size)]
+    for it in items:
+        r = min(range(size), key=lambda k: (load[k], k))
+        out[r].append(it)
+        load[r] += specs[it.side].stamp_size ** 2
+    return out
+
+
+def sim_hash(cfg: Config) -> str:
+    """Hash of every setting that changes a stamp's pixels or headers (not counts, not the output folder)."""
+    s = to_dict(cfg.simulate)
+    keep = {k: s[k] for k in ("seed", "neighbour_prob", "star_prob", "mag_min", "mag_max", "noise")}
+    d = {"sim": keep, "x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y), "fmt": FORMAT_VERSION}
+    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str) -> tuple[dict[str, str], bool]:
+    """Render and write one stamp unless a valid one exists; return (catalog row, rendered?)."""
+    s = cfg.simulate
+    scene = sample_scene(s, it.stream, it.index)
+    rel = it.rel_path(spec)
+    path = out / rel
+    rendered = False
+    if not is_valid_stamp(path, it.object_id, spec, simhash):
+        rng = render_rng(s.seed, it.stream, it.index, it.side)
+        obs = observe(spec, rng)
+        img = render(scene, spec, obs, rng, noise=s.noise)
+        extra = {"SPLIT": (it.split, "unpaired, paired-train or paired-test"),
+                 "SIMSEED": (s.seed, "simulate.seed"), "SIMHASH": (simhash, "hash of the settings that set pixels"),
+                 "NOISE": (bool(s.noise), "sky noise added")}
+        write_stamp(path, stamp_bytes(img, spec, it.object_id, scene.ra, scene.dec, obs.fwhm, obs.sky_sigma, extra))
+        rendered = True
+    return make_row(it.object_id, it.split, rel, scene, spec), rendered
+
+
+def run(cfg: Config, comm: Any = None) -> dict[str, float]:
+    """Make this rank's stamps, then (rank 0) the sorted catalog. Returns a summary (global counts)."""
+    comm = comm or SerialComm()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    x, y = survey_pair(cfg)
+    specs = {"x": x, "y": y}
+    out = Path(cfg.simulate.out)
+    simhash = sim_hash(cfg)
+    items = plan(cfg, x, y)
+    mine = assign(items, specs, size)[rank]
+    bands = list(dict.fromkeys([b.name for b in x.bands] + [b.name for b in y.bands]))
+    cols = columns(bands)
+    if rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, out)
+        log.info("simulate: %d stamps (%d paired objects x 2 surveys, %d unpaired per survey) -> %s on %d rank(s)",
+                 len(items), cfg.simulate.n_paired, cfg.simulate.n_unpaired, out, size)
+    comm.Barrier()
+    t0 = time.perf_counter()
+    rows, n_new = [], 0
+    step = max(1, len(mine) // 5)
+    for k, it in enumerate(mine):
+        row, new = make_stamp(cfg, it, specs[it.side], out, simhash)
+        rows.append(row)
+        n_new += new
+        if rank == 0 and (k + 1) % step == 0:
+            log.info("rank 0: %d/%d stamps", k + 1, len(mine))
+    part = out / PARTS_DIR / f"part-{rank:04d}-of-{size:04d}.csv"
+    write_catalog(part, rows, cols)
+    t_local = time.perf_counter() - t0
+    n_new_all = comm.allreduce(n_new)
+    t_all = comm.allreduce(t_local, op=_max_op()) if size > 1 else t_local  # also: every part is written
+    if rank == 0:
+        merged: list[dict[str, str]] = []
+        for r in range(size):
+            merged += read_catalog(out / PARTS_DIR / f"part-{r:04d}-of-{size:04d}.csv")
+        if len(merged) != len(items):
+            raise RuntimeError(f"catalog: gathered {len(merged)} rows, planned {len(items)}")
+        merged.sort(key=sort_key([x.name, y.name]))
+        write_catalog(out / "catalog.csv", merged, cols)
+        shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
+        rate = n_new_all / t_all if t_all > 0 else float("nan")
+        log.info("simulate: %d stamps rendered, %d already valid, in %.1f s on %d rank(s): %.1f stamps/s; "
+                 "catalog %s", n_new_all, len(items) - n_new_all, t_all, size, rate, out / "catalog.csv")
+    comm.Barrier()
+    return {"stamps": len(items), "rendered": n_new_all, "seconds": t_all,
+            "stamps_per_s": n_new_all / t_all if t_all > 0 else float("nan")}
+
+
+def _max_op() -> Any:
+    from mpi4py import MPI
+    return MPI.MAX
