@@ -11,6 +11,7 @@ PYTEST_ARGS ?=
 
 setup:
 	bash env/setup.sh
+	bash env/install-horovod.sh   # Horovod 0.28.1 (built once, wheel cached in ~/.cache/hpcgan/wheels)
 
 # The whole chain on the embedded default (a simulated SDSS/CFHT pair), sized for 2 CPU cores.
 demo: setup
