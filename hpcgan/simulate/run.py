@@ -119,10 +119,9 @@ def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str)
         rng = render_rng(s.seed, it.stream, it.index, it.side)
         obs = observe(spec, rng)
         img = render(scene, spec, obs, rng, noise=s.noise)
-        extra = {"SPLIT": (it.split, "unpaired, paired-train or paired-test"),
-                 "SIMSEED": (s.seed, "simulate.seed"), "SIMHASH": (simhash, "hash of the settings that set pixels"),
-                 "NOISE": (bool(s.noise), "sky noise added")}
-        write_stamp(path, stamp_bytes(img, spec, it.object_id, scene.ra, scene.dec, obs.fwhm, obs.sky_sigma, extra))
+        data = stamp_bytes(img, spec, it.object_id, scene.ra, scene.dec, obs.fwhm, obs.sky_sigma, split=it.split,
+                           seed=s.seed, simhash=simhash, noise=s.noise)
+        write_stamp(path, data)
         rendered = True
     return make_row(it.object_id, it.split, rel, scene, spec), rendered
 
@@ -157,6 +156,7 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
     part = out / PARTS_DIR / f"part-{rank:04d}-of-{size:04d}.csv"
     write_catalog(part, rows, cols)
     t_local = time.perf_counter() - t0
+    log.debug("rank %d: %d stamps (%d rendered) in %.2f s", rank, len(mine), n_new, t_local)
     n_new_all = comm.allreduce(n_new)
     t_all = comm.allreduce(t_local, op=_max_op()) if size > 1 else t_local  # also: every part is written
     if rank == 0:
