@@ -1,0 +1,53 @@
+"""``hpcgan preprocess`` / ``python -m preprocess``: FITS stamps -> per-rank HDF5 shards.
+
+    mpirun -np N python -m preprocess -c demo
+    srun python -m preprocess -c demo preprocess.out=/scratch/shards
+    hpcgan preprocess --catalog sim/catalog.csv --out shards
+
+Exit codes: 0 done; 2 config error; 3 quarantine fraction over ``preprocess.quarantine_max_frac``
+(manifest written); 1 any other failure (with several ranks the whole job is aborted).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from hpcgan.cli import add_config_args, config_from_args
+from hpcgan.config import ConfigError
+from hpcgan.log import get_logger, setup_logging
+
+log = get_logger("preprocess")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hpcgan preprocess", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--catalog", help="= preprocess.catalog (CSV or FITS table)")
+    p.add_argument("--out", help="= preprocess.out (shards + manifest.json)")
+    p.add_argument("--data-root", help="= preprocess.data_root (default: the catalog's folder)")
+    p.add_argument("--layout", choices=["auto", "mef", "cube", "per_band"], help="= preprocess.layout")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved preprocess config and exit")
+    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    extra = [f"preprocess.{k}={v}" for k, v in (("catalog", a.catalog), ("out", a.out),
+                                                  ("data_root", a.data_root), ("layout", a.layout)) if v is not None]
+    setup_logging()
+    try:
+        cfg = config_from_args(a, extra)
+    except ConfigError as e:
+        print(f"hpcgan preprocess: config error: {e}", file=sys.stderr)
+        return 2
+    if a.dry_run:
+        from hpcgan.config.loader import to_dict
+        print(to_dict(cfg.preprocess))
+        return 0
+    from preprocess.run import get_comm, run
+    comm = get_comm()
+    try:
+        return run(cfg, comm)
+    except Exception:
+        log.exception("preprocess failed on rank %d", comm.Get_rank())
+        if comm.Get_size() > 1:
+            comm.Abort(1)  # never leave the other ranks waiting in a collective
+        return 1

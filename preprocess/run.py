@@ -1,0 +1,179 @@
+"""The preprocess stage across MPI ranks: plan, split work by size, write shards, gather, manifest.
+
+Every rank reads the catalog and builds the same plan (pure function of the catalog); ranks stat a
+strided slice of the files each and all-gather the sizes; each job's units are cut into contiguous,
+size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
+rank 0 gathers the parts' records and writes ``OUT/manifest.json`` atomically, after checking
+``accepted + quarantined == seen``. A failing rank aborts the whole job (``comm.Abort``).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+import hpcgan
+from hpcgan.config.loader import to_dict
+from hpcgan.config.schema import Config
+from hpcgan.data.transforms import to_model_space
+from hpcgan.log import env_rank, get_logger
+from hpcgan.utils.atomic import atomic_write_text, sha256_file
+from preprocess.catalog import Row, partition, plan_jobs, read_catalog, unit_weight
+from preprocess.shard import JobPart
+from preprocess.stamps import read_stamp
+
+log = get_logger(__name__)
+FORMAT_VERSION = 1
+EXIT_QUARANTINE = 3
+
+
+class SerialComm:
+    """The few mpi4py calls we use, for a single process started without a launcher."""
+    rank, size = 0, 1
+
+    def Get_rank(self): return 0
+    def Get_size(self): return 1
+    def bcast(self, obj, root=0): return obj
+    def gather(self, obj, root=0): return [obj]
+    def allgather(self, obj): return [obj]
+    def Barrier(self): pass
+    def Abort(self, code=1): os._exit(code)
+
+
+def get_comm():
+    """MPI.COMM_WORLD when started by a launcher (mpirun/srun), else a serial stand-in."""
+    if env_rank()[1] > 1:
+        from mpi4py import MPI
+        return MPI.COMM_WORLD
+    return SerialComm()
+
+
+def stored_config(cfg: Config) -> dict:
+    """The settings that determine shard contents (paths and commit granularity left out)."""
+    p = to_dict(cfg.preprocess)
+    for k in ("catalog", "data_root", "out", "batch_size", "quarantine_max_frac"):
+        p.pop(k)
+    return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
+                                      "pixel_transform": cfg.data.pixel_transform}}
+
+
+def run(cfg: Config, comm=None) -> int:
+    """Run the stage on this rank; returns the exit code (the same on every rank)."""
+    comm = comm or get_comm()
+    rank, size = comm.Get_rank(), comm.Get_size()
+    pc = cfg.preprocess
+    t0 = time.perf_counter()
+    catalog = Path(pc.catalog)
+    root = os.path.abspath(pc.data_root or catalog.parent)
+    out = Path(pc.out)
+    surveys = {s.name: (tuple(s.bands), s.stamp_size, s.flux_scale) for s in (cfg.data.x, cfg.data.y)}
+    if rank == 0:
+        if not catalog.is_file():
+            raise FileNotFoundError(f"preprocess.catalog: no file {catalog}")
+        cat_sha = sha256_file(catalog)
+    cat_sha = comm.bcast(cat_sha if rank == 0 else None)
+    rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name))
+    jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
+    rejects += pair_rejects
+
+    # size-balanced contiguous parts: each rank stats a strided slice, all ranks get all sizes
+    bands = {k: v[0] for k, v in surveys.items()}
+    flat = [u for j in jobs for u in j.units]
+    mine = [unit_weight(u, bands) for u in flat[rank::size]]
+    gathered = comm.allgather(mine)
+    weights = np.zeros(len(flat), dtype=np.int64)
+    for r, ws in enumerate(gathered):
+        weights[r::size] = ws
+    attrs_common = {"format_version": FORMAT_VERSION, "catalog": catalog.name, "catalog_sha256": cat_sha,
+                    "code_version": hpcgan.__version__, "config": stored_config(cfg)}
+    cfg_hash = hashlib.sha256(json.dumps(attrs_common, sort_keys=True).encode()).hexdigest()[:16]
+    attrs_common["config_hash"] = cfg_hash
+    attrs_common["config"] = json.dumps(attrs_common["config"], sort_keys=True)
+    survey_attrs = {s: {"flux_scale_applied": flux if pc.apply_transform else 1.0,
+                        "pixel_transform_applied": cfg.data.pixel_transform if pc.apply_transform else "none"}
+                    for s, (_, _, flux) in surveys.items()}
+
+    results, pos = [], 0
+    reader = _reader(cfg, root, surveys)
+    for job in jobs:
+        w = weights[pos:pos + len(job.units)]
+        pos += len(job.units)
+        lo, hi = partition(w, size)[rank]
+        plan_key = hashlib.sha256(json.dumps([cfg_hash, job.key, lo, hi, size, pc.batch_size]).encode()).hexdigest()[:16]
+        part = JobPart(job, lo, hi, rank, size, out, {s: surveys[s][:2] for s in job.surveys}, reader,
+                       attrs_common, survey_attrs, plan_key, pc.batch_size, root, pc.compression, pc.compression_level)
+        results.append(part.run())
+    log.info("rank done: %d parts in %.1f s", len(results), time.perf_counter() - t0)
+
+    everything = comm.gather(results, root=0)
+    rc = 0
+    if rank == 0:
+        rc = _manifest(out, [d for rs in everything for d in rs], rejects, seen, cat_sha, cfg, attrs_common, size,
+                       time.perf_counter() - t0)
+    return int(comm.bcast(rc))
+
+
+def _reader(cfg: Config, root: str, surveys: dict):
+    pc = cfg.preprocess
+
+    def read(row: Row):
+        bands, size, flux = surveys[row.survey]
+        st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac)
+        if pc.apply_transform:
+            st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)
+        return st
+    return read
+
+
+def _reason_kind(reason: str) -> str:
+    return re.sub(r"\d+(\.\d+)?", "N", reason.split(":")[0].split(" (")[0]).strip()
+
+
+def _manifest(out: Path, parts: list[dict], rejects: list[dict], seen: int, cat_sha: str, cfg: Config,
+              attrs: dict, size: int, elapsed: float) -> int:
+    shards = sorted((s for d in parts for s in d["shards"]), key=lambda s: (s["survey"], s["split"], s["rank"]))
+    quarantine = sorted(rejects + [q for d in parts for q in d["quarantine"]], key=lambda q: (q["row"] or 0, q["survey"]))
+    accepted = sum(s["count"] for s in shards)
+    totals: dict = {}
+    for s in shards:
+        totals.setdefault(s["survey"], {}).setdefault(s["split"], 0)
+        totals[s["survey"]][s["split"]] += s["count"]
+    frac = len(quarantine) / seen if seen else 0.0
+    manifest = {"format_version": FORMAT_VERSION, "catalog": str(cfg.preprocess.catalog), "catalog_sha256": cat_sha,
+                "code_version": attrs["code_version"], "config_hash": attrs["config_hash"], "nranks": size,
+                "seen": seen, "accepted": accepted, "quarantined": len(quarantine), "quarantine_frac": round(frac, 6),
+                "totals": totals, "shards": shards, "quarantine": quarantine}
+    if accepted + len(quarantine) != seen:
+        raise AssertionError(f"accounting: accepted {accepted} + quarantined {len(quarantine)} != seen {seen}")
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    _remove_stale(out, size)
+    kinds = Counter(_reason_kind(q["reason"]) for q in quarantine)
+    log.info("manifest: %d seen, %d accepted, %d quarantined (%.2f%%) in %.1f s; %s", seen, accepted, len(quarantine),
+             100 * frac, elapsed, "; ".join(f"{k}: {n}" for k, n in kinds.most_common()) or "no quarantine")
+    if frac > cfg.preprocess.quarantine_max_frac:
+        log.error("quarantine fraction %.2f%% exceeds preprocess.quarantine_max_frac %.2f%% (%d of %d rows): %s; "
+                  "see %s", 100 * frac, 100 * cfg.preprocess.quarantine_max_frac, len(quarantine), seen,
+                  "; ".join(f"{k}: {n}" for k, n in kinds.most_common()), out / "manifest.json")
+        return EXIT_QUARANTINE
+    return 0
+
+
+def _remove_stale(out: Path, size: int) -> None:
+    """Shards and work records of an earlier run with another rank count would confuse readers."""
+    pat = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
+    for p in list(out.glob("*/*/part-*-of-*.h5")) + list(out.glob(".work/*/part-*-of-*")):
+        m = pat.search(p.name)
+        if m and int(m.group(1)) != size:
+            log.info("removing stale %s (from a %s-rank run)", p, m.group(1))
+            if p.is_dir():
+                for q in p.iterdir():
+                    q.unlink()
+                p.rmdir()
+            else:
+                p.unlink()

@@ -1,0 +1,285 @@
+"""One rank's part of one job: read its units batch by batch into per-survey HDF5 shards, resumably.
+
+Shard file ``OUT/<survey>/<split>/part-<r>-of-<R>.h5`` (docs/preprocess.md has the full list):
+``images`` (N, 5, H, W) ``<f4``, chunks ``(1, 5, H, W)`` (one stamp per chunk: a random batch read
+touches exactly the stamps it needs, and the chunk cache only has to hold one stamp), plus
+``object_id``, ``ra``, ``dec``, ``catalog_row``, per-band ``psf_fwhm``/``sky_sigma``/``mag_zp``/
+``nan_filled`` and provenance attributes.
+
+How a shard is written, so that a kill -9 at any moment resumes to the same bytes:
+
+1. *Skeleton*: ``.part-...h5.partial`` is created by h5py with ``images`` sized to the planned
+   unit count, chunk space allocated early, and closed. Its bytes depend only on the plan.
+2. *Batches*: accepted stamps are written with ``os.pwrite`` straight into their chunks (offsets
+   read from the chunk index), so HDF5 metadata is never touched mid-run. After each batch the
+   files are fsync'ed, then ``batch-NNNNNN.json`` (accepted objects' metadata, quarantine entries)
+   is written atomically. That record is the commit: a resumed run replays the records and
+   continues at the first missing one; chunks written after the last commit are simply rewritten.
+3. *Finalize* (fresh h5py open, identical in a resumed and an uninterrupted run): shrink ``images``
+   to the accepted count, add the per-object datasets and attributes, close, fsync, hash, rename
+   to the final name, then write ``done.json``. A kill during finalize (marker file) redoes the part.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from hpcgan.log import get_logger
+from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
+from preprocess.catalog import Job, Row, quarantine_entry
+from preprocess.stamps import META_KEYS, Reject, Stamp
+
+log = get_logger(__name__)
+KILL_ENV = "HPCGAN_PREPROCESS_KILL_AFTER"  # test hook: SIGKILL this process after K committed batches
+
+
+@dataclass
+class SurveyOut:
+    name: str
+    bands: tuple[str, ...]
+    size: int
+    final: Path
+    partial: Path
+
+
+def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> list[int]:
+    """Create the skeleton file; return the byte offset of each stamp's chunk."""
+    import h5py
+
+    dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with h5py.File(path, "w", libver=("earliest", "v110")) as f:
+        f.create_dataset("images", shape=(planned, *shape), maxshape=(None, *shape), chunks=(1, *shape),
+                         dtype="<f4", dcpl=dcpl, fill_time="never", track_times=False)
+    return _chunk_offsets(path, planned)
+
+
+def _chunk_offsets(path: Path, planned: int) -> list[int]:
+    import h5py
+
+    offsets = [0] * planned
+    with h5py.File(path, "r", locking=False) as f:
+        def visit(info):
+            offsets[info.chunk_offset[0]] = info.byte_offset
+        if planned:
+            f["images"].id.chunk_iter(visit)
+    if planned and min(offsets) <= 0:
+        raise RuntimeError(f"{path}: chunks not allocated")
+    return offsets
+
+
+class JobPart:
+    """Rank ``rank``'s units ``[lo, hi)`` of ``job`` (see module docstring)."""
+
+    def __init__(self, job: Job, lo: int, hi: int, rank: int, nranks: int, out: Path, surveys: dict,
+                 reader: Callable[[Row], Stamp], attrs: dict, survey_attrs: dict, plan_key: str, batch_size: int, root: str,
+                 compression: str = "none", compression_level: int = 1):
+        self.job, self.units = job, job.units[lo:hi]
+        self.rank, self.nranks, self.out = rank, nranks, out
+        name = f"part-{rank}-of-{nranks}.h5"
+        self.outs = [SurveyOut(s, surveys[s][0], surveys[s][1], out / s / job.split / name,
+                               out / s / job.split / f".{name}.partial") for s in job.surveys]
+        self.work = out / ".work" / job.key / f"part-{rank}-of-{nranks}"
+        self.reader, self.attrs, self.plan_key, self.root = reader, attrs, plan_key, root
+        self.survey_attrs = survey_attrs
+        self.batch_size, self.compression, self.level = batch_size, compression, compression_level
+
+    # ---- resume bookkeeping -------------------------------------------------------------------
+    def _done(self) -> dict | None:
+        """The completion record, if it matches the plan and every shard's checksum."""
+        p = self.work / "done.json"
+        if not p.is_file():
+            return None
+        try:
+            done = json.loads(p.read_text())
+        except ValueError:
+            return None
+        if done.get("plan_key") != self.plan_key:
+            return None
+        for s in done["shards"]:
+            f = self.out / s["path"]
+            if not f.is_file() or f.stat().st_size != s["bytes"] or sha256_file(f) != s["sha256"]:
+                log.warning("shard %s: checksum mismatch or missing; redoing part", s["path"])
+                return None
+        return done
+
+    def _records(self) -> list[dict]:
+        plan = self.work / "plan.json"
+        if not plan.is_file() or (self.work / "finalizing").exists():
+            return []
+        try:
+            if json.loads(plan.read_text()).get("plan_key") != self.plan_key:
+                return []
+        except ValueError:
+            return []
+        if not all(o.partial.is_file() for o in self.outs):
+            return []
+        recs = []
+        while True:
+            p = self.work / f"batch-{len(recs):06d}.json"
+            try:
+                recs.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                return recs
+
+    def _reset(self) -> None:
+        self.work.mkdir(parents=True, exist_ok=True)
+        for p in self.work.iterdir():
+            p.unlink()
+        for o in self.outs:
+            if o.partial.exists():
+                o.partial.unlink()
+        atomic_write_text(self.work / "plan.json", json.dumps({"plan_key": self.plan_key}))
+
+    # ---- the run --------------------------------------------------------------------------------
+    def run(self) -> dict:
+        done = self._done()
+        if done is not None:
+            log.info("%s part %d: complete, checksums verified, kept", self.job.key, self.rank)
+            return done
+        recs = self._records()
+        if recs:
+            log.info("%s part %d: resuming after %d committed batches (%d of %d units)", self.job.key,
+                     self.rank, len(recs), recs[-1]["units_done"], len(self.units))
+            offsets = [_chunk_offsets(o.partial, len(self.units)) for o in self.outs]
+        else:
+            self._reset()
+            offsets = [_skeleton(o.partial, len(self.units), (len(o.bands), o.size, o.size)) for o in self.outs]
+        accepted = [sum(len(r["objects"][k]["object_id"]) for r in recs) for k in range(len(self.outs))]
+        start = recs[-1]["units_done"] if recs else 0
+        kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+        fds = [os.open(o.partial, os.O_WRONLY) for o in self.outs]
+        try:
+            for b0 in range(start, len(self.units), self.batch_size):
+                rec = self._batch(b0, min(b0 + self.batch_size, len(self.units)), fds, offsets, accepted)
+                for fd in fds:
+                    os.fsync(fd)
+                atomic_write_text(self.work / f"batch-{len(recs):06d}.json", json.dumps(rec))
+                recs.append(rec)
+                if kill_after and len(recs) >= kill_after:
+                    log.warning("test hook %s=%d: SIGKILL after %d batches", KILL_ENV, kill_after, len(recs))
+                    os.kill(os.getpid(), signal.SIGKILL)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return self._finalize(recs)
+
+    def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
+        objects = [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [],
+                    **{k: [] for k, _ in META_KEYS}} for _ in self.outs]
+        quarantine = []
+        for unit in self.units[b0:b1]:
+            stamps, reason, who = [], None, None
+            for row in unit:
+                try:
+                    stamps.append(self.reader(row))
+                except Reject as e:
+                    reason, who = str(e), row.survey
+                    break
+            if reason is not None:
+                for row in unit:
+                    r = reason if row.survey == who else f"counterpart quarantined in {who}: {reason}"
+                    quarantine.append(quarantine_entry(r, row.row, row.object_id, row.survey, row.split,
+                                                       os.path.relpath(row.path, self.root)))
+                continue
+            for k, (row, st) in enumerate(zip(unit, stamps)):
+                os.pwrite(fds[k], np.ascontiguousarray(st.image, dtype="<f4").tobytes(), offsets[k][accepted[k]])
+                accepted[k] += 1
+                o = objects[k]
+                o["object_id"].append(row.object_id)
+                o["ra"].append(row.ra)
+                o["dec"].append(row.dec)
+                o["catalog_row"].append(row.row)
+                o["nan_filled"].append(st.nan_filled.tolist())
+                for m, _ in META_KEYS:
+                    o[m].append([None if not np.isfinite(v) else float(v) for v in st.meta[m]])
+        return {"units_done": b1, "objects": objects, "quarantine": quarantine}
+
+    def _finalize(self, recs: list[dict]) -> dict:
+        import h5py
+
+        (self.work / "finalizing").touch()
+        shards, quarantine = [], [q for r in recs for q in r["quarantine"]]
+        for k, o in enumerate(self.outs):
+            cols = {key: [v for r in recs for v in r["objects"][k][key]] for key in recs[0]["objects"][k]} if recs \
+                else {key: [] for key in ("object_id", "ra", "dec", "catalog_row", "nan_filled", *dict(META_KEYS))}
+            n = len(cols["object_id"])
+            nb = len(o.bands)
+            with h5py.File(o.partial, "r+", locking=False) as f:
+                f["images"].resize(n, axis=0)
+                _write_columns(f, cols, n, nb)
+                _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name], "survey": o.name, "split": self.job.split, "bands": list(o.bands),
+                                 "stamp_shape": [nb, o.size, o.size], "count": n, "rank": self.rank,
+                                 "nranks": self.nranks})
+            src = o.partial
+            if self.compression != "none":
+                src = _compressed_copy(o.partial, self.compression, self.level)
+            with open(src, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(src, o.final)
+            if src != o.partial:
+                o.partial.unlink()
+            fsync_dir(o.final.parent)
+            shards.append({"survey": o.name, "split": self.job.split, "rank": self.rank, "nranks": self.nranks,
+                           "path": str(o.final.relative_to(self.out)), "count": n,
+                           "bytes": o.final.stat().st_size, "sha256": sha256_file(o.final)})
+        done = {"plan_key": self.plan_key, "job": self.job.key, "units": len(self.units),
+                "rows_seen": len(self.units) * len(self.outs), "shards": shards, "quarantine": quarantine}
+        atomic_write_text(self.work / "done.json", json.dumps(done))
+        for p in self.work.glob("batch-*.json"):
+            p.unlink()
+        (self.work / "finalizing").unlink()
+        log.info("%s part %d: %s stamps, %d quarantined", self.job.key, self.rank,
+                 "+".join(str(s["count"]) for s in shards), len(quarantine))
+        return done
+
+
+def _write_columns(f, cols: dict, n: int, nb: int) -> None:
+    import h5py
+
+    kw = dict(track_times=False)
+    f.create_dataset("object_id", data=np.asarray(cols["object_id"], dtype=object) if n else np.empty(0, object),
+                     dtype=h5py.string_dtype("utf-8"), **kw)
+    f.create_dataset("ra", data=np.asarray(cols["ra"], dtype="<f8").reshape(n), **kw)
+    f.create_dataset("dec", data=np.asarray(cols["dec"], dtype="<f8").reshape(n), **kw)
+    f.create_dataset("catalog_row", data=np.asarray(cols["catalog_row"], dtype="<i8").reshape(n), **kw)
+    f.create_dataset("nan_filled", data=np.asarray(cols["nan_filled"], dtype="<i4").reshape(n, nb), **kw)
+    for m, card in META_KEYS:
+        arr = np.array([[np.nan if v is None else v for v in row] for row in cols[m]], dtype="<f4").reshape(n, nb)
+        d = f.create_dataset(m, data=arr, **kw)
+        d.attrs["fits_card"] = card
+
+
+def _write_attrs(f, attrs: dict) -> None:
+    for k in sorted(attrs):
+        v = attrs[k]
+        f.attrs[k] = json.dumps(v) if isinstance(v, dict) else v
+
+
+def _compressed_copy(src: Path, compression: str, level: int) -> Path:
+    """A copy of a finished shard with ``images`` compressed (chunk = one stamp), same everything else."""
+    import h5py
+
+    dst = src.with_name(src.name + ".z")
+    opts = level if compression == "gzip" else None
+    with h5py.File(src, "r", locking=False) as a, h5py.File(dst, "w", libver=("earliest", "v110")) as b:
+        img = a["images"]
+        d = b.create_dataset("images", shape=img.shape, maxshape=(None, *img.shape[1:]), chunks=(1, *img.shape[1:]),
+                             dtype="<f4", compression=compression, compression_opts=opts, track_times=False)
+        step = max(1, (64 << 20) // max(1, img.dtype.itemsize * int(np.prod(img.shape[1:]))))
+        for i in range(0, img.shape[0], step):
+            d[i:i + step] = img[i:i + step]
+        for name in a:
+            if name != "images":
+                a.copy(a[name], b, name=name)
+        for k in sorted(a.attrs):
+            b.attrs[k] = a.attrs[k]
+        b.attrs["compression"] = compression
+    return dst
