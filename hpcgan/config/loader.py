@@ -194,6 +194,11 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"simulate.mag_min: must be < simulate.mag_max ({cfg.simulate.mag_max}), got {cfg.simulate.mag_min}")
     if cfg.train.step == 2 and cfg.train.variant in ("auto", "pix2pix", "cyclegan"):
         raise ConfigError(f"train.step: variant {cfg.train.variant!r} is single-step; allowed: 1")
+    if cfg.train.step == 1 and cfg.train.variant == "no_noise":
+        raise ConfigError("train.step: variant 'no_noise' trains no noise emulator, it has only step 2; allowed: 2")
+    for sig in cfg.train.stop_signals:
+        if sig not in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP"):
+            raise ConfigError(f"train.stop_signals: {sig!r} not allowed; allowed: SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP")
     return cfg
 
 

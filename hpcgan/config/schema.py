@@ -102,6 +102,8 @@ class TrainCfg:
     log_every: int = rng(1, None, default=100)
     sample_every: int = rng(0, None, default=5000)  # 0 = no sample grids
     keep_checkpoints: int = rng(1, None, default=3)
+    sample_count: int = rng(1, 64, default=4)  # stamps (columns) per sample grid
+    stop_signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1")  # checkpoint at the next iteration, then exit
     seed: int = rng(0, None, default=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     amp: bool = False  # bf16 autocast (GPU)

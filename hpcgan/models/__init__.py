@@ -1,0 +1,19 @@
+"""The networks of the method (PAPER.md), one file each, built by name through :func:`build`.
+
+Kinds and names: ``autoencoder/paper``, ``noise_emulator/paper``, ``generator/{paper,unet,resnet6}``
+(``direction='xy'`` 64 -> 136 or ``'yx'`` 136 -> 64), ``discriminator/{paper,patchgan}``.
+See docs/models.md for layer lists, output shapes and parameter counts.
+"""
+from hpcgan.models import autoencoder, discriminator, generator, noise_emulator, patchgan, resnet, unet  # noqa: F401  (registration)
+from hpcgan.models.autoencoder import Autoencoder
+from hpcgan.models.discriminator import Discriminator
+from hpcgan.models.generator import GeneratorXY, GeneratorYX
+from hpcgan.models.layers import count_params
+from hpcgan.models.noise_emulator import NoiseEmulator
+from hpcgan.models.patchgan import PatchGAN
+from hpcgan.models.registry import REG, build, known, register
+from hpcgan.models.resnet import ResnetGenerator
+from hpcgan.models.unet import UNetGenerator
+
+__all__ = ["Autoencoder", "Discriminator", "GeneratorXY", "GeneratorYX", "NoiseEmulator", "PatchGAN",
+           "ResnetGenerator", "UNetGenerator", "REG", "build", "known", "register", "count_params"]

@@ -1,0 +1,41 @@
+"""Autoencoder A (one per domain; the same layers for 64- and 136-px stamps), PAPER.md:
+
+c3-64, pool, c3-128, pool, c3-256, pool, c3-256, up, c3-256, up, c3-128, up, c5-64, c5-64, c5-5
+(136 -> 68 -> 34 -> 17 -> 34 -> 68 -> 136). Step 1 trains it on the reconstruction MSE; what it
+cannot reconstruct is the noise that the noise emulator learns.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from hpcgan.models.layers import ConvAct, Pool, Up, ch, init_weights
+from hpcgan.models.registry import register
+
+
+class Autoencoder(nn.Module):
+    """(N, bands, H, W) -> (N, bands, H, W), H and W divisible by 8."""
+
+    def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1):
+        super().__init__()
+        c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
+        self.net = nn.Sequential(
+            ConvAct(bands, c64, 3), Pool(),
+            ConvAct(c64, c128, 3), Pool(),
+            ConvAct(c128, c256, 3), Pool(),
+            ConvAct(c256, c256, 3), Up(),
+            ConvAct(c256, c256, 3), Up(),
+            ConvAct(c256, c128, 3), Up(),
+            ConvAct(c128, c64, 5), ConvAct(c64, c64, 5), ConvAct(c64, bands, 5),
+        )
+        init_weights(self, bias_init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-1] % 8 or x.shape[-2] % 8:
+            raise ValueError(f"Autoencoder: H and W must be divisible by 8, got {tuple(x.shape)}")
+        return self.net(x)
+
+
+@register("autoencoder", "paper")
+def _autoencoder(cfg, bands: int = 5) -> Autoencoder:
+    return Autoencoder(bands, cfg.width, cfg.bias_init)

@@ -1,0 +1,73 @@
+"""Noise emulator NE (one per domain, one independent sub-network per band), PAPER.md:
+
+- amplitude ``a_b = softplus(MLP_b(z1_b))``, MLP 1-64-64-1 with LeakyReLU(0.2) hidden activations,
+  ``z1 ~ N(0, 1)`` one scalar per sample and band;
+- noise ``n_b = conv_valid(a_b * z2_b, sym(w_b))``: ``z2 ~ N(0, 1)`` a (H+6)x(W+6) map, ``w_b`` a learned
+  7x7 kernel made D4-symmetric in every forward pass, **no bias**;
+- ``forward(base)`` returns ``base + noise`` through :func:`hpcgan.kernels.noise_synthesis` (the fused
+  kernel interface), so ``NE(A(x))`` is the step-1 fake and ``NE(G(x))`` a translation.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from hpcgan.kernels import noise_synthesis, symmetrize_d4
+from hpcgan.models.layers import GroupedLinear, LRELU_SLOPE, ch
+from hpcgan.models.registry import register
+
+
+class NoiseEmulator(nn.Module):
+    """``forward(base (N,C,H,W), z1=None (N,C), z2=None (N,C,H+k-1,W+k-1)) -> base + noise``.
+
+    Fresh ``z1``/``z2`` are drawn from the global torch RNG (on ``base``'s device) when not given.
+    """
+
+    def __init__(self, bands: int = 5, hidden: int = 64, kernel_size: int = 7, bias_init: float = 0.1,
+                 impl: str = "auto"):
+        super().__init__()
+        if kernel_size % 2 != 1:
+            raise ValueError(f"model.ne_kernel_size: must be odd, got {kernel_size}")
+        self.bands, self.k, self.impl = bands, kernel_size, impl
+        # the 5 per-band MLPs 1-h-h-1 side by side (GroupedLinear = one independent FC per band)
+        self.fc1 = GroupedLinear(bands, 1, hidden)
+        self.fc2 = GroupedLinear(bands, hidden, hidden)
+        self.fc3 = GroupedLinear(bands, hidden, 1)
+        for fc in (self.fc1, self.fc2, self.fc3):
+            nn.init.constant_(fc.bias, bias_init)
+        # the raw (unsymmetrised) kernel; Xavier-uniform as for a (1 -> 1) kxk conv; no bias exists
+        w = torch.empty(bands, 1, kernel_size, kernel_size)
+        nn.init.xavier_uniform_(w)
+        self.weight = nn.Parameter(w.squeeze(1))
+
+    def amplitude(self, z1: torch.Tensor) -> torch.Tensor:
+        """(N, C) -> (N, C) positive amplitudes."""
+        h = F.leaky_relu(self.fc1(z1.unsqueeze(-1)), LRELU_SLOPE)
+        h = F.leaky_relu(self.fc2(h), LRELU_SLOPE)
+        return F.softplus(self.fc3(h)).squeeze(-1)
+
+    def symmetric_kernel(self) -> torch.Tensor:
+        """The kernel actually applied: (C, k, k), D4-symmetric."""
+        return symmetrize_d4(self.weight)
+
+    def draw(self, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        n, c, h, w = base.shape
+        z1 = torch.randn(n, c, device=base.device, dtype=torch.float32)
+        z2 = torch.randn(n, c, h + self.k - 1, w + self.k - 1, device=base.device, dtype=torch.float32)
+        return z1, z2
+
+    def forward(self, base: torch.Tensor, z1: torch.Tensor | None = None, z2: torch.Tensor | None = None) -> torch.Tensor:
+        if base.shape[1] != self.bands:
+            raise ValueError(f"NoiseEmulator: expected {self.bands} bands, got {tuple(base.shape)}")
+        if z1 is None or z2 is None:
+            d1, d2 = self.draw(base)
+            z1 = d1 if z1 is None else z1
+            z2 = d2 if z2 is None else z2
+        a = self.amplitude(z1.float())
+        return noise_synthesis(base, a.to(base.dtype), z2.to(base.dtype), self.weight.to(base.dtype), self.impl)
+
+
+@register("noise_emulator", "paper")
+def _noise_emulator(cfg, bands: int = 5, impl: str = "auto") -> NoiseEmulator:
+    return NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl)

@@ -1,0 +1,8 @@
+"""Two-step training (PAPER.md) and its variants: ``train(cfg) -> run_dir``; CLI ``hpcgan train``.
+
+Modules: losses, optim (Adam units through ``d.step``), step1 (NoisePhase), step2 (TranslationPhase
+and the variant recipes), checkpoint, metrics, samples, trainer (the loop), cli.
+"""
+from hpcgan.train.trainer import TrainResult, run, train
+
+__all__ = ["TrainResult", "run", "train"]

@@ -1,0 +1,186 @@
+"""Checkpoints: atomic, checksummed, ``torch.load(weights_only=True)``-safe; auto-resume; keep last K.
+
+Layout under a run dir::
+
+    checkpoints/ckpt-0000030.pt          the state (below), written to a temp name then renamed
+    checkpoints/ckpt-0000030.pt.sha256   SHA-256 of the .pt bytes, written after it
+
+State (only tensors and primitive containers)::
+
+    format_version  1
+    iteration       iterations completed (the next one to run)
+    phase           "ours-step1", "ours-step2", "auto", ...
+    config_hash     hash of the model/data sections (resume refuses a different one)
+    config_yaml     the resolved config of the run
+    nets            {prefix: state_dict}        (ae_x, ne_y, d_x, g_xy, ...)
+    optims          {unit: optimizer state_dict}
+    scheds          {unit: scheduler state_dict}
+    rng             {torch, cuda, numpy, python}
+
+A checkpoint whose bytes do not match its checksum, that torch cannot read, or whose config hash
+differs from the run's raises :class:`CheckpointError` naming the file and the reason.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from hpcgan.config.loader import to_dict
+from hpcgan.utils.atomic import atomic_path, atomic_write_text, sha256_file
+
+FORMAT_VERSION = 1
+CKPT_RE = re.compile(r"^ckpt-(\d{7,})\.pt$")
+# data keys that do not change what is trained (paths, loader workers)
+_HASH_EXCLUDE = {"data": {"shards", "num_workers"}}
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that cannot be used: corrupt, unreadable, or from a different configuration."""
+
+
+def hashed_sections(cfg) -> dict:
+    """The config part that must match to resume: model and data (minus paths and worker counts)."""
+    d = to_dict(cfg)
+    return {sec: {k: v for k, v in d[sec].items() if k not in _HASH_EXCLUDE.get(sec, ())} for sec in ("model", "data")}
+
+
+def config_hash(cfg) -> str:
+    return hashlib.sha256(json.dumps(hashed_sections(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def diff_sections(cfg, config_yaml: str) -> list[str]:
+    """Keys of the hashed sections that differ between ``cfg`` and a saved config (for messages)."""
+    try:
+        saved = yaml.safe_load(config_yaml) or {}
+    except yaml.YAMLError:
+        return ["(saved config unreadable)"]
+    out = []
+    for sec, cur in hashed_sections(cfg).items():
+        old = saved.get(sec, {})
+        for k, v in cur.items():
+            if old.get(k) != v:
+                out.append(f"{sec}.{k}: checkpoint {old.get(k)!r}, now {v!r}")
+    return out
+
+
+# ---- RNG ----------------------------------------------------------------------------------------
+def rng_state() -> dict:
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    version, pystate, gauss = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": list(torch.cuda.get_rng_state_all()) if torch.cuda.is_available() else [],
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached": float(cached)},
+        "python": {"version": int(version), "state": torch.tensor(pystate, dtype=torch.int64), "gauss": gauss},
+    }
+
+
+def set_rng_state(s: dict) -> None:
+    torch.set_rng_state(s["torch"])
+    if s.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(s["cuda"])
+    n = s["numpy"]
+    np.random.set_state((n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached"]))
+    p = s["python"]
+    random.setstate((p["version"], tuple(int(v) for v in p["state"].tolist()), p["gauss"]))
+
+
+# ---- files --------------------------------------------------------------------------------------
+def ckpt_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def ckpt_path(run_dir: str | Path, iteration: int) -> Path:
+    return ckpt_dir(run_dir) / f"ckpt-{iteration:07d}.pt"
+
+
+def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints (a .pt with its .sha256) in ``run_dir/checkpoints``, oldest first."""
+    d = ckpt_dir(run_dir)
+    if not d.is_dir():
+        return []
+    out = []
+    for p in d.iterdir():
+        m = CKPT_RE.match(p.name)
+        if m and Path(str(p) + ".sha256").is_file():
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def latest(run_dir: str | Path) -> Path | None:
+    cks = list_checkpoints(run_dir)
+    return cks[-1][1] if cks else None
+
+
+def save(path: str | Path, state: dict) -> Path:
+    """Write ``state`` atomically (temp + rename), then its SHA-256 beside it."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+        digest = sha256_file(tmp)
+    atomic_write_text(Path(str(path) + ".sha256"), f"{digest}  {path.name}\n")
+    return path
+
+
+def prune(run_dir: str | Path, keep: int) -> None:
+    """Delete all but the ``keep`` newest checkpoints."""
+    for _, p in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
+        Path(str(p) + ".sha256").unlink(missing_ok=True)
+        p.unlink(missing_ok=True)
+
+
+def load(path: str | Path) -> dict:
+    """Verify the checksum, then ``torch.load(weights_only=True)`` on CPU."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}: no such file")
+    sha = Path(str(path) + ".sha256")
+    if not sha.is_file():
+        raise CheckpointError(f"checkpoint {path}: checksum file {sha.name} is missing (incomplete write?)")
+    want = sha.read_text().split()[0] if sha.read_text().strip() else ""
+    got = sha256_file(path)
+    if got != want:
+        raise CheckpointError(f"checkpoint {path}: corrupt (SHA-256 {got[:12]}... does not match "
+                              f"{sha.name} {want[:12]}...)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - any unpickling error means an unusable file
+        raise CheckpointError(f"checkpoint {path}: cannot be read: {type(e).__name__}: {e}") from None
+    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path}: not an hpcgan checkpoint of format {FORMAT_VERSION}")
+    return state
+
+
+def check_config(state: dict, cfg, path: str | Path, what: str = "resume") -> None:
+    """Refuse a checkpoint whose model/data config differs from ``cfg`` (names the differing keys)."""
+    if state.get("config_hash") != config_hash(cfg):
+        diffs = diff_sections(cfg, state.get("config_yaml", ""))
+        raise CheckpointError(f"checkpoint {path}: cannot {what}: its model/data configuration differs "
+                              f"from this run's: {'; '.join(diffs) or 'hash mismatch'}")
+
+
+def resolve(path_or_dir: str | Path) -> Path:
+    """A checkpoint file, or the latest checkpoint of a run dir."""
+    p = Path(path_or_dir)
+    if p.is_file():
+        return p
+    if p.is_dir():
+        found = latest(p)
+        if found is None:
+            raise CheckpointError(f"checkpoint: run dir {p} holds no complete checkpoint under {ckpt_dir(p)}")
+        return found
+    raise CheckpointError(f"checkpoint: {p} is neither a checkpoint file nor a run dir")
+
+
+def make_state(iteration: int, phase_name: str, cfg, phase_state: dict, config_yaml: str) -> dict[str, Any]:
+    return {"format_version": FORMAT_VERSION, "iteration": int(iteration), "phase": phase_name,
+            "config_hash": config_hash(cfg), "config_yaml": config_yaml, **phase_state, "rng": rng_state()}

@@ -1,0 +1,46 @@
+"""``hpcgan train``: one step of the two-step training (or a single-step variant).
+
+    hpcgan train --step 1 -c demo                  # noise emulators -> demo_out/train/ours-step1
+    hpcgan train --step 2 -c demo                  # generators      -> demo_out/train/ours-step2
+    hpcgan train -c demo -c cyclegan train.iters=10 --run-dir /tmp/cg
+    hpcgan train --step 1 -c demo --dry-run        # print the resolved config and the plan
+
+Exit status: 0 done, 1 unusable checkpoint, 2 config error, 75 stopped by a signal (checkpoint saved;
+run the same command again to resume).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from hpcgan.cli import add_config_args, config_from_args
+from hpcgan.train.checkpoint import CheckpointError
+
+EXIT_INTERRUPTED = 75
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="hpcgan train", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--step", type=int, choices=(1, 2), help="training step (sets train.step)")
+    p.add_argument("--run-dir", help="output folder (default: {train.run_dir}/{variant}-step{N})")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and plan, train nothing")
+    a = p.parse_args(argv)
+    cfg = config_from_args(a, [f"train.step={a.step}"] if a.step else [])
+    from hpcgan.train.trainer import run  # torch import after argument errors
+
+    try:
+        res = run(cfg, a.run_dir, dry_run=a.dry_run)
+    except CheckpointError as e:
+        print(f"hpcgan train: {e}", file=sys.stderr)
+        return 1
+    if a.dry_run:
+        return 0
+    print(f"run dir: {res.run_dir} (iteration {res.iteration})")
+    return EXIT_INTERRUPTED if res.interrupted else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

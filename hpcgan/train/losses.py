@@ -1,0 +1,28 @@
+"""Losses of PAPER.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
+
+All losses are computed in float32 (safe under bf16 autocast).
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error (reconstruction, cycle, identity)."""
+    return F.mse_loss(pred.float(), target.float())
+
+
+def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
+    logits = logits.float()
+    return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
+
+
+def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator: ``BCE(D(real), 1) + BCE(D(fake), 0)``."""
+    return _bce(real_logits, 1.0) + _bce(fake_logits, 0.0)
+
+
+def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating generator / noise-emulator loss: ``BCE(D(fake), 1)``."""
+    return _bce(fake_logits, 1.0)

@@ -1,0 +1,103 @@
+"""What step 1, step 2 and the single-step variants share: networks by prefix, optimiser units,
+autocast, state dicts. A phase's ``train_step(batch)`` runs one iteration with its phases explicit
+(each update steps only its own optimiser) and returns tensors to log.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from hpcgan.config.schema import Config
+from hpcgan.models import build
+from hpcgan.train.optim import Unit, check_unique_names, make_unit
+
+
+class Phase:
+    """Base: subclasses fill ``nets``, ``units``, ``streams`` and implement ``train_step``/``sample_rows``."""
+
+    name = "phase"
+    streams: tuple[str, ...] = ()
+
+    def __init__(self, cfg: Config, device: torch.device, d: Any):
+        self.cfg, self.device, self.d = cfg, device, d
+        self.impl = cfg.kernels.impl
+        self.nets: dict[str, nn.Module] = {}
+        self.units: dict[str, Unit] = {}
+        self.frozen: set[str] = set()
+        self.amp = bool(cfg.train.amp and device.type == "cuda")
+        self.channels_last = bool(cfg.train.channels_last)
+
+    # ---- construction -------------------------------------------------------------------------
+    def add_net(self, prefix: str, kind: str, frozen: bool = False, **kwargs: Any) -> nn.Module:
+        if prefix in self.nets:
+            raise ValueError(f"network prefix {prefix!r} used twice")
+        if kind in ("noise_emulator", "discriminator"):
+            kwargs.setdefault("impl", self.impl)
+        m = build(kind, self.cfg.model, **kwargs).to(self.device)
+        if self.channels_last:
+            m = m.to(memory_format=torch.channels_last)
+        if frozen:
+            m.requires_grad_(False)
+            self.frozen.add(prefix)
+        self.nets[prefix] = m
+        return m
+
+    def add_unit(self, name: str, *prefixes: str) -> Unit:
+        self.units[name] = make_unit(name, {p: self.nets[p] for p in prefixes}, self.cfg.train, self.cfg.dist, self.d)
+        return self.units[name]
+
+    def finish(self) -> None:
+        check_unique_names(self.units)
+        if self.cfg.train.compile:
+            for m in self.nets.values():
+                m.compile()
+
+    # ---- running ------------------------------------------------------------------------------
+    def autocast(self):
+        if self.amp:
+            return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        return {k: batch[k].to(self.device, non_blocking=True, memory_format=fmt) for k in self.streams}
+
+    def images_per_iter(self) -> int:
+        return len(self.streams) * self.cfg.data.batch_size
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
+        raise NotImplementedError
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def lr(self) -> float:
+        u = next(iter(self.units.values()))
+        return float(u.opt.param_groups[0]["lr"])
+
+    def sched_step(self) -> None:
+        for u in self.units.values():
+            u.sched.step()
+
+    # ---- state --------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"nets": {k: m.state_dict() for k, m in self.nets.items()},
+                "optims": {k: u.opt.state_dict() for k, u in self.units.items()},
+                "scheds": {k: u.sched.state_dict() for k, u in self.units.items()}}
+
+    def load_state_dict(self, sd: dict) -> None:
+        missing = (set(self.nets) - set(sd["nets"])) | (set(self.units) - set(sd["optims"]))
+        if missing:
+            raise KeyError(f"checkpoint lacks {sorted(missing)}")
+        for k, m in self.nets.items():
+            m.load_state_dict(sd["nets"][k])
+        for k, u in self.units.items():
+            u.opt.load_state_dict(sd["optims"][k])
+            u.sched.load_state_dict(sd["scheds"][k])
+
+    def param_counts(self) -> dict[str, int]:
+        return {k: sum(p.numel() for p in m.parameters()) for k, m in self.nets.items()}

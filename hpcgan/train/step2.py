@@ -1,0 +1,173 @@
+"""Step 2 (translation) and the single-step variants, as recipes of one phase (PAPER.md).
+
+``ours`` step 2: restore only the noise emulators from step 1 (``train.init_from``), frozen; train
+``g_xy`` and ``g_yx`` with one optimiser on ``L = L_cycle + L_identity`` (one backward):
+
+- cycle (unpaired x, y): ``MSE(G_yx(G_xy(x) + NE_y), x) + MSE(G_xy(G_yx(y) + NE_x), y)``;
+- identity (paired xp, yp): ``MSE(G_xy(xp), yp) + MSE(G_yx(yp), xp)``.
+
+Recipes (``RECIPES``; all other variants are the same code with flags):
+
+========== ===== ======== ======= ============ ==========================================
+variant    cycle identity noise   adversarial  steps
+========== ===== ======== ======= ============ ==========================================
+ours       yes   yes      frozen  no           1 (NoisePhase) then 2
+unpaired_  yes   no       frozen  no           1 then 2
+paired_    no    yes      frozen  no           1 then 2
+no_noise   yes   yes      none    no           2 only
+auto       yes   yes      trained no (NE + D)  single: NE_s/D_s trained on G's outputs
+pix2pix    no    yes      none    yes (G)      single: mse_weight*MSE + adv_weight*GAN
+cyclegan   yes   no       none    yes (G)      single: mse_weight*MSE + adv_weight*GAN
+========== ===== ======== ======= ============ ==========================================
+
+``auto`` (inferred; the poster says only "NE and D trained together with the generators, no
+autoencoders"): each iteration (i) the generators' update with the current NE frozen, then per
+domain (ii) ``D_y`` real ``y`` vs ``G_xy(x).detach() + NE_y`` and (iii) ``NE_y`` fools ``D_y``
+(likewise for x with ``G_yx(y)``): the translation plays the autoencoder's role of step 1.
+Benchmarks (pix2pix, cyclegan): ``D_s`` is trained on real ``s`` vs the generator's output; the
+generators get ``adv_weight * BCE(D(G(.)), 1)`` with D frozen.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from hpcgan.config.schema import Config
+from hpcgan.train import losses
+from hpcgan.train.optim import frozen, step
+from hpcgan.train.phase import Phase
+
+
+@dataclass(frozen=True)
+class Recipe:
+    cycle: bool = True
+    identity: bool = True
+    noise: str = "frozen"  # frozen (restored from step 1) | trained (auto) | none
+    adversarial: bool = False  # benchmark models: GAN loss on the generators
+    single_step: bool = False
+
+
+RECIPES = {
+    "ours": Recipe(),
+    "unpaired_only": Recipe(identity=False),
+    "paired_only": Recipe(cycle=False),
+    "no_noise": Recipe(noise="none"),
+    "auto": Recipe(noise="trained", single_step=True),
+    "pix2pix": Recipe(cycle=False, noise="none", adversarial=True, single_step=True),
+    "cyclegan": Recipe(identity=False, noise="none", adversarial=True, single_step=True),
+}
+DOMAINS = ("x", "y")
+OTHER = {"x": "y", "y": "x"}
+GEN = {"y": "g_xy", "x": "g_yx"}  # the generator whose output lives in domain s
+
+
+class TranslationPhase(Phase):
+    """Generators (+ frozen or trained noise emulators, + discriminators where the recipe says)."""
+
+    def __init__(self, cfg: Config, device: torch.device, d: Any, recipe: Recipe | None = None):
+        super().__init__(cfg, device, d)
+        self.recipe = r = recipe or RECIPES[cfg.train.variant]
+        self.name = cfg.train.variant if r.single_step else "step2"
+        self.streams = (("x", "y") if r.cycle else ()) + (("xp", "yp") if r.identity else ())
+        self.add_net("g_xy", "generator", direction="xy")
+        self.add_net("g_yx", "generator", direction="yx")
+        if r.noise != "none":
+            for s in DOMAINS:
+                self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"))
+        if r.noise == "trained" or r.adversarial:
+            for s in DOMAINS:
+                self.add_net(f"d_{s}", "discriminator", name="paper" if r.noise == "trained" else None)
+        self.add_unit("gen", "g_xy", "g_yx")
+        for s in DOMAINS:
+            if f"d_{s}" in self.nets:
+                self.add_unit(f"d_{s}", f"d_{s}")
+            if r.noise == "trained":
+                self.add_unit(f"ne_{s}", f"ne_{s}")
+        self.finish()
+
+    def noisy(self, s: str, img: torch.Tensor) -> torch.Tensor:
+        """``img + NE_s`` (fresh noise), or ``img`` without noise emulators."""
+        return self.nets[f"ne_{s}"](img) if f"ne_{s}" in self.nets else img
+
+    def translate(self, s: str, img: torch.Tensor) -> torch.Tensor:
+        """Into domain ``s``: ``G(img)``."""
+        return self.nets[GEN[s]](img)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
+        r, tc, out = self.recipe, self.cfg.train, {}
+        fakes: dict[str, torch.Tensor] = {}  # G's outputs per target domain (for D / NE updates)
+        reals: dict[str, torch.Tensor] = {}
+        trained_aux = [self.nets[k] for k in self.nets if k.startswith(("d_", "ne_")) and k not in self.frozen]
+        # (1) generators: one loss, one backward, one optimiser
+        with frozen(*trained_aux), self.autocast():
+            total = torch.zeros((), device=self.device)
+            l_mse = torch.zeros((), device=self.device)
+            if r.cycle:
+                for s in DOMAINS:  # s -> other -> s
+                    o = OTHER[s]
+                    fake_o = self.translate(o, batch[s])
+                    back = self.translate(s, self.noisy(o, fake_o))
+                    l = losses.mse(back, batch[s])
+                    out[f"loss/cycle_{s}"] = l.detach()
+                    l_mse = l_mse + l
+                    fakes[o], reals[o] = fake_o, batch[o]
+            if r.identity:
+                for s, src in (("y", "xp"), ("x", "yp")):
+                    fake_s = self.translate(s, batch[src])
+                    l = losses.mse(fake_s, batch[s + "p"])
+                    out[f"loss/identity_{s}"] = l.detach()
+                    l_mse = l_mse + l
+                    fakes.setdefault(s, fake_s)
+                    reals.setdefault(s, batch[s + "p"])
+            if r.adversarial:
+                l_adv = sum(losses.g_loss(self.nets[f"d_{s}"](fakes[s])) for s in DOMAINS)
+                out["loss/adv_g"] = l_adv.detach()
+                total = tc.mse_weight * l_mse + tc.adv_weight * l_adv
+            else:
+                total = l_mse
+        out["loss/gen"] = total.detach()
+        out["grad_norm/gen"] = step(self.d, self.units["gen"], total, tc.clip_norm)
+        # (2) per domain: discriminator, then (auto) the noise emulator
+        for s in DOMAINS:
+            if f"d_{s}" not in self.nets:
+                continue
+            disc, base, real = self.nets[f"d_{s}"], fakes[s].detach(), reals[s]
+            with self.autocast():
+                with torch.no_grad():
+                    fake = self.noisy(s, base) if r.noise == "trained" else base
+                logits = disc(torch.cat([real, fake]))
+                l_d = losses.d_loss(logits[:len(real)], logits[len(real):])
+            out[f"loss/d_{s}"] = l_d.detach()
+            out[f"grad_norm/d_{s}"] = step(self.d, self.units[f"d_{s}"], l_d, tc.clip_norm)
+            if r.noise == "trained":
+                with frozen(disc), self.autocast():
+                    l_ne = losses.g_loss(disc(self.noisy(s, base)))
+                out[f"loss/ne_{s}"] = l_ne.detach()
+                out[f"grad_norm/ne_{s}"] = step(self.d, self.units[f"ne_{s}"], l_ne, tc.clip_norm)
+        return out
+
+    @torch.no_grad()
+    def sample_rows(self, batch: dict[str, torch.Tensor]) -> list[tuple[str, torch.Tensor]]:
+        rows = []
+        for s in DOMAINS:
+            o = OTHER[s]
+            paired = self.recipe.identity
+            src = batch[s + "p"] if paired else batch[s]
+            with self.autocast():
+                t = self.noisy(o, self.translate(o, src)).float()
+            rows += [(f"{s}{'p' if paired else ''}", src), (f"{GEN[o]}({s})" + ("+NE" if f"ne_{o}" in self.nets else ""), t)]
+            if paired:
+                rows.append((f"{o}p (truth)", batch[o + "p"]))
+        return rows
+
+    def restore_noise_emulators(self, nets_state: dict[str, dict]) -> None:
+        """Load ``ne_x``/``ne_y`` (only) from a step-1 checkpoint's ``nets``; they stay frozen."""
+        for s in DOMAINS:
+            k = f"ne_{s}"
+            if k not in self.nets:
+                continue
+            if k not in nets_state:
+                raise KeyError(f"the step-1 checkpoint has no {k!r} (has {sorted(nets_state)})")
+            self.nets[k].load_state_dict(nets_state[k])

@@ -1,0 +1,236 @@
+"""The training loop (one process or one rank of many), for every step and variant.
+
+    run_dir = train(cfg)                  # Python API; returns the run dir
+    result = run(cfg, streams=..., ...)   # the same, returning iteration and interruption
+
+Order: distributed layer (``hpcgan.dist.init``), seeding, device, phase (networks + optimisers), run
+dir, then either resume from the latest checkpoint of the run dir or (step 2) restore the noise
+emulators from ``train.init_from``; broadcast the weights; loop. Each iteration: batch (the streams
+are a pure function of seed, rank and iteration), ``phase.train_step``, LR schedule; then metrics
+every ``log_every``, a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at
+the end, and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``).
+
+Run dir: ``--run-dir`` or ``{train.run_dir}/{label}``, label ``{variant}-step{1,2}`` for the two-step
+variants and ``{variant}`` for the single-step ones: config.yaml, metrics.jsonl, samples/,
+checkpoints/ (see :mod:`hpcgan.train.checkpoint`).
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import hpcgan.dist
+from hpcgan.config.loader import ConfigError, dump_config, save_config
+from hpcgan.config.schema import Config
+from hpcgan.log import get_logger, show_progress
+from hpcgan.train import checkpoint as ckpt
+from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
+from hpcgan.train.phase import Phase
+from hpcgan.train.samples import save_grid
+from hpcgan.train.step1 import NoisePhase
+from hpcgan.train.step2 import RECIPES, TranslationPhase
+from hpcgan.utils.seeding import seed_everything
+
+log = get_logger(__name__)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    iteration: int
+    interrupted: bool
+
+
+def label(cfg: Config) -> str:
+    r = RECIPES[cfg.train.variant]
+    return cfg.train.variant if r.single_step else f"{cfg.train.variant}-step{cfg.train.step}"
+
+
+def default_run_dir(cfg: Config) -> Path:
+    return Path(cfg.train.run_dir) / label(cfg)
+
+
+def check_train_config(cfg: Config) -> None:
+    """Rules of the networks that the config loader cannot know (stamp geometry)."""
+    sx, sy = cfg.data.x.stamp_size, cfg.data.y.stamp_size
+    if sx % 8 or sy != 2 * (sx + 4):
+        raise ConfigError(f"data.y.stamp_size: the generators map s -> 2*(s+4) (64 -> 136) with s divisible by 8; "
+                          f"got data.x.stamp_size={sx}, data.y.stamp_size={sy}")
+
+
+def build_phase(cfg: Config, device: torch.device, d: Any) -> Phase:
+    r = RECIPES[cfg.train.variant]
+    if cfg.train.step == 1 and not r.single_step:
+        return NoisePhase(cfg, device, d)
+    return TranslationPhase(cfg, device, d, r)
+
+
+def find_init_from(cfg: Config) -> Path:
+    """Step 2's step-1 checkpoint: ``train.init_from`` (file or run dir), else the default step-1 run dir."""
+    if cfg.train.init_from:
+        return ckpt.resolve(cfg.train.init_from)
+    tried = []
+    for v in (cfg.train.variant, "ours"):
+        p = Path(cfg.train.run_dir) / f"{v}-step1"
+        tried.append(str(p))
+        if ckpt.latest(p) is not None:
+            return ckpt.latest(p)
+    raise ckpt.CheckpointError("train.init_from: step 2 needs the noise emulators of a step-1 run; none given "
+                               f"and no checkpoint under {' or '.join(tried)}")
+
+
+class StopFlag:
+    """Sets a flag on the configured signals (main thread only); restores the old handlers on close."""
+
+    def __init__(self, names: tuple[str, ...]):
+        self.hit: str | None = None
+        self.old: dict[int, Any] = {}
+        for n in names:
+            sig = getattr(signal, n, None)
+            if sig is None:
+                continue
+            try:
+                self.old[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread
+                pass
+
+    def _handle(self, signum, frame) -> None:
+        self.hit = signal.Signals(signum).name
+
+    def requested(self, d) -> bool:
+        flag = self.hit is not None
+        if d.size > 1:
+            flag = bool(d.allreduce_mean(torch.tensor([float(flag)])).item() > 0)
+        return flag
+
+    def close(self) -> None:
+        for sig, h in self.old.items():
+            signal.signal(sig, h)
+
+
+def _progress(it: int, total: int, vals: dict[str, float]) -> None:
+    msg = " ".join(f"{k.split('/')[-1]}={v:.3g}" for k, v in vals.items() if k.startswith("loss/"))
+    sys.stderr.write(f"\r[{it}/{total}] {msg}"[:200])
+    sys.stderr.flush()
+
+
+def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry_run: bool = False) -> TrainResult:
+    """Train ``cfg`` (see module docstring). ``streams``: an object with ``iterate(start_iter)``
+    (default: :func:`hpcgan.data.streams.build_train_streams` on ``data.shards``)."""
+    check_train_config(cfg)
+    tc = cfg.train
+    d = hpcgan.dist.init(cfg.dist.backend, cfg.dist.timeout_s)
+    seed_everything(tc.seed, tc.deterministic)
+    device = d.device(tc.device)
+    run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
+    phase = build_phase(cfg, device, d)
+    name = label(cfg)
+    counts = phase.param_counts()
+    if dry_run:
+        print(dump_config(cfg), end="")
+        print(f"# phase {name} on {device}; run dir {run_dir}; streams {list(phase.streams)}; "
+              f"optimisers {list(phase.units)}; frozen {sorted(phase.frozen)}")
+        for k, n in counts.items():
+            print(f"# {k}: {type(phase.nets[k]).__name__} {n:,} parameters")
+        return TrainResult(run_dir, 0, False)
+    log.info("phase %s on %s, run dir %s; parameters %s", name, device, run_dir,
+             ", ".join(f"{k} {n:,}" for k, n in counts.items()))
+    config_yaml = dump_config(cfg)
+    start = 0
+    found = ckpt.latest(run_dir)
+    if found is not None:
+        state = ckpt.load(found)
+        if state.get("phase") != name:
+            raise ckpt.CheckpointError(f"checkpoint {found}: cannot resume: it is of phase {state.get('phase')!r}, "
+                                       f"this run is {name!r} (use another run dir)")
+        ckpt.check_config(state, cfg, found)
+        phase.load_state_dict(state)
+        if d.rank == 0:
+            ckpt.set_rng_state(state["rng"])
+        start = int(state["iteration"])
+        log.info("resumed from %s at iteration %d", found, start)
+    elif isinstance(phase, TranslationPhase) and phase.recipe.noise == "frozen":
+        src = find_init_from(cfg)
+        state = ckpt.load(src)
+        if not str(state.get("phase", "")).endswith("-step1"):
+            raise ckpt.CheckpointError(f"train.init_from {src}: phase {state.get('phase')!r} is not a step-1 run")
+        try:
+            phase.restore_noise_emulators(state["nets"])
+        except (RuntimeError, KeyError) as e:
+            raise ckpt.CheckpointError(f"train.init_from {src}: noise emulators do not fit this model config "
+                                       f"(model.width / ne_hidden / ne_kernel_size?): {e}") from None
+        log.info("noise emulators restored (frozen) from %s", src)
+    for m in phase.nets.values():
+        d.broadcast_module(m)
+    if d.rank > 0:  # different noise per rank, reproducible
+        seed_everything(tc.seed + 100_003 * d.rank + start, tc.deterministic)
+    if d.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir)
+    if streams is None:
+        from hpcgan.data.streams import build_train_streams
+        streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
+                                      allreduce_min=d.allreduce_min_int)
+    writer = MetricsWriter(run_dir, d.is_main, tc.tensorboard)
+    acc, stop = MeanAccumulator(), StopFlag(tc.stop_signals)
+    progress = show_progress(d.rank)
+    it, saved_at, interrupted = start, -1, False
+
+    def save(i: int) -> None:
+        nonlocal saved_at
+        if d.is_main:
+            ckpt.save(ckpt.ckpt_path(run_dir, i), ckpt.make_state(i, name, cfg, phase.state_dict(), config_yaml))
+            ckpt.prune(run_dir, tc.keep_checkpoints)
+        d.barrier()
+        saved_at = i
+
+    try:
+        data = streams.iterate(start)
+        t_last, it_last = time.perf_counter(), it
+        while it < tc.iters:
+            batch = phase.to_device(next(data))
+            vals = phase.train_step(batch)
+            phase.sched_step()
+            it += 1
+            acc.add(vals)
+            if it % tc.log_every == 0 or it == tc.iters:
+                if device.type == "cuda":
+                    torch.cuda.synchronize(device)
+                now = time.perf_counter()
+                m = acc.means(d)
+                rate = (it - it_last) / max(now - t_last, 1e-9)
+                m.update({"lr": phase.lr(), "it_per_s": rate, "images_per_s": rate * phase.images_per_iter() * d.size})
+                writer.write(it, m)
+                if progress:
+                    _progress(it, tc.iters, m)
+                else:
+                    log.info("iter %d/%d %s", it, tc.iters, " ".join(f"{k}={v:.4g}" for k, v in m.items()))
+                t_last, it_last = now, it
+            if d.is_main and tc.sample_every and it % tc.sample_every == 0:
+                with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                    save_grid(run_dir / "samples" / f"iter-{it:07d}.png", phase.sample_rows(batch), tc.sample_count)
+            if it % tc.ckpt_every == 0:
+                save(it)
+            if stop.requested(d):
+                interrupted = True
+                log.warning("stop signal %s: checkpoint at iteration %d, exiting", stop.hit, it)
+                break
+        if saved_at != it:
+            save(it)
+    finally:
+        stop.close()
+        writer.close()
+        if progress:
+            sys.stderr.write("\n")
+    return TrainResult(run_dir, it, interrupted)
+
+
+def train(cfg: Config, run_dir: str | Path | None = None, streams: Any = None) -> Path:
+    """Python API: train ``cfg`` and return the run dir."""
+    return run(cfg, run_dir, streams).run_dir
