@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+import galsim
 import numpy as np
 import pytest
 from astropy.io import fits
@@ -13,7 +14,7 @@ from hpcgan.cli import main as hpcgan_main
 from hpcgan.config import load_config
 from hpcgan.simulate.catalog import read_catalog
 from hpcgan.simulate.galaxies import sample_mag, sample_scene
-from hpcgan.simulate.render import gaussian_broaden, sky_noise
+from hpcgan.simulate.render import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden, make_psf, sky_noise
 from hpcgan.simulate.run import run
 from hpcgan.simulate.surveys import survey_pair
 from tests.conftest import hpcgan_cmd, mpirun_cmd, run_cmd
@@ -236,3 +237,14 @@ def test_noise_model_and_broadening():
     assert math.isclose(out.sum(), 5.0, rel_tol=1e-12) and out.max() < 1.0
     x, y = survey_pair(load_config(["default"]))
     assert (x.name, y.name, x.stamp_size, y.stamp_size) == ("sdss", "cfht", 64, 136)
+
+
+def test_band_psf_fwhm_matches_header_value():
+    """Base PSF (x) calibrated Gaussian has the band's FWHM, measured independently by GalSim."""
+    for spec in survey_pair(load_config(["default"])):
+        base = min(b.psf_fwhm for b in spec.bands) * 0.95
+        for b in spec.bands:
+            n, sc = spec.stamp_size * 4 + 1, spec.pixel_scale / 4
+            img = make_psf(spec, base).drawImage(nx=n, ny=n, scale=sc, method="no_pixel").array
+            out = gaussian_broaden(img, broadening_fwhm(spec, base, b.psf_fwhm) * FWHM_TO_SIGMA / sc)
+            assert math.isclose(galsim.Image(out, scale=sc).calculateFWHM(), b.psf_fwhm, rel_tol=5e-3)

@@ -4,7 +4,8 @@ Speed: every light component (central bulge, central disk, each neighbour and st
 per survey, at unit flux, through the object's sharpest band PSF; each band is then the flux-weighted
 sum of those images, broadened by a small Gaussian (exact flux-conserving multiplication in Fourier
 space) from the sharpest band's seeing to that band's. The effective PSF of band b is
-``base_psf (x) Gaussian``, with FWHM ~= the band's seeing (quadrature sum; within ~2% for these PSFs).
+``base_psf (x) Gaussian``; the Gaussian's width comes from a per-PSF-shape calibration table
+(:func:`broadening_fwhm`), so its FWHM equals the band's seeing (``PSFFWHM``) to ~0.1%.
 
 Determinism: the observing conditions and the noise come from :func:`render_rng` (seed, stream,
 object index, survey), so any rank renders any stamp bit-identically.
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import galsim
 import numpy as np
@@ -50,15 +52,48 @@ def observe(spec: SurveySpec, rng: np.random.Generator) -> Observation:
     return Observation(fwhm=fwhm, e1=e1, e2=e2, sky_sigma=tuple(b.sky_sigma for b in spec.bands))
 
 
+def psf_profile(kind: str, beta: float, fwhm: float) -> galsim.GSObject:
+    """A round PSF: Moffat(beta) or Kolmogorov, ``fwhm`` arcsec."""
+    if kind == "moffat":
+        return galsim.Moffat(beta=beta, fwhm=fwhm)
+    if kind == "kolmogorov":
+        return galsim.Kolmogorov(fwhm=fwhm)
+    raise ValueError(f"psf_kind: unknown {kind!r}; allowed: moffat, kolmogorov")
+
+
 def make_psf(spec: SurveySpec, fwhm: float, e1: float = 0.0, e2: float = 0.0) -> galsim.GSObject:
-    """The survey's PSF shape (Moffat or Kolmogorov) at ``fwhm`` arcsec, slightly elliptical."""
-    if spec.psf_kind == "moffat":
-        psf = galsim.Moffat(beta=spec.psf_beta, fwhm=fwhm)
-    elif spec.psf_kind == "kolmogorov":
-        psf = galsim.Kolmogorov(fwhm=fwhm)
-    else:
-        raise ValueError(f"psf_kind: unknown {spec.psf_kind!r}; allowed: moffat, kolmogorov")
+    """The survey's PSF shape at ``fwhm`` arcsec, slightly elliptical."""
+    psf = psf_profile(spec.psf_kind, spec.psf_beta, fwhm)
     return psf.shear(g1=e1, g2=e2) if (e1 or e2) else psf
+
+
+def profile_fwhm(img: np.ndarray, scale: float) -> float:
+    """FWHM of a round profile centred on the middle pixel of an odd-sized image (half-max crossing
+    of the central row, linearly interpolated)."""
+    n = img.shape[1]
+    row = img[n // 2, n // 2:]
+    half = row[0] / 2.0
+    k = int(np.argmax(row < half))
+    x = (k - 1) + (row[k - 1] - half) / (row[k - 1] - row[k])
+    return 2.0 * x * scale
+
+
+@lru_cache(maxsize=8)
+def _broadening_table(kind: str, beta: float) -> tuple[np.ndarray, np.ndarray]:
+    """(g, r): the PSF of FWHM 1 convolved with a Gaussian of FWHM g has FWHM r (scale-free)."""
+    n, scale = 161, 0.04
+    img = psf_profile(kind, beta, 1.0).drawImage(nx=n, ny=n, scale=scale, method="no_pixel").array
+    g = np.linspace(0.0, 2.5, 26)
+    r = np.array([profile_fwhm(gaussian_broaden(img, gi * FWHM_TO_SIGMA / scale), scale) for gi in g])
+    return g, r / r[0]
+
+
+def broadening_fwhm(spec: SurveySpec, base: float, target: float) -> float:
+    """FWHM (arcsec) of the Gaussian that takes the survey PSF from FWHM ``base`` to ``target``."""
+    if target <= base:
+        return 0.0
+    g, r = _broadening_table(spec.psf_kind, spec.psf_beta)
+    return base * float(np.interp(target / base, r, g))
 
 
 def make_profile(c: Component) -> galsim.GSObject | None:
@@ -133,7 +168,7 @@ def render(scene: Scene, spec: SurveySpec, obs: Observation, rng: np.random.Gene
     base = obs.base_fwhm
     for i in range(len(spec.bands)):
         img = np.tensordot(fluxes[i], comps, axes=1)
-        extra = math.sqrt(max(obs.fwhm[i] ** 2 - base ** 2, 0.0)) * FWHM_TO_SIGMA / spec.pixel_scale
+        extra = broadening_fwhm(spec, base, obs.fwhm[i]) * FWHM_TO_SIGMA / spec.pixel_scale
         img = gaussian_broaden(img, extra)
         if noise:
             img = img + sky_noise((n, n), obs.sky_sigma[i], spec.corr_noise_w, rng)
