@@ -36,7 +36,17 @@ from preprocess.catalog import Job, Row, quarantine_entry
 from preprocess.stamps import META_KEYS, Reject, Stamp
 
 log = get_logger(__name__)
-KILL_ENV = "HPCGAN_PREPROCESS_KILL_AFTER"  # test hook: SIGKILL this process after K committed batches
+# test hooks: "K" or "K:RANK": SIGKILL (KILL_ENV) or raise (RAISE_ENV) after K committed batches (on RANK only)
+KILL_ENV = "HPCGAN_PREPROCESS_KILL_AFTER"
+RAISE_ENV = "HPCGAN_PREPROCESS_RAISE_AFTER"
+
+
+def _hook(env: str, rank: int) -> int:
+    v = os.environ.get(env, "")
+    if not v:
+        return 0
+    k, _, r = v.partition(":")
+    return int(k) if not r or int(r) == rank else 0
 
 
 @dataclass
@@ -154,7 +164,7 @@ class JobPart:
             offsets = [_skeleton(o.partial, len(self.units), (len(o.bands), o.size, o.size)) for o in self.outs]
         accepted = [sum(len(r["objects"][k]["object_id"]) for r in recs) for k in range(len(self.outs))]
         start = recs[-1]["units_done"] if recs else 0
-        kill_after = int(os.environ.get(KILL_ENV, "0") or 0)
+        kill_after, raise_after = _hook(KILL_ENV, self.rank), _hook(RAISE_ENV, self.rank)
         fds = [os.open(o.partial, os.O_WRONLY) for o in self.outs]
         try:
             for b0 in range(start, len(self.units), self.batch_size):
@@ -166,6 +176,8 @@ class JobPart:
                 if kill_after and len(recs) >= kill_after:
                     log.warning("test hook %s=%d: SIGKILL after %d batches", KILL_ENV, kill_after, len(recs))
                     os.kill(os.getpid(), signal.SIGKILL)
+                if raise_after and len(recs) >= raise_after:
+                    raise RuntimeError(f"test hook {RAISE_ENV}: failing after {len(recs)} batches")
         finally:
             for fd in fds:
                 os.close(fd)

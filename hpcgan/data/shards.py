@@ -8,7 +8,9 @@ HDF5 notes (../shared/PITFALLS.md section 5):
 - files are opened lazily, on first read, in the process that reads (so DataLoader workers forked
   after construction each open their own handle; a handle is never pickled);
 - read-only opens pass ``locking=False`` (same effect as ``HDF5_USE_FILE_LOCKING=FALSE``: Lustre/NFS
-  mounts without lock support otherwise fail with "unable to lock file");
+  mounts without lock support otherwise fail with "unable to lock file"). Open the same files with
+  ``locking=False`` too, or call ``close()`` first: HDF5 refuses a second open of a file with other
+  locking flags in one process ("file locking flag values don't match");
 - a batch is read with one sorted fancy-index read per shard touched, and the chunk cache is sized
   to a few stamps (one stamp per chunk, see docs/preprocess.md).
 """
@@ -117,6 +119,12 @@ class ShardSource:
             f = h5py.File(self.shards[k].path, "r", locking=False, rdcc_nbytes=self.rdcc_nbytes, rdcc_nslots=521)
             self._files[k] = f
         return f
+
+    def close(self) -> None:
+        """Close this process's open handles (they reopen on the next read)."""
+        for f in self._files.values():
+            f.close()
+        self._files = {}
 
     def read(self, idx: np.ndarray) -> np.ndarray:
         """Stamps at sorted, unique global indices ``idx``: one fancy-index read per shard touched."""
