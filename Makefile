@@ -18,7 +18,9 @@ demo: setup
 	@set -euo pipefail; \
 	echo "[demo] 1/1 simulate a survey pair (2 MPI ranks)"; \
 	$(MPIRUN) -np 2 $(HPCGAN) simulate -c demo; \
-	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv)"
+	echo "[demo] preprocess FITS stamps -> HDF5 shards (2 MPI ranks)"; \
+	$(MPIRUN) -np 2 $(PY) -m preprocess -c demo; \
+	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json)"
 
 # pytest exits 5 when it collects no test: that fails here, like any other non-zero exit.
 test: setup
