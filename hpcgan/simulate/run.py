@@ -12,6 +12,7 @@ every setting that changes pixels) is not rendered again.
 from __future__ import annotations
 
 import hashlib
+import heapq
 import json
 import shutil
 import time
@@ -90,13 +91,13 @@ def plan(cfg: Config, x: SurveySpec, y: SurveySpec) -> list[Item]:
 
 
 def assign(items: list[Item], specs: dict[str, SurveySpec], size: int) -> list[list[Item]]:
-    """Greedy balance by pixel count (deterministic: ties go to the lowest rank)."""
-    load = [0] * size
+    """Greedy balance by pixel count, O(n log size); deterministic (ties go to the lowest rank)."""
+    heap = [(0, r) for r in range(size)]
     out: list[list[Item]] = [[] for _ in range(size)]
     for it in items:
-        r = min(range(size), key=lambda k: (load[k], k))
+        load, r = heapq.heappop(heap)
         out[r].append(it)
-        load[r] += specs[it.side].stamp_size ** 2
+        heapq.heappush(heap, (load + specs[it.side].stamp_size ** 2, r))
     return out
 
 
