@@ -1,0 +1,60 @@
+# Sourced by jobs/*.slurm: environment, signal trap + forward + requeue, and the srun line.
+# Knobs (environment; all optional):
+#   CONFIG=configs/x.yaml   hpcgan config (YAML holds the training knobs; the job holds resources only)
+#   SITE=generic            jobs/sites/$SITE.sh: modules, NCCL/fabric variables, srun flags
+#   SRUN_MPI=pmix           srun --mpi=$SRUN_MPI (pmix, pmi2, cray_shasta, none)
+#   SRUN_ARGS="..."         extra srun flags (e.g. --gpu-bind=none)
+#   HPCGAN_MAX_REQUEUE=20   stop requeueing after this many restarts (SLURM_RESTART_COUNT)
+#   HPCGAN_ROOT=$SLURM_SUBMIT_DIR  the repository (sbatch copies the script, so $0 is no guide)
+set -euo pipefail
+HPCGAN_ROOT="${HPCGAN_ROOT:-${SLURM_SUBMIT_DIR:-$PWD}}"
+cd "$HPCGAN_ROOT"
+[ -f jobs/lib.sh ] || { echo "[job] $HPCGAN_ROOT is not the hpcgan repository: submit from its root or set HPCGAN_ROOT" >&2; exit 2; }
+SITE="${SITE:-generic}"
+[ -f "jobs/sites/$SITE.sh" ] || { echo "[job] no site profile jobs/sites/$SITE.sh" >&2; exit 2; }
+# shellcheck source=/dev/null
+source "jobs/sites/$SITE.sh"
+# shellcheck source=/dev/null
+source env/activate.sh
+CONFIG="${CONFIG:-default}"
+SRUN_MPI="${SRUN_MPI:-pmix}"
+HPCGAN_MAX_REQUEUE="${HPCGAN_MAX_REQUEUE:-20}"
+export CONFIG
+
+_hpcgan_child=""
+_hpcgan_signalled=""
+_hpcgan_forward() {  # B:USR1 reaches only this shell: pass it to the step (srun relays it to every task)
+  _hpcgan_signalled="$1"
+  echo "[job] $(date -Is) SIG$1 received (time limit near or preempted): forwarding to the job step" >&2
+  [ -n "$_hpcgan_child" ] && kill -s "$1" "$_hpcgan_child" 2>/dev/null || true
+}
+trap '_hpcgan_forward USR1' USR1
+trap '_hpcgan_forward TERM' TERM
+
+# hpcgan_srun CMD...: run CMD as one task per rank with srun, in the background so the trap can fire,
+# then requeue the job if a signal asked for it (the stage checkpointed and exited 75) or exit with CMD's status.
+hpcgan_srun() {
+  echo "[job] $(date -Is) job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0} site=$SITE config=$CONFIG" \
+       "tasks=${SLURM_NTASKS:-1} nodes=${SLURM_JOB_NUM_NODES:-1}: srun --mpi=$SRUN_MPI $*" >&2
+  # shellcheck disable=SC2086
+  srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1 ${SRUN_ARGS:-} "$@" &
+  _hpcgan_child=$!
+  local rc=0
+  while :; do
+    wait "$_hpcgan_child" && rc=0 || rc=$?
+    # wait returns >128 when a trapped signal interrupts it; the step is still running then
+    kill -0 "$_hpcgan_child" 2>/dev/null || break
+  done
+  _hpcgan_child=""
+  # requeue only after the time-limit warning (B:USR1); TERM means scancel/preemption: SLURM decides
+  if [ "$_hpcgan_signalled" = USR1 ]; then
+    if [ "${SLURM_RESTART_COUNT:-0}" -ge "$HPCGAN_MAX_REQUEUE" ]; then
+      echo "[job] not requeueing: restart ${SLURM_RESTART_COUNT:-0} >= HPCGAN_MAX_REQUEUE=$HPCGAN_MAX_REQUEUE" >&2
+      return 1
+    fi
+    echo "[job] $(date -Is) step ended ($rc) after SIG$_hpcgan_signalled: requeueing ${SLURM_JOB_ID:-?}" >&2
+    scontrol requeue "${SLURM_JOB_ID}" || { echo "[job] scontrol requeue failed" >&2; return 1; }
+    exit 0
+  fi
+  return "$rc"
+}
