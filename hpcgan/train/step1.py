@@ -39,29 +39,39 @@ class NoisePhase(Phase):
                 self.add_unit(f"{net}_{s}", f"{net}_{s}")
         self.finish()
 
+    # The three updates of one domain, each stepping only its own optimiser (explicit for the
+    # distributed backends). Each returns (loss, pre-clip grad norm).
+    def update_ae(self, s: str, real: torch.Tensor) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """(1) autoencoder on the reconstruction MSE; also returns ``A(real)`` detached (the base)."""
+        with self.autocast():
+            rec = self.nets[f"ae_{s}"](real)
+            loss = losses.mse(rec, real)
+        return loss.detach(), step(self.d, self.units[f"ae_{s}"], loss, self.cfg.train.clip_norm), rec.detach()
+
+    def update_d(self, s: str, real: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(2) discriminator: real vs ``base + NE`` (no gradient into NE or A)."""
+        disc = self.nets[f"d_{s}"]
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.nets[f"ne_{s}"](base)
+            logits = disc(torch.cat([real, fake]))  # one pass; D has no batch-coupled layer
+            loss = losses.d_loss(logits[:len(real)], logits[len(real):])
+        return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
+
+    def update_ne(self, s: str, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(3) noise emulator fools D; A fixed (``base`` is detached), D frozen."""
+        disc = self.nets[f"d_{s}"]
+        with frozen(disc), self.autocast():
+            loss = losses.g_loss(disc(self.nets[f"ne_{s}"](base)))
+        return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
+
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
-        clip, out = self.cfg.train.clip_norm, {}
+        out: dict[str, torch.Tensor | float] = {}
         for s in self.DOMAINS:
             real = batch[s]
-            ae, ne, disc = self.nets[f"ae_{s}"], self.nets[f"ne_{s}"], self.nets[f"d_{s}"]
-            # (1) autoencoder on the reconstruction MSE
-            with self.autocast():
-                rec = ae(real)
-                l_ae = losses.mse(rec, real)
-            out[f"grad_norm/ae_{s}"] = step(self.d, self.units[f"ae_{s}"], l_ae, clip)
-            base = rec.detach()
-            # (2) discriminator: real vs A(x).detach() + NE
-            with self.autocast():
-                with torch.no_grad():
-                    fake = ne(base)
-                logits = disc(torch.cat([real, fake]))  # one pass; D has no batch-coupled layer
-                l_d = losses.d_loss(logits[:len(real)], logits[len(real):])
-            out[f"grad_norm/d_{s}"] = step(self.d, self.units[f"d_{s}"], l_d, clip)
-            # (3) noise emulator fools D; A fixed (base is detached), D frozen
-            with frozen(disc), self.autocast():
-                l_ne = losses.g_loss(disc(ne(base)))
-            out[f"grad_norm/ne_{s}"] = step(self.d, self.units[f"ne_{s}"], l_ne, clip)
-            out.update({f"loss/ae_{s}": l_ae.detach(), f"loss/d_{s}": l_d.detach(), f"loss/ne_{s}": l_ne.detach()})
+            out[f"loss/ae_{s}"], out[f"grad_norm/ae_{s}"], base = self.update_ae(s, real)
+            out[f"loss/d_{s}"], out[f"grad_norm/d_{s}"] = self.update_d(s, real, base)
+            out[f"loss/ne_{s}"], out[f"grad_norm/ne_{s}"] = self.update_ne(s, base)
         return out
 
     @torch.no_grad()

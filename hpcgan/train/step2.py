@@ -95,21 +95,23 @@ class TranslationPhase(Phase):
         """Into domain ``s``: ``G(img)``."""
         return self.nets[GEN[s]](img)
 
-    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
+    # The updates of one iteration, each stepping only its own optimiser (explicit for the
+    # distributed backends).
+    def update_gen(self, batch: dict[str, torch.Tensor]) -> tuple[dict, dict, dict]:
+        """(1) both generators: one loss, one backward, one optimiser (trained NE/D frozen meanwhile).
+
+        Returns (logged values, G's outputs per target domain, the matching real images)."""
         r, tc, out = self.recipe, self.cfg.train, {}
-        fakes: dict[str, torch.Tensor] = {}  # G's outputs per target domain (for D / NE updates)
+        fakes: dict[str, torch.Tensor] = {}
         reals: dict[str, torch.Tensor] = {}
-        trained_aux = [self.nets[k] for k in self.nets if k.startswith(("d_", "ne_")) and k not in self.frozen]
-        # (1) generators: one loss, one backward, one optimiser
-        with frozen(*trained_aux), self.autocast():
-            total = torch.zeros((), device=self.device)
+        aux = [self.nets[k] for k in self.nets if k.startswith(("d_", "ne_")) and k not in self.frozen]
+        with frozen(*aux), self.autocast():
             l_mse = torch.zeros((), device=self.device)
             if r.cycle:
-                for s in DOMAINS:  # s -> other -> s
+                for s in DOMAINS:  # s -> o (+ NE_o) -> s
                     o = OTHER[s]
                     fake_o = self.translate(o, batch[s])
-                    back = self.translate(s, self.noisy(o, fake_o))
-                    l = losses.mse(back, batch[s])
+                    l = losses.mse(self.translate(s, self.noisy(o, fake_o)), batch[s])
                     out[f"loss/cycle_{s}"] = l.detach()
                     l_mse = l_mse + l
                     fakes[o], reals[o] = fake_o, batch[o]
@@ -129,23 +131,32 @@ class TranslationPhase(Phase):
                 total = l_mse
         out["loss/gen"] = total.detach()
         out["grad_norm/gen"] = step(self.d, self.units["gen"], total, tc.clip_norm)
-        # (2) per domain: discriminator, then (auto) the noise emulator
+        return out, {k: v.detach() for k, v in fakes.items()}, reals
+
+    def update_d(self, s: str, real: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(2) discriminator of domain ``s``: real vs ``base`` (+ NE_s for ``auto``), no grad into G/NE."""
+        disc = self.nets[f"d_{s}"]
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.noisy(s, base) if self.recipe.noise == "trained" else base
+            logits = disc(torch.cat([real, fake]))
+            loss = losses.d_loss(logits[:len(real)], logits[len(real):])
+        return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
+
+    def update_ne(self, s: str, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """(3, ``auto``) noise emulator of domain ``s`` fools D_s; G fixed (``base`` detached), D frozen."""
+        disc = self.nets[f"d_{s}"]
+        with frozen(disc), self.autocast():
+            loss = losses.g_loss(disc(self.noisy(s, base)))
+        return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
+
+    def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
+        out, fakes, reals = self.update_gen(batch)
         for s in DOMAINS:
-            if f"d_{s}" not in self.nets:
-                continue
-            disc, base, real = self.nets[f"d_{s}"], fakes[s].detach(), reals[s]
-            with self.autocast():
-                with torch.no_grad():
-                    fake = self.noisy(s, base) if r.noise == "trained" else base
-                logits = disc(torch.cat([real, fake]))
-                l_d = losses.d_loss(logits[:len(real)], logits[len(real):])
-            out[f"loss/d_{s}"] = l_d.detach()
-            out[f"grad_norm/d_{s}"] = step(self.d, self.units[f"d_{s}"], l_d, tc.clip_norm)
-            if r.noise == "trained":
-                with frozen(disc), self.autocast():
-                    l_ne = losses.g_loss(disc(self.noisy(s, base)))
-                out[f"loss/ne_{s}"] = l_ne.detach()
-                out[f"grad_norm/ne_{s}"] = step(self.d, self.units[f"ne_{s}"], l_ne, tc.clip_norm)
+            if f"d_{s}" in self.nets:
+                out[f"loss/d_{s}"], out[f"grad_norm/d_{s}"] = self.update_d(s, reals[s], fakes[s])
+            if f"ne_{s}" in self.units:
+                out[f"loss/ne_{s}"], out[f"grad_norm/ne_{s}"] = self.update_ne(s, fakes[s])
         return out
 
     @torch.no_grad()

@@ -1,0 +1,171 @@
+"""Networks: shapes at the paper's sizes, parameter counts, the fixed filters, registry, layers.
+
+Run with kernels impl ``torch`` (the reference); the kernels engineer reruns with HPCGAN_TEST_KERNELS=triton.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from hpcgan.config.schema import ModelCfg
+from hpcgan.kernels import HIGHPASS_5X5
+from hpcgan.models import build, count_params, known, register
+from hpcgan.models.layers import Pool, symmetric_pad
+
+IMPL = os.environ.get("HPCGAN_TEST_KERNELS", "torch")
+PAPER = ModelCfg()
+SMALL = ModelCfg(width=0.125)
+
+# (kind, name, kwargs, input size, output shape, parameters at width 1) -- the table of docs/models.md
+SHAPES = [
+    ("autoencoder", "paper", {}, 64, (1, 5, 64, 64), 2_162_501),
+    ("autoencoder", "paper", {}, 136, (1, 5, 136, 136), 2_162_501),
+    ("generator", "paper", {"direction": "xy"}, 64, (1, 5, 136, 136), 1_425_093),
+    ("generator", "paper", {"direction": "yx"}, 136, (1, 5, 64, 64), 1_019_269),
+    ("noise_emulator", "paper", {"impl": IMPL}, 64, (1, 5, 64, 64), 22_010),
+    ("noise_emulator", "paper", {"impl": IMPL}, 136, (1, 5, 136, 136), 22_010),
+    ("discriminator", "paper", {"impl": IMPL}, 64, (1,), 3_859_845),
+    ("discriminator", "paper", {"impl": IMPL}, 136, (1,), 3_859_845),
+    ("generator", "unet", {"direction": "xy"}, 64, (1, 5, 136, 136), 2_908_037),
+    ("generator", "unet", {"direction": "yx"}, 136, (1, 5, 64, 64), 2_908_037),
+    ("generator", "resnet6", {"direction": "xy"}, 64, (1, 5, 136, 136), 8_248_261),
+    ("generator", "resnet6", {"direction": "yx"}, 136, (1, 5, 64, 64), 8_248_261),
+    ("discriminator", "patchgan", {}, 64, (1, 1, 8, 8), 2_766_785),
+    ("discriminator", "patchgan", {}, 136, (1, 1, 17, 17), 2_766_785),
+]
+
+
+@pytest.mark.parametrize("kind,name,kw,size,shape,nparams", SHAPES,
+                         ids=[f"{k}-{n}-{s}" for k, n, _, s, _, _ in SHAPES])
+def test_paper_shapes_and_params(kind, name, kw, size, shape, nparams):
+    torch.manual_seed(0)
+    m = build(kind, PAPER, name=name, **kw)
+    with torch.no_grad():
+        y = m(torch.randn(1, 5, size, size))
+    assert tuple(y.shape) == shape
+    assert torch.isfinite(y).all()
+    assert count_params(m) == nparams
+
+
+def conv_params(cin, cout, k):
+    return cin * cout * k * k + cout
+
+
+def test_param_counts_by_hand():
+    ae = (conv_params(5, 64, 3) + conv_params(64, 128, 3) + conv_params(128, 256, 3) + conv_params(256, 256, 3)
+          + conv_params(256, 256, 3) + conv_params(256, 128, 3) + conv_params(128, 64, 5) + conv_params(64, 64, 5)
+          + conv_params(64, 5, 5))
+    assert count_params(build("autoencoder", PAPER)) == ae
+    ne_band = (1 * 64 + 64) + (64 * 64 + 64) + (64 + 1) + 7 * 7  # MLP 1-64-64-1 + the 7x7 kernel, no bias
+    assert count_params(build("noise_emulator", PAPER)) == 5 * ne_band
+    acm = lambda c: c * c + c  # noqa: E731
+    band = (conv_params(2, 64, 7) + conv_params(64, 64, 7) + acm(64) + conv_params(64, 64, 7) + acm(64)
+            + conv_params(64, 128, 3) + acm(128) + conv_params(128, 128, 3) + acm(128)
+            + conv_params(1, 64, 3) + conv_params(64, 64, 3) + acm(64) + conv_params(64, 64, 3) + acm(64)
+            + 576 * 32 + 32 + 32 + 1)
+    assert count_params(build("discriminator", PAPER, impl=IMPL)) == 5 * band
+
+
+def test_width_multiplier_shrinks_every_network():
+    for kind, name, kw in [("autoencoder", "paper", {}), ("generator", "paper", {"direction": "xy"}),
+                           ("discriminator", "paper", {}), ("generator", "resnet6", {"direction": "yx"})]:
+        assert count_params(build(kind, SMALL, name=name, **kw)) < count_params(build(kind, PAPER, name=name, **kw)) / 20
+
+
+def test_small_stamp_geometry():
+    """The generators map s -> 2(s+4) and back for any s divisible by 8 (tests use 16 <-> 40)."""
+    gxy, gyx = build("generator", SMALL, direction="xy"), build("generator", SMALL, direction="yx")
+    assert gxy(torch.randn(2, 5, 16, 16)).shape == (2, 5, 40, 40)
+    assert gyx(torch.randn(2, 5, 40, 40)).shape == (2, 5, 16, 16)
+
+
+def test_init_and_activations():
+    ae = build("autoencoder", PAPER)
+    convs = [m for m in ae.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert all(torch.all(c.bias == 0.1) for c in convs)
+    w = convs[1].weight  # Xavier-uniform bound sqrt(6 / (fan_in + fan_out))
+    bound = (6 / (64 * 9 + 128 * 9)) ** 0.5
+    assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+    acts = [m for m in ae.net if isinstance(m, torch.nn.Sequential)]
+    assert all(isinstance(a[-1], torch.nn.LeakyReLU) and a[-1].negative_slope == 0.2 for a in acts)  # the last conv too
+    assert not any(isinstance(m, (torch.nn.BatchNorm2d, torch.nn.InstanceNorm2d)) for m in ae.modules())
+
+
+def test_registry_refuses_duplicates_and_names_known():
+    with pytest.raises(KeyError, match="already registered"):
+        register("generator", "paper")(lambda cfg, **kw: None)
+    with pytest.raises(KeyError, match="known: paper, resnet6, unet"):
+        build("generator", ModelCfg(), name="nope", direction="xy")
+    with pytest.raises(KeyError, match="known kinds"):
+        build("widget", ModelCfg())
+    assert "discriminator/patchgan" in known()
+
+
+def test_pool_is_tf_same_and_symmetric_pad():
+    x = torch.arange(17 * 17, dtype=torch.float32).reshape(1, 1, 17, 17)
+    y = Pool()(x)
+    assert y.shape == (1, 1, 9, 9)
+    assert y[0, 0, 8, 8] == x[0, 0, 16, 16]  # the partial corner window averages its one real pixel
+    assert torch.isclose(y[0, 0, 0, 8], x[0, 0, :2, 16].mean())
+    a = np.random.default_rng(0).normal(size=(1, 2, 6, 5)).astype(np.float32)
+    want = np.pad(a, ((0, 0), (0, 0), (2, 2), (2, 2)), mode="symmetric")
+    assert np.array_equal(symmetric_pad(torch.from_numpy(a), 2).numpy(), want)
+
+
+def _is_d4(k: torch.Tensor) -> bool:
+    return all(torch.allclose(k, t, atol=1e-7) for t in
+               [torch.rot90(k, 1, (-2, -1)), torch.rot90(k, 2, (-2, -1)), torch.flip(k, (-1,)), k.transpose(-1, -2)])
+
+
+def test_noise_emulator_d4_zero_bias_and_fresh_noise():
+    torch.manual_seed(0)
+    ne = build("noise_emulator", SMALL, impl=IMPL)
+    assert [n for n, _ in ne.named_parameters() if not n.startswith("fc")] == ["weight"]  # the kernel: no bias
+    base = torch.zeros(3, 5, 16, 16)
+    opt = torch.optim.Adam(ne.parameters(), lr=1e-2)
+    for _ in range(2):  # after optimiser steps the applied kernel is still D4-symmetric
+        opt.zero_grad()
+        (ne(base) ** 2).mean().backward()
+        opt.step()
+    k = ne.symmetric_kernel()
+    assert k.shape == (5, 7, 7) and _is_d4(k)
+    assert not _is_d4(ne.weight.detach())  # the free parameter is not constrained, the forward is
+    z1, z2 = ne.draw(base)
+    assert torch.equal(ne(base, z1, torch.zeros_like(z2)), base)  # zero noise map -> no offset: no bias
+    assert torch.equal(ne(base, z1, z2), ne(base, z1, z2))
+    assert not torch.equal(ne(base), ne(base))  # fresh z each call
+    # noise = a * conv_valid(z2, sym(w)) per band
+    a = ne.amplitude(z1)
+    ref = torch.nn.functional.conv2d(z2 * a[:, :, None, None], k.unsqueeze(1), groups=5)
+    assert torch.allclose(ne(base, z1, z2), ref, atol=1e-5)
+
+
+def test_highpass_fixed_and_bands_independent():
+    torch.manual_seed(0)
+    before = HIGHPASS_5X5.clone()
+    disc = build("discriminator", SMALL, impl=IMPL)
+    assert not HIGHPASS_5X5.requires_grad
+    assert all(p.shape[-2:] != (5, 5) for p in disc.parameters())  # the filter is no parameter
+    opt = torch.optim.Adam(disc.parameters(), lr=1e-2)
+    x = torch.randn(2, 5, 40, 40)
+    for _ in range(2):
+        opt.zero_grad()
+        disc(x).mean().backward()
+        opt.step()
+    assert torch.equal(HIGHPASS_5X5, before)
+    # 5 independent per-band sub-networks: perturbing band 2 moves only logit 2
+    disc.reduce = "none"
+    with torch.no_grad():
+        a = disc(x)
+        x2 = x.clone()
+        x2[:, 2] += torch.randn(2, 40, 40)
+        b = disc(x2)
+    assert a.shape == (2, 5)
+    changed = (a - b).abs().amax(0) > 1e-6
+    assert changed.tolist() == [False, False, True, False, False]
+    # a constant image is removed by the high-pass (its kernel sums to 0): the input offset is invisible
+    with torch.no_grad():
+        assert torch.allclose(disc(x), disc(x + 3.0), atol=1e-4)
