@@ -14,8 +14,6 @@ equal to ``BLANK`` become NaN.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
-
 import numpy as np
 
 BLOCK = 2880
@@ -27,12 +25,37 @@ class FitsError(ValueError):
     """The file is not a readable FITS file; the message is the one-line quarantine reason."""
 
 
-@dataclass
 class Hdu:
-    header: dict  # keyword -> value (str, int, float, bool); later duplicates win
-    data: np.ndarray | None  # native float32, or None for an HDU without pixels
-    index: int = 0
-    name: str = field(default="")
+    """One HDU: header cards and (for images) pixels, converted to native float32 on demand."""
+
+    def __init__(self, header: dict, raw: np.ndarray | None, index: int = 0, name: str = "", converted: bool = False):
+        self.header = header  # keyword -> value (str, int, float, bool); later duplicates win
+        self.index, self.name = index, name
+        self._raw = raw  # the stored array (big-endian view of the file bytes), or float32 if converted
+        self._converted = converted
+        self._data = None
+
+    @property
+    def shape(self) -> tuple[int, ...] | None:
+        return None if self._raw is None else self._raw.shape
+
+    def fill(self, out: np.ndarray) -> None:
+        """Write the pixels as float32 into ``out`` (one pass when the HDU has no scaling)."""
+        if self._converted or self._data is not None:
+            out[...] = self._data if self._data is not None else self._raw
+        else:
+            _convert(self.header, self._raw, out)
+
+    @property
+    def data(self) -> np.ndarray | None:
+        """Native float32 pixels (None for an HDU without pixels)."""
+        if self._raw is None:
+            return None
+        if self._data is None:
+            data = np.empty(self._raw.shape, np.float32)
+            self.fill(data)
+            self._data = data
+        return self._data
 
 
 def _value(raw: str):
@@ -96,25 +119,32 @@ def _data_size(hdr: dict) -> int:
     return bits // 8 * int(hdr.get("GCOUNT", 1)) * (int(hdr.get("PCOUNT", 0)) + n)
 
 
-def _pixels(hdr: dict, raw: bytes | memoryview) -> np.ndarray:
+def _raw_pixels(hdr: dict, raw: bytes | memoryview) -> np.ndarray:
+    """The stored array (file byte order, no copy)."""
     bitpix = hdr["BITPIX"]
     if bitpix not in BITPIX_DTYPE:
         raise FitsError(f"unsupported BITPIX {bitpix}")
     naxis = int(hdr["NAXIS"])
     shape = tuple(int(hdr[f"NAXIS{k}"]) for k in range(naxis, 0, -1))  # FITS axis 1 is fastest (x)
-    arr = np.frombuffer(raw, dtype=BITPIX_DTYPE[bitpix], count=int(np.prod(shape))).reshape(shape)
+    return np.frombuffer(raw, dtype=BITPIX_DTYPE[bitpix], count=int(np.prod(shape))).reshape(shape)
+
+
+def _convert(hdr: dict, arr: np.ndarray, out: np.ndarray) -> None:
+    """Stored values -> physical float32 in ``out``: BSCALE/BZERO in float64, BLANK -> NaN."""
+    bitpix = hdr["BITPIX"]
     bscale, bzero = float(hdr.get("BSCALE", 1.0)), float(hdr.get("BZERO", 0.0))
     if bitpix > 0:
         blank = hdr.get("BLANK")
-        out = arr.astype(np.float64)
+        v = arr.astype(np.float64)
         if bscale != 1.0 or bzero != 0.0:
-            out = out * bscale + bzero
+            v = v * bscale + bzero
         if isinstance(blank, int):
-            out[arr == blank] = np.nan
-        return out.astype(np.float32)
-    if bscale != 1.0 or bzero != 0.0:
-        return (arr.astype(np.float64) * bscale + bzero).astype(np.float32)
-    return arr.astype(np.float32)  # byte swap + cast in one copy
+            v[arr == blank] = np.nan
+        out[...] = v
+    elif bscale != 1.0 or bzero != 0.0:
+        out[...] = arr.astype(np.float64) * bscale + bzero
+    else:
+        out[...] = arr  # byte swap + cast in one pass
 
 
 def read_fits_bytes(buf: bytes) -> list[Hdu]:
@@ -138,7 +168,7 @@ def read_fits_bytes(buf: bytes) -> list[Hdu]:
             raise FitsError(f"truncated FITS data in HDU {i}: {len(buf) - pos} of {size} bytes")
         data = None
         if hdr.get("XTENSION", "IMAGE") == "IMAGE" and int(hdr.get("NAXIS", 0)) > 0 and size > 0:
-            data = _pixels(hdr, mv[pos:pos + size])
+            data = _raw_pixels(hdr, mv[pos:pos + size])
         hdus.append(Hdu(hdr, data, i, str(hdr.get("EXTNAME", "")).strip()))
         pos += (size + BLOCK - 1) // BLOCK * BLOCK
         i += 1
@@ -164,7 +194,8 @@ def _read_astropy(buf: bytes) -> list[Hdu]:
                     if h.is_image and h.data is not None:
                         data = np.asarray(h.data, dtype=np.float32)
                     hdr = {k: v for k, v in h.header.items() if k not in ("COMMENT", "HISTORY", "")}
-                    out.append(Hdu(hdr, data, i, str(h.name if h.name != "PRIMARY" else hdr.get("EXTNAME", "")).strip()))
+                    name = str(h.name if h.name != "PRIMARY" else hdr.get("EXTNAME", "")).strip()
+                    out.append(Hdu(hdr, data, i, name, converted=True))
     except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
         raise FitsError(f"unreadable FITS ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
     return out

@@ -202,7 +202,8 @@ class JobPart:
                                                        os.path.relpath(row.path, self.root)))
                 continue
             for k, (row, st) in enumerate(zip(unit, stamps)):
-                os.pwrite(fds[k], np.ascontiguousarray(st.image, dtype="<f4").tobytes(), offsets[k][accepted[k]])
+                os.pwrite(fds[k], memoryview(np.ascontiguousarray(st.image, dtype="<f4")).cast("B"),
+                          offsets[k][accepted[k]])
                 accepted[k] += 1
                 o = objects[k]
                 o["object_id"].append(row.object_id)

@@ -56,7 +56,7 @@ def _read(path: str, root: str) -> list[Hdu]:
 
 def _first_image(hdus: list[Hdu], path: str) -> Hdu:
     for h in hdus:
-        if h.data is not None:
+        if h.shape is not None:
             return h
     raise Reject(f"no image HDU: {path}")
 
@@ -75,8 +75,8 @@ def _meta(hdrs: list[dict]) -> dict:
 def detect_layout(path: str, hdus: list[Hdu] | None) -> str:
     if "{band}" in path:
         return "per_band"
-    first = next((h for h in hdus or [] if h.data is not None), None)
-    return "cube" if first is not None and first.data.ndim == 3 else "mef"
+    first = next((h for h in hdus or [] if h.shape is not None), None)
+    return "cube" if first is not None and len(first.shape) == 3 else "mef"
 
 
 def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: str = "auto",
@@ -88,51 +88,50 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
         if "{band}" not in path:
             hdus = _read(path, root)
         layout = detect_layout(path, hdus)
+    image = np.empty(shape, np.float32)
     if layout == "per_band":
         if "{band}" not in path:
             raise Reject(f"per_band layout needs '{{band}}' in the path: {path}")
-        planes, hdrs = [], []
-        for b in bands:
+        hdrs = []
+        for k, b in enumerate(bands):
             p = path.replace("{band}", b)
             if not os.path.exists(p):
                 raise Reject(f"missing band {b!r}: {p}")
             h = _first_image(_read(p, root), p)
-            planes.append(h.data)
+            if h.shape != shape[1:]:
+                raise Reject(f"wrong shape {h.shape} in band {b!r}, expected {shape[1:]}: {p}")
+            h.fill(image[k])
             hdrs.append(h.header)
-        if any(pl.shape != shape[1:] for pl in planes):
-            got = [pl.shape for pl in planes]
-            raise Reject(f"wrong shape: bands {got}, expected {shape[1:]}: {path}")
-        image = np.stack(planes)
     else:
         hdus = hdus if hdus is not None else _read(path, root)
         if layout == "cube":
             h = _first_image(hdus, path)
-            image, hdrs = h.data, [h.header] * len(bands)
-            if image.shape != shape:
-                raise Reject(f"wrong shape {image.shape}, expected {shape}: {path}")
+            if h.shape != shape:
+                raise Reject(f"wrong shape {h.shape}, expected {shape}: {path}")
+            h.fill(image)
+            hdrs = [h.header] * len(bands)
         else:  # mef
-            by_name = {h.name.strip().lower(): h for h in hdus if h.data is not None and h.name}
-            planes, hdrs = [], []
-            for b in bands:
+            by_name = {h.name.strip().lower(): h for h in hdus if h.shape is not None and h.name}
+            hdrs = []
+            for k, b in enumerate(bands):
                 h = by_name.get(b.lower())
                 if h is None:
                     raise Reject(f"missing band {b!r} (no image HDU with EXTNAME={b}): {path}")
-                if h.data.shape != shape[1:]:
-                    raise Reject(f"wrong shape {h.data.shape} in band {b!r}, expected {shape[1:]}: {path}")
-                planes.append(h.data)
+                if h.shape != shape[1:]:
+                    raise Reject(f"wrong shape {h.shape} in band {b!r}, expected {shape[1:]}: {path}")
+                h.fill(image[k])
                 hdrs.append(h.header)
-            image = np.stack(planes)
-    image = np.ascontiguousarray(image, dtype=np.float32)
-    bad = ~np.isfinite(image)
-    nbad = int(bad.sum())
-    nan_filled = bad.reshape(len(bands), -1).sum(1).astype(np.int32)
+    flat = image.reshape(len(bands), -1)
+    finite = np.isfinite(flat)
+    nan_filled = (flat.shape[1] - np.count_nonzero(finite, axis=1)).astype(np.int32)
+    nbad = int(nan_filled.sum())
     if nbad:
         frac = nbad / image.size
         if frac > nan_fill_max_frac:
             raise Reject(f"{nbad} NaN/Inf pixels ({100 * frac:.2f}%) > nan_fill_max_frac "
                          f"{100 * nan_fill_max_frac:.2f}%: {path}")
-        image[bad] = 0.0
-    zero = [b for b, plane in zip(bands, image) if not plane.any()]
+        flat[~finite] = 0.0
+    zero = [b for b, nz in zip(bands, flat.any(axis=1)) if not nz]
     if zero:
         raise Reject(f"all-zero image in band(s) {','.join(zero)}: {path}")
     return Stamp(image, _meta(hdrs), nan_filled, image.nbytes)
