@@ -235,6 +235,8 @@ def launch_noise_fwd(base: torch.Tensor, amplitude: torch.Tensor, z2: torch.Tens
     """Write ``base + a * conv(z2, K(q))`` into ``out`` (contiguous (N, C, H, W)); any input strides."""
     n, c, h, w = base.shape
     g = launch_geometry(base.shape)
+    if tt.skip_launch(_noise_fwd_kernel, out):
+        return out
     with tt.device_guard(base):
         wrap_triton(_noise_fwd_kernel)[(g["programs"],)](
             base, amplitude, z2, q, out, c, n * c, h, w, g["nrb"], g["ncb"],
@@ -250,6 +252,8 @@ def launch_noise_bwd_stats(grad_out: torch.Tensor, z2: torch.Tensor, partial: to
     n, c, h, w = grad_out.shape
     g = launch_geometry(grad_out.shape)
     assert tuple(partial.shape) == (n * c, g["nrb"] * g["ncb"], 16) and partial.is_contiguous()
+    if tt.skip_launch(_noise_bwd_stats_kernel, partial):
+        return partial
     with tt.device_guard(grad_out):
         wrap_triton(_noise_bwd_stats_kernel)[(g["programs"],)](
             grad_out, z2, partial, c, n * c, h, w, g["nrb"], g["ncb"],

@@ -22,6 +22,22 @@ def is_interpreted(kernel) -> bool:
     return type(kernel).__name__ == "InterpretedFunction"
 
 
+def skip_launch(kernel, t: torch.Tensor) -> bool:
+    """True for a fake/meta tensor under TRITON_INTERPRET: only shapes are wanted (fake-tensor
+    propagation) and an interpreted kernel cannot run on data-less tensors. On a GPU, wrap_triton
+    records the launch for fake tensors instead, so nothing is skipped there."""
+    if not is_interpreted(kernel):
+        return False
+    from torch._subclasses.fake_tensor import is_fake
+    from torch._subclasses.functional_tensor import FunctionalTensor
+    if isinstance(t, FunctionalTensor):
+        # AOTAutograd (torch.compile) decomposes the triton_op here; an interpreted kernel is not
+        # recorded by wrap_triton, so the compiled graph would silently lack it: refuse.
+        raise RuntimeError("hpcgan kernels: Triton kernels running in TRITON_INTERPRET cannot be traced by "
+                           "torch.compile; use kernels.impl=torch on CPU, or a GPU")
+    return t.device.type == "meta" or is_fake(t)
+
+
 def device_guard(t: torch.Tensor):
     """Launch on ``t``'s device, also from the autograd thread (pytorch #124565)."""
     return torch.cuda.device(t.device) if t.device.type == "cuda" else contextlib.nullcontext()
