@@ -184,7 +184,7 @@ def build_case(op, mode, b, s, dt, device, noise_synthesis, noise_ref, highpass5
         base = torch.randn(b, BANDS, s, s, device=device, dtype=dt, requires_grad=grad)
         amp = (torch.rand(b, BANDS, device=device, dtype=dt) + 0.1).requires_grad_(grad)
         z2 = torch.randn(b, BANDS, s + 6, s + 6, device=device, dtype=dt)
-        w = torch.randn(BANDS, 7, 7, device=device, dtype=torch.float32, requires_grad=grad)
+        w = torch.randn(BANDS, 7, 7, device=device, dtype=dt, requires_grad=grad)  # conv2d needs one dtype
         args = (base, amp, z2, w)
         n_out, n_z = b * BANDS * s * s, b * BANDS * (s + 6) ** 2
         nbytes = (2 * n_out + n_z) * es + (n_out + n_z) * es * grad

@@ -56,9 +56,17 @@ def check_device(op: str, kernel, *ts: torch.Tensor) -> None:
 def tiles(planes: int, h_out: int, w_out: int, interpreted: bool) -> tuple[int, int, int]:
     """(planes, rows, block width) per program for ``planes`` output planes of (h_out, w_out)."""
     if interpreted:
-        return (min(INTERP_MAX_PLANES, triton.next_power_of_2(planes)), max(1, h_out),
-                min(INTERP_MAX_BLOCK_W, triton.next_power_of_2(w_out)))
-    return GPU_PLANES, GPU_ROWS, min(GPU_MAX_BLOCK_W, triton.next_power_of_2(w_out))
+        return pow2_at_least(planes, INTERP_MAX_PLANES), max(1, int(h_out)), pow2_at_least(w_out, INTERP_MAX_BLOCK_W)
+    return GPU_PLANES, GPU_ROWS, pow2_at_least(w_out, GPU_MAX_BLOCK_W)
+
+
+def pow2_at_least(v, cap: int) -> int:
+    """Smallest power of two >= v, at most cap. Comparisons only, so a symbolic size (torch.compile
+    with dynamic shapes) gets range guards, not a specialisation on its exact value."""
+    p = 1
+    while p < cap and p < v:
+        p *= 2
+    return p
 
 
 def grid(planes: int, h_out: int, w_out: int, interpreted: bool) -> dict[str, int]:
