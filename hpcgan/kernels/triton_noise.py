@@ -10,7 +10,8 @@ bottom-right quadrant ``q[c, p, s] = K[c, 3 + p, 3 + s]`` (4x4, 10 distinct valu
 diagonal mirror too): ``K[i, j] = q[|i - 3|, |j - 3|]``. The symmetrisation and the quadrant slice are
 49-number torch ops before launch, so autograd maps the quadrant's gradient back to the raw weight.
 
-Each program owns one (n, c) plane, ``BW`` output columns and ``R`` output rows, and streams the
+Each program owns ``P`` (n, c) planes, ``BW`` output columns and ``R`` output rows (tiles from
+``_triton.tiles``), and streams the
 ``R + 6`` input rows of z2 once, top to bottom. Per input row it loads the 7 column shifts (L1 hits),
 folds them (``z[x+3+s] + z[x+3-s]``), forms the 4 distinct row responses ``h_p = sum_s q[p, s] zs_s``
 and adds each into the rolling accumulators of the output rows it touches (rows ``i`` and ``6 - i``
