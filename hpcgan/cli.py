@@ -19,6 +19,7 @@ STAGES = {
     "simulate": "hpcgan.simulate.cli",
     "preprocess": "preprocess.cli",
     "train": "hpcgan.train.cli",
+    "submit": "hpcgan.launch.submit",
 }
 
 

@@ -74,6 +74,7 @@ class HorovodDist(Dist):
         super().__init__(DistInfo(hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size(), "horovod",
                                   env.launcher), timeout_s)
         self.hvd = hvd
+        self._n_bcast_obj = 0
         self.compression = hvd.Compression.fp16 if fp16_compression else hvd.Compression.none
         self.backward_passes_per_step = backward_passes_per_step
         if torch.cuda.is_available():
@@ -119,7 +120,10 @@ class HorovodDist(Dist):
         self.hvd.broadcast_parameters(module.state_dict(), root_rank=root)
 
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
-        return self.hvd.broadcast_object(obj, root_rank=root)
+        # horovod names the collective after type(obj) by default: None on the receivers vs a dict on
+        # the root would be two different collectives (a stall). A counter names it alike everywhere.
+        self._n_bcast_obj += 1
+        return self.hvd.broadcast_object(obj, root_rank=root, name=f"hpcgan.object.{self._n_bcast_obj}")
 
     def allreduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         return self.hvd.allreduce(tensor.detach(), op=self.hvd.Average)

@@ -12,7 +12,9 @@ communication with backward, small for these networks (see docs/scaling.md).
 """
 from __future__ import annotations
 
+import atexit
 import datetime
+import gc
 import os
 import socket
 from typing import Any, Iterable
@@ -44,6 +46,16 @@ def _rendezvous_from_mpi(env: LaunchEnv) -> tuple[str, int]:
     return comm.bcast(mine if comm.rank == 0 else None, root=0)
 
 
+def _destroy_at_exit() -> None:
+    """Tear the group down while the interpreter is alive (no barrier: peers may have gone)."""
+    if tdist.is_initialized():
+        try:
+            tdist.destroy_process_group()
+        except Exception:
+            pass
+        gc.collect()
+
+
 class TorchDist(Dist):
     def __init__(self, env: LaunchEnv, timeout_s: float = 60.0, fp16_compression: bool = False,
                  device: str = "auto"):
@@ -73,6 +85,7 @@ class TorchDist(Dist):
         self._comm_device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")
         self._warned_partial = False
         failure.install(env.rank, self.abort)
+        atexit.register(_destroy_at_exit)  # a caller that forgets shutdown(): pytorch #179291, #190489
         log.info("torch.distributed %s up: rank %d/%d, master %s:%s, timeout %.0f s",
                  pg_backend, env.rank, env.size, addr, port, timeout_s)
 
@@ -164,8 +177,14 @@ class TorchDist(Dist):
         self.allreduce_min_int(0)
 
     def shutdown(self) -> None:
+        """Barrier, then tear the group down while the interpreter is fully alive: gloo's worker threads
+        release the last works' Python tensors; doing that during interpreter finalisation aborts the
+        process ("terminate called without an active exception", seen here on resume runs)."""
         if tdist.is_initialized():
+            tdist.barrier()
+            gc.collect()
             tdist.destroy_process_group()
+            gc.collect()
 
     def abort(self, code: int = 1) -> None:
         if self.info.launcher == "mpirun":

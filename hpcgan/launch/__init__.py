@@ -1,0 +1,1 @@
+"""Launching stages on a cluster from Python (submitit): :mod:`hpcgan.launch.submit`."""

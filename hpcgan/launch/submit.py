@@ -1,0 +1,266 @@
+"""``hpcgan submit``: run stages as submitit jobs, chained preprocess -> step1 -> step2.
+
+    hpcgan submit -c my.yaml --stages step1,step2 --nodes 8 --tasks-per-node 4 --gpus-per-node 4 \
+        --time-min 240 --partition gpu                      # SLURM, each stage afterok the previous
+    hpcgan submit -c demo --executor local --tasks-per-node 2 --stages step1 train.iters=20
+    hpcgan submit -c demo --executor debug --stages step1   # in this process (pdb works)
+
+Each stage is a :class:`StageJob` (submitit ``Checkpointable``): it runs the stage's ``main(argv)``
+on every task (srun starts one per rank; hpcgan.dist reads the SLURM step environment). It never
+carries a "resume from X" argument: a requeued job re-runs the *same* pickle (fairchem #1055), so at
+start it looks up the latest checkpoint of its run dir, and the trainer resumes from that.
+
+Time limits: the sbatch line gets ``--signal=USR1@<signal_delay_s>`` (SUBMITIT_PREEMPT_SIGNAL=USR1,
+not the default USR2, because the trainer's stop handler listens to USR1/SIGTERM and overrides
+submitit's handler). The trainer checkpoints at the next iteration and returns 75; rank 0 of the
+StageJob then requeues the job (``scontrol requeue``, what submitit's own handler does) and every
+rank exits without a result. Should submitit's handler fire instead (a stage without its own
+handler, ``job._interrupt()``), :meth:`StageJob.checkpoint` resubmits a fresh StageJob.
+
+From inside a job (chaining from a running stage), submissions happen under
+``submitit.helpers.clean_env()`` so the new jobs do not inherit this job's SLURM_* geometry.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import random
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+# before submitit is imported: its SLURM environment reads the signal name at import time
+os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
+
+import submitit  # noqa: E402
+
+from hpcgan.log import get_logger  # noqa: E402
+
+log = get_logger(__name__)
+ROOT = Path(__file__).resolve().parents[2]
+EXIT_INTERRUPTED = 75
+# stage -> (module with main(argv), extra argv)
+STAGES = {
+    "check": ("hpcgan.launch.check", []),
+    "preprocess": ("preprocess.cli", []),
+    "step1": ("hpcgan.train.cli", ["--step", "1"]),
+    "step2": ("hpcgan.train.cli", ["--step", "2"]),
+}
+EXECUTORS = ("auto", "slurm", "local", "debug")
+
+
+def _stage_main(module: str):
+    return importlib.import_module(module).main
+
+
+def _export_task_env() -> None:
+    """submitit's local executor starts N processes with SUBMITIT_LOCAL_* only: give them the torchrun
+    variables hpcgan.dist reads. Under srun the SLURM step variables already say it all."""
+    if "SLURM_STEP_ID" in os.environ or "RANK" in os.environ:
+        return
+    try:
+        env = submitit.JobEnvironment()
+    except RuntimeError:  # not inside a submitit job (direct call)
+        return
+    if env.num_tasks <= 1:
+        return
+    os.environ.update(RANK=str(env.global_rank), WORLD_SIZE=str(env.num_tasks), LOCAL_RANK=str(env.local_rank),
+                      LOCAL_WORLD_SIZE=str(env.num_tasks // max(1, env.num_nodes)))
+    os.environ.setdefault("MASTER_ADDR", env.hostnames[0] if env.num_nodes > 1 else "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(random.Random(str(env.job_id)).randint(20000, 60000)))
+
+
+@dataclass
+class StageJob(submitit.helpers.Checkpointable):
+    """One stage as a checkpointable submitit job: ``__call__`` runs it, ``checkpoint`` resubmits it."""
+
+    stage: str
+    configs: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)
+    run_dir: str | None = None
+    resumed_from: str | None = None  # set at start, for the log; never an input
+
+    def argv(self) -> list[str]:
+        command, extra = STAGES[self.stage]
+        out = [*extra]
+        for c in self.configs:
+            out += ["--config", c]
+        if self.run_dir and command == "hpcgan.train.cli":
+            out += ["--run-dir", self.run_dir]
+        return out + list(self.overrides)
+
+    def stage_run_dir(self) -> Path | None:
+        """Where this stage checkpoints (train stages), from the config like the trainer computes it."""
+        if STAGES[self.stage][0] != "hpcgan.train.cli":
+            return None
+        if self.run_dir:
+            return Path(self.run_dir)
+        from hpcgan.config import load_config
+
+        step = STAGES[self.stage][1][1]
+        cfg = load_config(self.configs or ["default"], [*self.overrides, f"train.step={step}"])
+        try:
+            from hpcgan.train.trainer import default_run_dir
+
+            return default_run_dir(cfg)
+        except ImportError:
+            return Path(cfg.train.run_dir) / f"{cfg.train.variant}-step{step}"
+
+    def latest_checkpoint(self) -> Path | None:
+        rd = self.stage_run_dir()
+        if rd is None:
+            return None
+        try:
+            from hpcgan.train.checkpoint import latest
+
+            return latest(rd)
+        except ImportError:
+            cks = sorted(rd.glob("checkpoints/ckpt-*.pt"))
+            return cks[-1] if cks else None
+
+    def __call__(self) -> int:
+        _export_task_env()
+        ck = self.latest_checkpoint()
+        self.resumed_from = str(ck) if ck else None
+        rank = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
+        if rank == 0:
+            log.info("stage %s: %s (restart %s)", self.stage,
+                     f"resuming from {ck}" if ck else "no checkpoint in its run dir: starting fresh",
+                     os.environ.get("SLURM_RESTART_COUNT", "0"))
+        rc = _stage_main(STAGES[self.stage][0])(self.argv())
+        if rc == EXIT_INTERRUPTED:
+            self._requeue_after_stop(rank)
+        if rc != 0:
+            raise RuntimeError(f"stage {self.stage} exited {rc}")
+        return rc
+
+    def _requeue_after_stop(self, rank: int) -> None:
+        """The stage stopped on a signal with a checkpoint saved: requeue (rank 0) and leave quietly."""
+        job_id = os.environ.get("SLURM_JOB_ID")
+        if not job_id:
+            raise RuntimeError(f"stage {self.stage} stopped by a signal (checkpoint saved); not under SLURM, "
+                               "so not requeued: submit it again to resume")
+        if rank == 0:
+            log.info("stage %s stopped by a signal with a checkpoint: requeueing job %s", self.stage, job_id)
+            subprocess.check_call(["scontrol", "requeue", job_id], timeout=60)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)  # no result pickle: the job is not over
+
+    def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
+        """Resubmit a fresh StageJob with the same stage/config; it finds the latest checkpoint itself."""
+        return submitit.helpers.DelayedSubmission(StageJob(self.stage, list(self.configs), list(self.overrides),
+                                                           self.run_dir))
+
+
+@dataclass
+class Resources:
+    nodes: int = 1
+    tasks_per_node: int = 1
+    gpus_per_node: int = 0
+    cpus_per_task: int = 1
+    time_min: int = 60
+    partition: str | None = None
+    account: str | None = None
+    srun_mpi: str = "pmix"
+    signal_delay_s: int = 300
+    site: str = "generic"
+    extra: dict = field(default_factory=dict)
+
+
+def make_executor(kind: str, folder: str | Path, res: Resources, name: str) -> submitit.Executor:
+    cluster = None if kind == "auto" else kind
+    ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
+    params: dict = dict(name=name, timeout_min=res.time_min, nodes=res.nodes, tasks_per_node=res.tasks_per_node,
+                        cpus_per_task=res.cpus_per_task)
+    if res.gpus_per_node:
+        params["gpus_per_node"] = res.gpus_per_node
+    if ex.cluster == "slurm":
+        params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1"],
+                      slurm_signal_delay_s=res.signal_delay_s,
+                      slurm_setup=[f"cd {ROOT}", f"source {ROOT}/jobs/sites/{res.site}.sh",
+                                   "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
+                      slurm_additional_parameters={"requeue": True, **res.extra})
+        if res.partition:
+            params["slurm_partition"] = res.partition
+        if res.account:
+            params["slurm_account"] = res.account
+    ex.update_parameters(**params)
+    return ex
+
+
+def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str], executor: str = "auto",
+                 folder: str | Path = "runs/submitit", res: Resources | None = None,
+                 run_dirs: dict[str, str] | None = None, wait: bool = False) -> list[submitit.Job]:
+    """Submit ``stages`` in order. SLURM: all at once, each ``afterok`` the previous. Local/debug (no
+    dependencies there): one after the other, each waited for; a failure stops the chain."""
+    res = res or Resources()
+    jobs: list[submitit.Job] = []
+    for s in stages:
+        if s not in STAGES:
+            raise ValueError(f"stage {s!r}; allowed: {', '.join(STAGES)}")
+    with submitit.helpers.clean_env():
+        for s in stages:
+            ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}")
+            sequential = ex.cluster != "slurm"
+            if jobs and not sequential:
+                extra = dict(ex.parameters.get("slurm_additional_parameters") or {})
+                extra.update(dependency=f"afterok:{jobs[-1].job_id}", kill_on_invalid_dep="yes")
+                ex.update_parameters(slurm_additional_parameters=extra)
+            job = ex.submit(StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s)))
+            log.info("submitted %s as job %s (%s)", s, job.job_id, ex.cluster)
+            print(f"{s} {job.job_id}", flush=True)
+            jobs.append(job)
+            if sequential:
+                job.result()  # raises on failure: later stages are not run
+    if wait:
+        for job in jobs:
+            job.result()
+    return jobs
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from hpcgan.cli import add_config_args
+
+    p = argparse.ArgumentParser(prog="hpcgan submit", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--executor", choices=EXECUTORS, default="auto",
+                   help="auto: slurm when sbatch is on PATH, else local")
+    p.add_argument("--stages", default="preprocess,step1,step2", help="comma-separated, in order")
+    p.add_argument("--folder", default="runs/submitit", help="submitit logs and pickles")
+    p.add_argument("--nodes", type=int, default=1)
+    p.add_argument("--tasks-per-node", type=int, default=1, help="ranks per node (one per GPU)")
+    p.add_argument("--gpus-per-node", type=int, default=0)
+    p.add_argument("--cpus-per-task", type=int, default=1)
+    p.add_argument("--time-min", type=int, default=60)
+    p.add_argument("--partition")
+    p.add_argument("--account")
+    p.add_argument("--srun-mpi", default="pmix", help="srun --mpi= plugin (pmix, pmi2, cray_shasta)")
+    p.add_argument("--signal-delay-s", type=int, default=300, help="USR1 this long before the time limit")
+    p.add_argument("--site", default="generic", help="jobs/sites/<site>.sh sourced before srun")
+    p.add_argument("--run-dir", action="append", default=[], metavar="STAGE=DIR",
+                   help="run dir of a train stage, e.g. step1=runs/x/step1 (repeatable)")
+    p.add_argument("--wait", action="store_true", help="wait for every job and fail if one fails")
+    a = p.parse_args(argv)
+    stages = [s.strip() for s in a.stages.split(",") if s.strip()]
+    bad = [s for s in stages if s not in STAGES]
+    if bad:
+        print(f"hpcgan submit: --stages: unknown {bad}; allowed: {', '.join(STAGES)}", file=sys.stderr)
+        return 2
+    run_dirs = dict(kv.split("=", 1) for kv in a.run_dir)
+    res = Resources(a.nodes, a.tasks_per_node, a.gpus_per_node, a.cpus_per_task, a.time_min, a.partition,
+                    a.account, a.srun_mpi, a.signal_delay_s, a.site)
+    try:
+        submit_chain(stages, a.config, [*a.sets, *a.overrides], a.executor, a.folder, res, run_dirs, a.wait)
+    except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError, RuntimeError) as e:
+        print(f"hpcgan submit: a stage failed: {str(e)[-2000:]}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
