@@ -20,7 +20,11 @@ demo: setup
 	$(MPIRUN) -np 2 $(HPCGAN) simulate -c demo; \
 	echo "[demo] preprocess FITS stamps -> HDF5 shards (2 MPI ranks)"; \
 	$(MPIRUN) -np 2 $(PY) -m preprocess -c demo; \
-	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json)"
+	echo "[demo] train step 1: autoencoders + noise emulators + discriminators (from $(DEMO)/shards)"; \
+	$(HPCGAN) train --step 1 -c demo; \
+	echo "[demo] train step 2: generators with the frozen noise emulators of step 1"; \
+	$(HPCGAN) train --step 2 -c demo; \
+	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json), train/ours-step{1,2}/ (checkpoints, metrics.jsonl, samples/)"
 
 # pytest exits 5 when it collects no test: that fails here, like any other non-zero exit.
 test: setup

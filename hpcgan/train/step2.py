@@ -170,7 +170,7 @@ class TranslationPhase(Phase):
                 t = self.noisy(o, self.translate(o, src)).float()
             rows += [(f"{s}{'p' if paired else ''}", src), (f"{GEN[o]}({s})" + ("+NE" if f"ne_{o}" in self.nets else ""), t)]
             if paired:
-                rows.append((f"{o}p (truth)", batch[o + "p"]))
+                rows.append((f"{o}p truth", batch[o + "p"]))
         return rows
 
     def restore_noise_emulators(self, nets_state: dict[str, dict]) -> None:
