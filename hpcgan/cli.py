@@ -20,6 +20,8 @@ STAGES = {
     "preprocess": "preprocess.cli",
     "train": "hpcgan.train.cli",
     "submit": "hpcgan.launch.submit",
+    "translate": "hpcgan.translate.cli",
+    "evaluate": "hpcgan.evaluate.cli",
 }
 
 

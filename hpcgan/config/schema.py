@@ -131,6 +131,39 @@ class DistCfg:
 
 
 @dataclass(frozen=True)
+class TranslateCfg:
+    """Offline bulk translation of whole survey footprints (``hpcgan translate``, docs/translation.md)."""
+    checkpoint: str = "runs/train/ours-step2"  # step-2 or single-step-variant checkpoint file, or its run dir
+    direction: Literal["x2y", "y2x"] = "x2y"
+    shards: str = ""  # input shard root ('' = data.shards)
+    split: Literal["unpaired", "paired-train", "paired-test"] = "paired-test"
+    out: str = "runs/translate"
+    batch_size: int = rng(1, None, default=256)  # stamps per forward pass and per committed write
+    n_realisations: int = rng(1, 1000, default=1)  # noise draws per stamp: G(x) + NE(fresh z)
+    seed: int = rng(0, None, default=0)  # noise of (object_id, realisation) is seeded from this
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    fits: bool = False  # also one multi-extension FITS file per object and realisation
+    bunit: str = ""  # target pixel unit for FITS ('' = the survey table's, hpcgan/simulate/surveys.py)
+    magzp: Optional[float] = None  # target AB zero point (null = the survey table's)
+    limit: int = rng(0, None, default=0)  # translate at most this many stamps (0 = all)
+
+
+@dataclass(frozen=True)
+class EvaluateCfg:
+    """Metrics of a translation against the real counterparts (``hpcgan evaluate``, docs/evaluation.md)."""
+    translations: str = "runs/translate"  # a translate.out folder (its manifest names input, split, direction)
+    realisation: int = rng(0, None, default=0)  # which noise realisation to score
+    shards: str = ""  # real counterparts' shard root ('' = the translation's input root)
+    catalog: str = ""  # simulated truth (catalog.csv with flux_<band>); '' = preprocess.catalog if it exists
+    out: str = "runs/eval"
+    radius_step_arcsec: float = rng(0.0, None, lo_open=True, default=0.25)  # curve-of-growth sampling
+    hf_min: float = rng(0.0, 0.5, lo_open=True, default=0.25)  # high-frequency band: |k| in [hf_min, 0.5] cycles/px
+    grid_count: int = rng(1, 64, default=8)  # stamps in the RGB grid
+    batch_size: int = rng(1, None, default=256)  # stamps read at a time
+    limit: int = rng(0, None, default=0)  # score at most this many objects (0 = all)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run."""
     simulate: SimulateCfg = SimulateCfg()
@@ -140,3 +173,5 @@ class Config:
     train: TrainCfg = TrainCfg()
     kernels: KernelsCfg = KernelsCfg()
     dist: DistCfg = DistCfg()
+    translate: TranslateCfg = TranslateCfg()
+    evaluate: EvaluateCfg = EvaluateCfg()

@@ -1,0 +1,16 @@
+"""Offline bulk translation (``hpcgan translate``): a trained checkpoint applied to whole survey
+footprints, resumable, across MPI ranks. See docs/translation.md.
+
+    from hpcgan.translate import Translator, run, noise_seed
+"""
+from hpcgan.translate.model import Translator, draw_noise, noise_seed
+
+__all__ = ["Translator", "draw_noise", "noise_seed", "run"]
+
+
+def run(cfg, comm=None):
+    """Translate ``cfg.translate`` on this rank (``comm``: mpi4py COMM_WORLD or a serial stand-in)."""
+    from hpcgan.translate.run import run as _run
+    from preprocess.run import get_comm
+
+    return _run(cfg, comm or get_comm())

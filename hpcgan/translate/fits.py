@@ -1,0 +1,98 @@
+"""Translated stamps as multi-extension FITS, the simulator's stamp layout (docs/formats.md) for the
+TARGET survey, with translation provenance instead of simulation cards.
+
+An empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC``, provenance), then one float32 image
+HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object at the target
+survey's pixel scale (north up, east left), ``BUNIT``/``MAGZP`` of the target survey, and the
+provenance cards again. Provenance: ``ORIGIN = 'hpcgan translate'``, ``SRCSURV`` (input survey),
+``CKPTSHA`` (SHA-256 of the checkpoint file), ``CKPTITER``, ``REALIS`` (realisation index, 0-based),
+``NREALIS``, ``NSEED`` (``translate.seed``).
+
+Header cards are formatted through :mod:`hpcgan.simulate.fits_out`'s templates (``wcs_cards`` is the
+one WCS definition of the project) and each file is assembled in memory and written once, atomically
+(PITFALLS section 6).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from hpcgan.simulate.fits_out import _pad, _Template, wcs_cards  # noqa: PLC2701 (the shared FITS helpers)
+from hpcgan.utils.atomic import atomic_write_bytes
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """What the FITS header says about the target survey."""
+    survey: str
+    source_survey: str
+    bands: tuple[str, ...]
+    size: int
+    pixel_scale: float  # arcsec / px
+    bunit: str
+    magzp: float
+    ckpt_sha256: str
+    ckpt_iteration: int
+    n_realisations: int
+    seed: int
+
+
+def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str]]:
+    return [("ORIGIN", "hpcgan translate", "translated stamp: G(x) + NE(z)"),
+            ("SRCSURV", spec.source_survey, "survey of the input stamp"),
+            ("CKPTSHA", spec.ckpt_sha256, ""),
+            ("CKPTITER", spec.ckpt_iteration, "checkpoint iteration"),
+            ("REALIS", int(realisation), "noise realisation (0-based)"),
+            ("NREALIS", spec.n_realisations, "realisations per stamp"),
+            ("NSEED", spec.seed, "translate.seed (noise per object id)"),
+            ("FMTVER", FORMAT_VERSION, "hpcgan translated stamp format version")]
+
+
+@lru_cache(maxsize=8)
+def _templates(spec: TargetSpec) -> tuple[_Template, tuple[_Template, ...]]:
+    prim = _Template([("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, ""), ("NAXIS", 0, ""),
+                      ("EXTEND", True, ""), ("OBJID", "", "object id"), ("SURVEY", spec.survey, "target survey"),
+                      ("RA", 0.0, "[deg] ICRS right ascension of the stamp centre"),
+                      ("DEC", 0.0, "[deg] ICRS declination of the stamp centre"), *_prov(spec)])
+    n = spec.size
+    images = tuple(_Template([
+        ("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "float32"), ("NAXIS", 2, ""),
+        ("NAXIS1", n, ""), ("NAXIS2", n, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, ""),
+        ("EXTNAME", b, "band"), *wcs_cards(0.0, 0.0, n, spec.pixel_scale),
+        ("BUNIT", spec.bunit, "pixel unit"), ("SURVEY", spec.survey, "survey"), ("BAND", b, "band"),
+        ("MAGZP", spec.magzp, "AB zero point: mag = MAGZP - 2.5 log10(flux)"), *_prov(spec)])
+        for b in spec.bands)
+    return prim, images
+
+
+def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: float, dec: float,
+                     realisation: int) -> bytes:
+    """Encode one translated stamp (``images``: (nband, ny, nx), target units) as FITS bytes."""
+    shape = (len(spec.bands), spec.size, spec.size)
+    if images.shape != shape:
+        raise ValueError(f"images: expected shape {shape}, got {images.shape}")
+    prim, bands = _templates(spec)
+    real = {"REALIS": (int(realisation), "noise realisation (0-based)")}
+    parts = [prim.render({"OBJID": (str(object_id), "object id"),
+                          "RA": (float(ra), "[deg] ICRS right ascension of the stamp centre"),
+                          "DEC": (float(dec), "[deg] ICRS declination of the stamp centre"), **real})]
+    for i, tpl in enumerate(bands):
+        parts.append(tpl.render({"CRVAL1": (float(ra), "[deg] RA of the reference pixel"),
+                                 "CRVAL2": (float(dec), "[deg] Dec of the reference pixel"), **real}))
+        parts.append(_pad(np.ascontiguousarray(images[i], dtype=">f4").tobytes(), b"\0"))
+    return b"".join(parts)
+
+
+def fits_path(root: str | Path, realisation: int, survey: str, split: str, object_id: str) -> Path:
+    """``root/fits/r<k>/<survey>/<split>/<object_id>.fits`` (path separators in ids become '_')."""
+    safe = str(object_id).replace("/", "_").replace("\\", "_")
+    return Path(root) / "fits" / f"r{realisation}" / survey / split / f"{safe}.fits"
+
+
+def write_translated(path: str | Path, data: bytes) -> None:
+    atomic_write_bytes(path, data)

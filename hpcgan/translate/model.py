@@ -1,0 +1,127 @@
+"""A trained translation, ready for inference: ``G(x) + NE(z)`` with noise seeded by object id.
+
+    tr = Translator("runs/train/ours-step2", "x2y", torch.device("cpu"))
+    x = stamps_to_model(raw_x, source, tr.src.flux_scale, tr.transform)  # hpcgan.data.shards
+    y = tr.physical(x, ids, realisations=[0, 1], seed=0)   # (R, B, 5, H', W') target survey units
+
+The networks are built from the checkpoint's own config (``config_yaml``: model width, generator
+kind, survey geometry, flux scales, pixel transform), never from the caller's, so a checkpoint always
+loads with the shapes it was trained with. Loading goes through :mod:`hpcgan.train.checkpoint`
+(checksum verified, ``torch.load(weights_only=True)``).
+
+Noise: realisation ``k`` of object ``oid`` uses ``z1``, ``z2`` drawn on the CPU from a
+``torch.Generator`` seeded with :func:`noise_seed` ``(seed, oid, k)``, so a stamp's translation does not
+depend on its batch, its rank, the rank count, the device or a restart.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import yaml
+
+from hpcgan.config.loader import build as build_config
+from hpcgan.config.loader import validate
+from hpcgan.config.schema import Config, SurveyCfg
+from hpcgan.data.transforms import from_model_space
+from hpcgan.models import build
+from hpcgan.train import checkpoint as ckpt
+
+# direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
+DIRECTIONS = {"x2y": ("x", "y", "g_xy", "ne_y", "xy"), "y2x": ("y", "x", "g_yx", "ne_x", "yx")}
+
+
+def noise_seed(seed: int, object_id: str, realisation: int) -> int:
+    """A 63-bit seed from (run seed, object id, realisation): sha256 of ``'{seed}:{id}:{k}'``."""
+    h = hashlib.sha256(f"{int(seed)}:{object_id}:{int(realisation)}".encode()).digest()
+    return int.from_bytes(h[:8], "little") & (2**63 - 1)
+
+
+def draw_noise(ids: Sequence[str], realisation: int, seed: int, bands: int, h: int, w: int,
+               k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-object ``z1`` (B, C) and ``z2`` (B, C, h+k-1, w+k-1), float32 on the CPU."""
+    z1 = torch.empty(len(ids), bands)
+    z2 = torch.empty(len(ids), bands, h + k - 1, w + k - 1)
+    g = torch.Generator()
+    for i, oid in enumerate(ids):
+        g.manual_seed(noise_seed(seed, str(oid), realisation))
+        torch.randn(bands, generator=g, out=z1[i])
+        torch.randn(bands, h + k - 1, w + k - 1, generator=g, out=z2[i])
+    return z1, z2
+
+
+def checkpoint_config(state: dict) -> Config:
+    """The resolved config a checkpoint was trained with."""
+    data = yaml.safe_load(state.get("config_yaml") or "") or {}
+    return validate(build_config(Config, data))
+
+
+def checkpoint_sha256(path: str | Path) -> str:
+    """The SHA-256 recorded beside a checkpoint (verified by :func:`hpcgan.train.checkpoint.load`)."""
+    return Path(str(path) + ".sha256").read_text().split()[0]
+
+
+class Translator:
+    """One direction of a trained model in eval mode on ``device`` (see module docstring)."""
+
+    def __init__(self, checkpoint: str | Path, direction: str, device: torch.device, impl: str = "auto"):
+        if direction not in DIRECTIONS:
+            raise ValueError(f"translate.direction: {direction!r}; allowed: {', '.join(DIRECTIONS)}")
+        self.path = ckpt.resolve(checkpoint)
+        state = ckpt.load(self.path)
+        self.sha256 = checkpoint_sha256(self.path)
+        self.phase, self.iteration = str(state.get("phase")), int(state.get("iteration", 0))
+        self.direction, self.device = direction, device
+        src, dst, gen, ne, gdir = DIRECTIONS[direction]
+        nets = state["nets"]
+        if gen not in nets:
+            raise ckpt.CheckpointError(f"checkpoint {self.path}: phase {self.phase!r} has no generator {gen!r} "
+                                       f"(networks: {sorted(nets)}); translate needs a step-2 or single-step run")
+        self.cfg = checkpoint_config(state)
+        self.src: SurveyCfg = getattr(self.cfg.data, src)
+        self.dst: SurveyCfg = getattr(self.cfg.data, dst)
+        self.transform = self.cfg.data.pixel_transform
+        self.gen = build("generator", self.cfg.model, direction=gdir)
+        self.gen.load_state_dict(nets[gen])
+        self.gen.to(device).eval().requires_grad_(False)
+        self.ne = None
+        if ne in nets:
+            self.ne = build("noise_emulator", self.cfg.model, impl=impl)
+            self.ne.load_state_dict(nets[ne])
+            self.ne.to(device).eval().requires_grad_(False)
+
+    @property
+    def out_shape(self) -> tuple[int, int, int]:
+        return (len(self.dst.bands), self.dst.stamp_size, self.dst.stamp_size)
+
+    @torch.inference_mode()
+    def model_space(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int],
+                    seed: int) -> torch.Tensor:
+        """Model-space input (B, 5, H, W) -> (R, B, 5, H', W') model-space translations ``G(x) + NE(z)``.
+
+        Without a noise emulator (variants ``no_noise``, ``pix2pix``, ``cyclegan``) every realisation
+        is the deterministic ``G(x)``.
+        """
+        if len(ids) != x.shape[0]:
+            raise ValueError(f"{len(ids)} object ids for a batch of {x.shape[0]}")
+        base = self.gen(x.to(self.device, torch.float32))
+        if self.ne is None:
+            return base.unsqueeze(0).expand(len(realisations), *base.shape).cpu()
+        out = torch.empty(len(realisations), *base.shape)
+        b, c, h, w = base.shape
+        for j, k in enumerate(realisations):
+            z1, z2 = draw_noise(ids, k, seed, c, h, w, self.ne.k)
+            out[j] = self.ne(base, z1.to(self.device), z2.to(self.device)).cpu()
+        return out
+
+    def to_physical(self, y: torch.Tensor) -> np.ndarray:
+        """Model-space translations -> target survey pixel units (inverse transform, then / flux_scale)."""
+        return np.ascontiguousarray(from_model_space(y.double(), self.dst.flux_scale, self.transform).float().numpy())
+
+    def physical(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int], seed: int) -> np.ndarray:
+        """Model-space input (B, 5, H, W) (see :func:`hpcgan.data.shards.stamps_to_model`) ->
+        (R, B, 5, H', W') float32 in target survey units."""
+        return self.to_physical(self.model_space(x, ids, realisations, seed))

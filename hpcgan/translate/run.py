@@ -1,0 +1,204 @@
+"""Bulk translation across MPI ranks: split by whole batches, translate, write shards resumably, manifest.
+
+Plan (every rank alike): the input survey/split (``translate.shards``, the preprocess stage's shards)
+has ``n`` stamps = ``ceil(n / batch_size)`` batches; rank ``r`` of ``R`` gets a contiguous, balanced
+range of whole batches (:func:`hpcgan.data.shards.rank_range` over batches), so every batch is the
+same set of stamps whatever the rank count, and a 2-rank run writes exactly what a 1-rank run writes.
+
+Output (``translate.out``)::
+
+    manifest.json                                     counts, checkpoint sha, shards with sha256
+    r<k>/<target>/<split>/part-<rank>-of-<R>.h5        realisation k, shard format (docs/formats.md)
+    fits/r<k>/<target>/<split>/<object_id>.fits       optional (translate.fits)
+    .work/<target>-<split>/part-<rank>-of-<R>/        resume records
+
+Each ``r<k>`` folder is a shard root that :func:`hpcgan.data.shards.open_source` reads. Writing and
+resume are the preprocess stage's :class:`preprocess.shard.JobPart` (skeleton file, ``pwrite`` into
+preallocated chunks, fsync, an atomic batch record as the commit, finalize + rename + checksum),
+with one output per realisation and a batch step that translates instead of reading FITS. The noise
+of a stamp depends only on (``translate.seed``, object id, realisation), so a run killed at any point
+and run again ends with the same bytes (tested with ``HPCGAN_PREPROCESS_KILL_AFTER``, the shard
+writer's hook).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import time
+from pathlib import Path
+
+import numpy as np
+
+import hpcgan
+from hpcgan.config.loader import ConfigError, to_dict
+from hpcgan.config.schema import Config
+from hpcgan.data.shards import open_source, rank_range, stamps_to_model
+from hpcgan.dist import DistInfo, Dist, local_rank_from_env
+from hpcgan.log import get_logger
+from hpcgan.translate.fits import TargetSpec, fits_path, translated_bytes, write_translated
+from hpcgan.translate.model import Translator
+from hpcgan.utils.atomic import atomic_write_text
+from preprocess.catalog import Job, Row
+from preprocess.shard import JobPart, SurveyOut
+
+log = get_logger(__name__)
+FORMAT_VERSION = 1
+
+
+def target_units(name: str, bunit: str, magzp: float | None) -> tuple[str, float]:
+    """(BUNIT, MAGZP) of the target survey: the config's, else the survey table's (sdss, cfht), else ('', NaN)."""
+    from hpcgan.simulate.surveys import _SURVEY_TABLE
+
+    t = _SURVEY_TABLE.get(name, {})
+    return (bunit or t.get("bunit", "")), float(magzp if magzp is not None else t.get("magzp", float("nan")))
+
+
+class TranslatePart(JobPart):
+    """This rank's stamps ``[lo, hi)`` of the input: one shard per realisation (see module docstring)."""
+
+    def __init__(self, job: Job, lo: int, rank: int, nranks: int, out: Path, tr: Translator, source,
+                 n_real: int, seed: int, magzp: float, spec: TargetSpec | None, attrs: dict, plan_key: str,
+                 batch_size: int, survey_attrs: dict):
+        dst = tr.dst
+        super().__init__(job, 0, len(job.units), rank, nranks, out, {dst.name: (tuple(dst.bands), dst.stamp_size)},
+                         None, attrs, survey_attrs, plan_key, batch_size, str(out))
+        name = f"part-{rank}-of-{nranks}.h5"
+        self.outs = [SurveyOut(dst.name, tuple(dst.bands), dst.stamp_size, out / f"r{k}" / dst.name / job.split / name,
+                               out / f"r{k}" / dst.name / job.split / f".{name}.partial") for k in range(n_real)]
+        self.lo, self.tr, self.source, self.n_real, self.seed, self.spec = lo, tr, source, n_real, seed, spec
+        self.magzp = magzp
+
+    def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
+        units = self.units[b0:b1]
+        raw = self.source.read(np.arange(self.lo + b0, self.lo + b1))
+        x = stamps_to_model(raw, self.source, self.tr.src.flux_scale, self.tr.transform)
+        ids = [u[0].object_id for u in units]
+        y = self.tr.physical(x, ids, range(self.n_real), self.seed)  # (R, B, 5, H, W) target units
+        nb = len(self.tr.dst.bands)
+        objects = []
+        for k in range(self.n_real):
+            for j in range(len(units)):
+                os.pwrite(fds[k], memoryview(np.ascontiguousarray(y[k, j], dtype="<f4")).cast("B"),
+                          offsets[k][accepted[k]])
+                accepted[k] += 1
+            objects.append({"object_id": ids, "ra": [u[0].ra for u in units], "dec": [u[0].dec for u in units],
+                            "catalog_row": [u[0].row for u in units], "nan_filled": [[0] * nb for _ in units],
+                            "psf_fwhm": [[None] * nb for _ in units], "sky_sigma": [[None] * nb for _ in units],
+                            "mag_zp": [[self.magzp] * nb for _ in units]})
+            if self.spec is not None:
+                for j, u in enumerate(units):
+                    r = u[0]
+                    write_translated(fits_path(self.out, k, self.spec.survey, self.job.split, r.object_id),
+                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k))
+        return {"units_done": b1, "objects": objects, "quarantine": []}
+
+
+def pick_device(prefer: str):
+    local_rank, local_size = local_rank_from_env()
+    return Dist(DistInfo(local_rank=local_rank, local_size=local_size)).device(prefer)
+
+
+def input_key(source) -> list:
+    """What identifies the input shards (a changed input restarts the parts)."""
+    return [[s.path.name, s.count, s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in source.shards]
+
+
+def run(cfg: Config, comm) -> int:
+    """Translate on this rank; rank 0 writes the manifest. Returns 0 (the same on every rank)."""
+    tc = cfg.translate
+    rank, size = comm.Get_rank(), comm.Get_size()
+    t0 = time.perf_counter()
+    device = pick_device(tc.device)
+    tr = Translator(tc.checkpoint, tc.direction, device, cfg.kernels.impl)
+    src, dst = tr.src, tr.dst
+    root = Path(tc.shards or cfg.data.shards)
+    source = open_source(root, src.name, tc.split)
+    want = (len(src.bands), src.stamp_size, src.stamp_size)
+    if tuple(source.shape) != want:
+        raise ConfigError(f"translate.shards: {root} holds {src.name}/{tc.split} stamps of shape {tuple(source.shape)}; "
+                          f"the checkpoint's data.{DIR_SIDE[tc.direction]} expects {want}")
+    n = len(source) if not tc.limit else min(tc.limit, len(source))
+    B = tc.batch_size
+    blo, bhi = rank_range(math.ceil(n / B), rank, size)
+    lo, hi = min(blo * B, n), min(bhi * B, n)
+    ids = source.object_ids()[lo:hi]
+    ra, dec, row = (source.column(c)[lo:hi] for c in ("ra", "dec", "catalog_row"))
+    job = Job(tc.split, (dst.name,), [(Row(int(row[i]), str(ids[i]), dst.name, tc.split, "", float(ra[i]),
+                                           float(dec[i])),) for i in range(hi - lo)])
+    bunit, magzp = target_units(dst.name, tc.bunit, tc.magzp)
+    spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp, tr.sha256,
+                      tr.iteration, tc.n_realisations, tc.seed) if tc.fits else None
+    settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
+                "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp}
+    attrs = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
+             "checkpoint": tr.path.name, "checkpoint_sha256": tr.sha256, "checkpoint_phase": tr.phase,
+             "checkpoint_iteration": tr.iteration, "source_survey": src.name, "source_split": tc.split,
+             "direction": tc.direction, "n_realisations": tc.n_realisations, "noise_seed": tc.seed,
+             "config": json.dumps(settings, sort_keys=True)}
+    attrs["config_hash"] = hashlib.sha256(json.dumps(attrs, sort_keys=True).encode()).hexdigest()[:16]
+    survey_attrs = {dst.name: {"flux_scale_applied": 1.0, "pixel_transform_applied": "none", "bunit": bunit,
+                               "magzp": magzp}}
+    plan_key = hashlib.sha256(json.dumps([attrs["config_hash"], input_key(source), lo, hi, size, B]).encode()
+                              ).hexdigest()[:16]
+    out = Path(tc.out)
+    log.info("translate %s %s -> %s on %s: stamps [%d, %d) of %d, batch %d, %d realisation(s), checkpoint %s (%s)",
+             tc.direction, src.name, dst.name, device, lo, hi, n, B, tc.n_realisations, tr.path, tr.phase)
+    if tr.ne is None and tc.n_realisations > 1:
+        log.warning("checkpoint has no noise emulator (%s): all %d realisations are the same G(x)", tr.phase,
+                    tc.n_realisations)
+    part = TranslatePart(job, lo, rank, size, out, tr, source, tc.n_realisations, tc.seed, magzp, spec, attrs, plan_key,
+                         B, survey_attrs)
+    done = part.run()
+    log.info("rank done: %d stamps x %d realisation(s) in %.1f s", hi - lo, tc.n_realisations, time.perf_counter() - t0)
+    everything = comm.gather(done, root=0)
+    if rank == 0:
+        _manifest(out, everything, cfg, tr, root, n, size, settings, time.perf_counter() - t0)
+    comm.Barrier()
+    return 0
+
+
+DIR_SIDE = {"x2y": "x", "y2x": "y"}
+_REAL = re.compile(r"^r(\d+)/")
+
+
+def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator, root: Path, n: int, size: int,
+              settings: dict, elapsed: float) -> None:
+    tc = cfg.translate
+    shards = sorted((dict(s, realisation=int(_REAL.match(s["path"]).group(1))) for d in parts for s in d["shards"]),
+                    key=lambda s: (s["realisation"], s["rank"]))
+    totals = {f"r{k}": sum(s["count"] for s in shards if s["realisation"] == k) for k in range(tc.n_realisations)}
+    if any(v != n for v in totals.values()):
+        raise AssertionError(f"accounting: {n} input stamps but realisation totals {totals}")
+    dst = tr.dst
+    manifest = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
+                "checkpoint": str(tr.path), "checkpoint_sha256": tr.sha256, "checkpoint_phase": tr.phase,
+                "checkpoint_iteration": tr.iteration, "direction": tc.direction, **settings,
+                "source": {"root": str(root.resolve()), "survey": tr.src.name, "split": tc.split, "count": n},
+                "target": {"survey": dst.name, "bands": list(dst.bands), "stamp_size": dst.stamp_size,
+                           "pixel_scale": dst.pixel_scale, "flux_scale": dst.flux_scale},
+                "model_config": to_dict(tr.cfg.model), "pixel_transform": tr.transform, "nranks": size,
+                "translated": n, "totals": totals, "fits_files": n * tc.n_realisations if tc.fits else 0,
+                "elapsed_s": round(elapsed, 3), "shards": shards}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    _remove_stale(out, size, tc.n_realisations)
+    log.info("manifest: %d stamps x %d realisation(s) -> %s in %.1f s", n, tc.n_realisations, out / "manifest.json",
+             elapsed)
+
+
+def _remove_stale(out: Path, size: int, n_real: int) -> None:
+    """Parts of an earlier run with another rank count or more realisations would confuse readers."""
+    pat = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
+    for p in out.glob("r*/*/*/part-*-of-*.h5"):
+        m, k = pat.search(p.name), _REAL.match(str(p.relative_to(out)) + "/")
+        if (m and int(m.group(1)) != size) or (k and int(k.group(1)) >= n_real):
+            log.info("removing stale %s", p)
+            p.unlink()
+    for p in out.glob(".work/*/part-*-of-*"):
+        m = pat.search(p.name)
+        if m and int(m.group(1)) != size and p.is_dir():
+            for q in p.iterdir():
+                q.unlink()
+            p.rmdir()
