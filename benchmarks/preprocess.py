@@ -5,7 +5,8 @@ Not a test. One run prints stamps/s and ratios side by side::
     .venv/bin/python benchmarks/preprocess.py --cache /tmp/hpcgan-bench --n-unpaired 20000
 
 The simulated input (``--n-unpaired`` objects per survey, no paired objects) is generated once into
-``CACHE/sim`` with ``mpirun -np 2 hpcgan simulate`` and reused; outputs go to ``CACHE/run`` and are
+``CACHE/sim`` with ``mpirun -np 2 hpcgan simulate`` and reused (with ``--simulate K < n`` only K
+are simulated and copied under new names up to n: the simulator renders ~50 stamps/s here); outputs go to ``CACHE/run`` and are
 deleted after each variant. Variants, each over every stamp of both surveys:
 
 - floor: read every input file's bytes, then write the same number of bytes into one h5py dataset
@@ -34,14 +35,32 @@ PY = sys.executable
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe"]
 
 
-def ensure_sim(cache: Path, n: int) -> Path:
+def ensure_sim(cache: Path, n: int, simulate_n: int) -> Path:
+    """Catalog of ``n`` stamps per survey: ``simulate_n`` simulated ones, copied under new names up to ``n``."""
     sim = cache / "sim"
     cat = sim / "catalog.csv"
     if cat.is_file() and sum(1 for _ in open(cat)) - 1 >= 2 * n:
         return cat
-    print(f"[bench] simulating {n} unpaired objects per survey into {sim} (once)", flush=True)
-    subprocess.run([*MPIRUN, "-np", "2", PY, "-m", "hpcgan", "simulate", "--out", str(sim), "--n-paired", "0",
-                    "--n-unpaired", str(n)], check=True, cwd=REPO)
+    have = {s: sorted((sim / s / "unpaired").glob("*.fits")) if (sim / s / "unpaired").is_dir() else []
+            for s in ("sdss", "cfht")}
+    if min(len(v) for v in have.values()) < min(n, simulate_n):
+        print(f"[bench] simulating {simulate_n} unpaired objects per survey into {sim} (once)", flush=True)
+        subprocess.run([*MPIRUN, "-np", "2", PY, "-m", "hpcgan", "simulate", "--out", str(sim), "--n-paired", "0",
+                        "--n-unpaired", str(simulate_n)], check=True, cwd=REPO)
+        have = {s: sorted((sim / s / "unpaired").glob("*.fits")) for s in ("sdss", "cfht")}
+    lines = ["object_id,survey,split,path,ra,dec"]
+    for s, files in have.items():
+        files = [f for f in files if not f.name.startswith("rep")][:n]
+        k0 = len(files)
+        if k0 < n:
+            print(f"[bench] {s}: copying {k0} simulated stamps under new names up to {n}", flush=True)
+        for i in range(n):
+            src = files[i % k0]
+            p = src if i < k0 else src.with_name(f"rep{i:06d}-{src.name}")
+            if not p.exists():
+                shutil.copyfile(src, p)
+            lines.append(f"{s}-{i:06d},{s},unpaired,{p.relative_to(sim)},{(i * 0.01) % 360:.4f},0.0")
+    cat.write_text("\n".join(lines) + "\n")
     return cat
 
 
@@ -122,11 +141,13 @@ def loader(out: Path, batch: int, n_batches: int) -> tuple[float, float]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--cache", type=Path, default=Path("/tmp/hpcgan-bench"))
-    ap.add_argument("--n-unpaired", type=int, default=20000)
+    ap.add_argument("--n-unpaired", type=int, default=20000, help="stamps per survey")
+    ap.add_argument("--simulate", type=int, default=20000,
+                    help="simulate this many per survey, copy them under new names up to --n-unpaired")
     ap.add_argument("--skip-naive", action="store_true")
     ap.add_argument("--loader-batches", type=int, default=100)
     a = ap.parse_args()
-    cat = ensure_sim(a.cache, a.n_unpaired)
+    cat = ensure_sim(a.cache, a.n_unpaired, a.simulate)
     n = len(rows(cat))
     mb = sum((cat.parent / r["path"]).stat().st_size for r in rows(cat)) / 1e6
     print(f"[bench] {n} stamps ({mb:.0f} MB of FITS) from {cat}; {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}",

@@ -28,7 +28,7 @@ import torch
 
 from hpcgan.config.schema import DataCfg, SurveyCfg
 from hpcgan.data.shards import ArraySource, ShardSource, open_source, rank_range, stamps_to_model
-from hpcgan.data.transforms import d4_batch, random_d4_codes
+from hpcgan.data.transforms import d4, random_d4_codes
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -142,12 +142,17 @@ class TrainStreams:
             idx = self.indices(name, it)
             uniq, inv = np.unique(idx, return_inverse=True)  # sorted reads; repeats only if cycled
             raw = s.source.read(uniq)
-            x = stamps_to_model(raw, s.source, s.survey.flux_scale, self.transform)[torch.from_numpy(inv)]
             if self.augment:
                 if s.group not in codes_by_group:
                     rng = np.random.default_rng([self.seed, self.rank, it, s.group, 1])
                     codes_by_group[s.group] = random_d4_codes(rng, len(idx))
-                x = d4_batch(x, codes_by_group[s.group])
+                aug = np.empty((len(idx), *raw.shape[1:]), np.float32)
+                for i, (j, c) in enumerate(zip(inv, codes_by_group[s.group])):
+                    aug[i] = d4(raw[j], int(c))  # a strided view copied once
+                raw, inv = aug, np.arange(len(idx))
+            elif len(uniq) != len(idx) or not np.array_equal(uniq, idx):
+                raw = raw[inv]
+            x = stamps_to_model(raw, s.source, s.survey.flux_scale, self.transform)
             out[name] = x.contiguous()
         return out
 
