@@ -67,10 +67,20 @@ def build(step: int, mode: str, args, device: torch.device):
     return phase, phase.to_device(batch)
 
 
+def _conv_backward_flop(grad_out_shape, x_shape, w_shape, _bias, _stride, _padding, _dilation, transposed,
+                        _output_padding, _groups, output_mask, out_shape=None, **kwargs) -> int:
+    """grad_input and grad_weight each cost the forward's MACs. (torch's own formula ignores ``groups``
+    for grad_weight: it counts the discriminator's grouped convs' backward 5x too high.)"""
+    from torch.utils.flop_counter import conv_flop_count
+
+    fwd = conv_flop_count(list(x_shape), list(w_shape), list(grad_out_shape), transposed=transposed)
+    return fwd * (int(bool(output_mask[0])) + int(bool(output_mask[1])))
+
+
 def count_flops(phase, batch) -> int:
     from torch.utils.flop_counter import FlopCounterMode
 
-    with FlopCounterMode(display=False) as fc:
+    with FlopCounterMode(display=False, custom_mapping={torch.ops.aten.convolution_backward: _conv_backward_flop}) as fc:
         phase.train_step(batch)
     return int(fc.get_total_flops())
 
@@ -114,6 +124,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--json", help="also write the results here (a JSON list)")
     args = p.parse_args(argv)
+    rc = 0
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("train_step: --device cuda but no CUDA device is visible", file=sys.stderr)
@@ -139,7 +150,12 @@ def main(argv=None) -> int:
     results = []
     for step in [int(s) for s in args.steps.split(",")]:
         for mode in modes:
-            r = bench(step, mode, args, device, peaks)
+            try:
+                r = bench(step, mode, args, device, peaks)
+            except Exception as e:  # noqa: BLE001 - report a mode that fails (e.g. compile) and go on
+                print(f"{step:>4} {mode:>13} FAILED: {type(e).__name__}: {str(e).splitlines()[0][:200]}", flush=True)
+                results.append({"step": step, "mode": mode, "error": f"{type(e).__name__}: {e}"[:2000]})
+                continue
             results.append(r)
             print(f"{step:>4} {mode:>13} {r['s_per_iter']:8.3f} {r['it_per_s']:8.3f} {r['images_per_s']:9.1f} "
                   f"{r['gflop_per_iter']:9.1f} {r['achieved_tflops']:8.3f} {r['fraction_of_peak']:8.1%}", flush=True)

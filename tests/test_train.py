@@ -259,3 +259,11 @@ def test_cli_trains_resumes_and_exits_75_on_signal(tmp_path, monkeypatch, capsys
     (tmp_path / "ours-step1" / "checkpoints" / "ckpt-0000003.pt").write_bytes(b"x")
     assert train_cli.main(args) == 1
     assert "corrupt" in capsys.readouterr().err
+
+
+def test_options_channels_last_deterministic_tensorboard(tmp_path):
+    cfg = tiny_cfg(tmp_path, "train.iters=1", "train.channels_last=true", "train.deterministic=true",
+                   "train.tensorboard=true", "train.amp=true")  # amp is CUDA-only: ignored on CPU
+    rd = train(cfg, streams=streams_for(cfg))
+    assert read_metrics(rd)[0]["iter"] == 1
+    torch.use_deterministic_algorithms(False)

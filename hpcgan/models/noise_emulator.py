@@ -65,7 +65,8 @@ class NoiseEmulator(nn.Module):
             z1 = d1 if z1 is None else z1
             z2 = d2 if z2 is None else z2
         a = self.amplitude(z1.float())
-        return noise_synthesis(base, a.to(base.dtype), z2.to(base.dtype), self.weight.to(base.dtype), self.impl)
+        # z2, amplitude and kernel stay fp32 (under bf16 autocast only the base is bf16)
+        return noise_synthesis(base, a.float(), z2.float(), self.weight, self.impl)
 
 
 @register("noise_emulator", "paper")

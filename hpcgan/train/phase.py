@@ -53,7 +53,7 @@ class Phase:
         check_unique_names(self.units)
         if self.cfg.train.compile:
             for m in self.nets.values():
-                m.compile()
+                m.compile(dynamic=False)  # a few static shapes per net; dynamic shapes broke inductor on D (pool/FFT)
 
     # ---- running ------------------------------------------------------------------------------
     def autocast(self):
