@@ -34,12 +34,12 @@ import numpy as np
 
 import hpcgan
 from hpcgan.config.loader import ConfigError, to_dict
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.log import get_logger
 from hpcgan.translate.fits import TargetSpec, fits_path, translated_bytes, write_translated
-from hpcgan.translate.model import Translator
+from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import atomic_write_text
 from preprocess.catalog import Job, Row
 from preprocess.shard import JobPart, SurveyOut
@@ -48,12 +48,17 @@ log = get_logger(__name__)
 FORMAT_VERSION = 1
 
 
-def target_units(name: str, bunit: str, magzp: float | None) -> tuple[str, float]:
-    """(BUNIT, MAGZP) of the target survey: the config's, else the survey table's (sdss, cfht), else ('', NaN)."""
-    from hpcgan.simulate.surveys import _SURVEY_TABLE
+def target_units(survey: SurveyCfg, side: str, bunit: str, magzp: float | None) -> tuple[str, float]:
+    """(BUNIT, MAGZP) of the target survey: the config's, else the survey table's
+    (:func:`hpcgan.simulate.surveys.survey_spec`: sdss, cfht), else ('', NaN)."""
+    from hpcgan.simulate.surveys import survey_spec
 
-    t = _SURVEY_TABLE.get(name, {})
-    return (bunit or t.get("bunit", "")), float(magzp if magzp is not None else t.get("magzp", float("nan")))
+    try:
+        spec = survey_spec(survey, side)
+        table = (spec.bunit, spec.magzp)
+    except ConfigError:
+        table = ("", float("nan"))
+    return (bunit or table[0]), float(magzp if magzp is not None else table[1])
 
 
 class TranslatePart(JobPart):
@@ -119,7 +124,7 @@ def run(cfg: Config, comm) -> int:
     want = (len(src.bands), src.stamp_size, src.stamp_size)
     if tuple(source.shape) != want:
         raise ConfigError(f"translate.shards: {root} holds {src.name}/{tc.split} stamps of shape {tuple(source.shape)}; "
-                          f"the checkpoint's data.{DIR_SIDE[tc.direction]} expects {want}")
+                          f"the checkpoint's data.{DIRECTIONS[tc.direction][0]} expects {want}")
     n = len(source) if not tc.limit else min(tc.limit, len(source))
     B = tc.batch_size
     blo, bhi = rank_range(math.ceil(n / B), rank, size)
@@ -128,7 +133,7 @@ def run(cfg: Config, comm) -> int:
     ra, dec, row = (source.column(c)[lo:hi] for c in ("ra", "dec", "catalog_row"))
     job = Job(tc.split, (dst.name,), [(Row(int(row[i]), str(ids[i]), dst.name, tc.split, "", float(ra[i]),
                                            float(dec[i])),) for i in range(hi - lo)])
-    bunit, magzp = target_units(dst.name, tc.bunit, tc.magzp)
+    bunit, magzp = target_units(dst, DIRECTIONS[tc.direction][1], tc.bunit, tc.magzp)
     spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp, tr.sha256,
                       tr.iteration, tc.n_realisations, tc.seed) if tc.fits else None
     settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
@@ -160,7 +165,6 @@ def run(cfg: Config, comm) -> int:
     return 0
 
 
-DIR_SIDE = {"x2y": "x", "y2x": "y"}
 _REAL = re.compile(r"^r(\d+)/")
 
 
