@@ -131,7 +131,8 @@ def evaluate(cfg: Config) -> dict:
     res["unmatched"] = int(len(gen_ids) - len(gi)) if not ec.limit else None
     res["plots"] = _plots(out, res, bands, st_g, st_r, fx_g, fx_r, rb)
     inp = open_source(src["root"], src["survey"], split)
-    res["plots"].append(_grid(out / "grid.png", inp, gen, real, ids, gi, ri, src, tgt, transform, man, ec.grid_count))
+    grid = _grid(out / "grid.png", inp, gen, real, ids, gi, ri, src, tgt, transform, man, ec.grid_count)
+    res["plots"] += [grid] if grid else []
     res["elapsed_s"] = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "metrics.json", json.dumps(_clean(res), indent=1) + "\n")
     log.info("evaluate: %d objects; r-band flux ratio %.3f (scatter %.3f); HF power ratio %.3f; MSE %.4g -> %s",
@@ -215,7 +216,8 @@ def _plots(out: Path, res: dict, bands, st_g, st_r, fx_g, fx_r, rb) -> list[str]
 
 
 def _grid(path: Path, inp, gen, real, ids, gi, ri, src, tgt, transform, man, count) -> str:
-    """RGB composites (g, r, i) of input, translation and real counterpart, in model space."""
+    """RGB composites (g, r, i) of input, translation and real counterpart, in model space ('' when the
+    input stamps are not found)."""
     n = min(count, len(gi))
     in_ids = {oid: i for i, oid in enumerate(inp.object_ids())}
     ii = np.array([in_ids[i] for i in ids[:n] if i in in_ids], dtype=np.int64)
