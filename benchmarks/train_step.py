@@ -124,7 +124,6 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
     p.add_argument("--json", help="also write the results here (a JSON list)")
     args = p.parse_args(argv)
-    rc = 0
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("train_step: --device cuda but no CUDA device is visible", file=sys.stderr)
