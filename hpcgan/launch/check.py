@@ -21,13 +21,17 @@ import hpcgan.dist as hdist
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hpcgan.cli import add_config_args, config_from_args
+
     p = argparse.ArgumentParser(prog="hpcgan-check", description=__doc__.split("\n\n")[0])
-    p.add_argument("--backend", default="auto", choices=hdist.BACKENDS)
-    p.add_argument("--timeout-s", type=float, default=60.0)
+    add_config_args(p)  # dist.backend and dist.timeout_s come from the config unless given here
+    p.add_argument("--backend", choices=hdist.BACKENDS)
+    p.add_argument("--timeout-s", type=float)
     p.add_argument("--mbytes", type=float, default=4.0, help="allreduce size for the bandwidth figure")
     p.add_argument("--out", help="JSON report (rank 0)")
     a = p.parse_args(argv)
-    d = hdist.init(a.backend, a.timeout_s)
+    cfg = config_from_args(a).dist
+    d = hdist.init(a.backend or cfg.backend, a.timeout_s or cfg.timeout_s)
     dev = d.device()
     res: dict = {"backend": d.backend, "launcher": d.info.launcher, "size": d.size, "host": socket.gethostname()}
     # world

@@ -171,7 +171,9 @@ class Resources:
     extra: dict = field(default_factory=dict)
 
 
-def make_executor(kind: str, folder: str | Path, res: Resources, name: str) -> submitit.Executor:
+def make_executor(kind: str, folder: str | Path, res: Resources, name: str,
+                  after: str | None = None) -> submitit.Executor:
+    """A submitit executor for one stage; ``after``: job id this one starts after (afterok, SLURM only)."""
     cluster = None if kind == "auto" else kind
     ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     params: dict = dict(name=name, timeout_min=res.time_min, nodes=res.nodes, tasks_per_node=res.tasks_per_node,
@@ -179,11 +181,18 @@ def make_executor(kind: str, folder: str | Path, res: Resources, name: str) -> s
     if res.gpus_per_node:
         params["gpus_per_node"] = res.gpus_per_node
     if ex.cluster == "slurm":
+        delay = res.signal_delay_s
+        if delay >= res.time_min * 60 // 2:  # else the "time limit near" signal comes at once: requeue loop
+            delay = max(30, res.time_min * 60 // 4)
+            log.warning("signal delay %d s is not well below the time limit (%d min): using %d s",
+                        res.signal_delay_s, res.time_min, delay)
         params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1"],
-                      slurm_signal_delay_s=res.signal_delay_s,
+                      slurm_signal_delay_s=delay,
                       slurm_setup=[f"cd {ROOT}", f"source {ROOT}/jobs/sites/{res.site}.sh",
                                    "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
-                      slurm_additional_parameters={"requeue": True, **res.extra})
+                      slurm_additional_parameters={"requeue": True, **res.extra,
+                                                   **({"dependency": f"afterok:{after}", "kill_on_invalid_dep": "yes"}
+                                                      if after else {})})
         if res.partition:
             params["slurm_partition"] = res.partition
         if res.account:
@@ -202,23 +211,21 @@ def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str]
     for s in stages:
         if s not in STAGES:
             raise ValueError(f"stage {s!r}; allowed: {', '.join(STAGES)}")
+    keep = {k: os.environ[k] for k in ("SLURM_CONF",) if k in os.environ}  # clean_env drops it: sbatch needs it
     with submitit.helpers.clean_env():
+        os.environ.update(keep)
         for s in stages:
-            ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}")
+            ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}", jobs[-1].job_id if jobs else None)
             sequential = ex.cluster != "slurm"
-            if jobs and not sequential:
-                extra = dict(ex.parameters.get("slurm_additional_parameters") or {})
-                extra.update(dependency=f"afterok:{jobs[-1].job_id}", kill_on_invalid_dep="yes")
-                ex.update_parameters(slurm_additional_parameters=extra)
             job = ex.submit(StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s)))
             log.info("submitted %s as job %s (%s)", s, job.job_id, ex.cluster)
             print(f"{s} {job.job_id}", flush=True)
             jobs.append(job)
             if sequential:
-                job.result()  # raises on failure: later stages are not run
+                job.results()  # raises on failure: later stages are not run
     if wait:
         for job in jobs:
-            job.result()
+            job.results()
     return jobs
 
 
