@@ -267,3 +267,19 @@ def test_options_channels_last_deterministic_tensorboard(tmp_path):
     rd = train(cfg, streams=streams_for(cfg))
     assert read_metrics(rd)[0]["iter"] == 1
     torch.use_deterministic_algorithms(False)
+
+
+def test_benchmark_script_runs(tmp_path, capsys):
+    """benchmarks/train_step.py end to end at a tiny size (the GPU check calls it with --device cuda)."""
+    import importlib.util
+
+    from tests.conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("train_step_bench", REPO / "benchmarks" / "train_step.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / "r.json"
+    assert mod.main(["--batch", "1", "--width", "0.125", "--iters", "1", "--impl", IMPL, "--json", str(out)]) == 0
+    res = json.loads(out.read_text())
+    assert [r["step"] for r in res] == [1, 2] and all(r["gflop_per_iter"] > 0 and r["images_per_s"] > 0 for r in res)
+    assert "GFLOP/it" in capsys.readouterr().out
