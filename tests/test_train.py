@@ -161,12 +161,17 @@ def test_exact_resume_after_signal(tmp_path):
     assert straight.iteration == 4 and not straight.interrupted
     first = run(cfg, tmp_path / "resumed", streams=SignalAt(streams_for(cfg), at=1))
     assert first.interrupted and first.iteration == 2  # signal during iteration 2 -> checkpoint at 2
+    with open(tmp_path / "resumed" / "metrics.jsonl", "a") as f:  # as if a killed run had logged past the checkpoint
+        f.write(json.dumps({"iter": 3, "loss/ae_x": -1.0}) + "\n")
     again = run(cfg, tmp_path / "resumed", streams=streams_for(cfg))
     assert again.iteration == 4 and not again.interrupted
     _assert_same(_all_state(tmp_path / "straight"), _all_state(tmp_path / "resumed"))
     assert [i for i, _ in ckpt.list_checkpoints(tmp_path / "resumed")] == [2, 4]
     its = [m["iter"] for m in read_metrics(tmp_path / "resumed")]
-    assert its == [1, 2, 3, 4]
+    assert its == [1, 2, 3, 4] and all(m.get("loss/ae_x", 0) >= 0 for m in read_metrics(tmp_path / "resumed"))
+    mtime = ckpt.latest(tmp_path / "resumed").stat().st_mtime_ns
+    assert run(cfg, tmp_path / "resumed", streams=streams_for(cfg)).iteration == 4  # finished: nothing to do
+    assert ckpt.latest(tmp_path / "resumed").stat().st_mtime_ns == mtime
 
 
 # ---- checkpoint files ----------------------------------------------------------------------------------

@@ -65,6 +65,17 @@ class MetricsWriter:
                 self.tb.add_scalar(k, v, iteration)
             self.tb.flush()
 
+    def truncate_after(self, iteration: int) -> None:
+        """Drop lines with ``iter > iteration`` (on resume: they will be logged again)."""
+        if not self.enabled or not self.path.is_file():
+            return
+        from hpcgan.utils.atomic import atomic_write_text
+
+        lines = self.path.read_text().splitlines()
+        keep = [ln for ln in lines if ln.strip() and json.loads(ln).get("iter", 0) <= iteration]
+        if len(keep) != len(lines):
+            atomic_write_text(self.path, "".join(ln + "\n" for ln in keep))
+
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()

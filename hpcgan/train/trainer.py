@@ -178,9 +178,11 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
     writer = MetricsWriter(run_dir, d.is_main, tc.tensorboard)
+    if d.is_main and start > 0:
+        writer.truncate_after(start)  # lines logged after the checkpoint by a run that then died
     acc, stop = MeanAccumulator(), StopFlag(tc.stop_signals)
     progress = show_progress(d.rank)
-    it, saved_at, interrupted = start, -1, False
+    it, saved_at, interrupted = start, (start if found is not None else -1), False
 
     def save(i: int) -> None:
         nonlocal saved_at
