@@ -5,7 +5,7 @@
     hpcgan train -c demo -c cyclegan train.iters=10 --run-dir /tmp/cg
     hpcgan train --step 1 -c demo --dry-run        # print the resolved config and the plan
 
-Exit status: 0 done, 1 unusable checkpoint, 2 config error, 75 stopped by a signal (checkpoint saved;
+Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error, 75 stopped by a signal (checkpoint saved;
 run the same command again to resume).
 """
 from __future__ import annotations
@@ -33,7 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         res = run(cfg, a.run_dir, dry_run=a.dry_run)
-    except CheckpointError as e:
+    except (CheckpointError, FileNotFoundError) as e:
         print(f"hpcgan train: {e}", file=sys.stderr)
         return 1
     if a.dry_run:

@@ -170,13 +170,13 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
         d.broadcast_module(m)
     if d.rank > 0:  # different noise per rank, reproducible
         seed_everything(tc.seed + 100_003 * d.rank + start, tc.deterministic)
-    if d.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir)
     if streams is None:
         from hpcgan.data.streams import build_train_streams
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
+    if d.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir)
     writer = MetricsWriter(run_dir, d.is_main, tc.tensorboard)
     if d.is_main and start > 0:
         writer.truncate_after(start)  # lines logged after the checkpoint by a run that then died
