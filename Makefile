@@ -25,7 +25,7 @@ demo: setup
 	echo "[demo] train step 2: generators with the frozen noise emulators of step 1"; \
 	$(HPCGAN) train --step 2 -c demo; \
 	echo "[demo] translate the paired-test SDSS stamps to CFHT (2 MPI ranks, 2 noise realisations, FITS too)"; \
-	$(MPIRUN) -np 2 $(HPCGAN) translate -c demo --checkpoint $(DEMO)/train/ours-step2 --out $(DEMO)/translate --n-realisations 2 --fits; \
+	$(MPIRUN) -np 2 $(HPCGAN) translate -c demo --checkpoint $(DEMO)/train/ours-step2 --out $(DEMO)/translate --batch-size 16 --n-realisations 2 --fits; \
 	echo "[demo] evaluate the translation against the real CFHT counterparts"; \
 	$(HPCGAN) evaluate -c demo --translations $(DEMO)/translate --out $(DEMO)/eval; \
 	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json), train/ours-step{1,2}/ (checkpoints, metrics.jsonl, samples/), translate/ (shards + FITS + manifest.json), eval/ (metrics.json + PNGs)"
