@@ -167,8 +167,11 @@ class TranslationPhase(Phase):
             paired = self.recipe.identity
             src = batch[s + "p"] if paired else batch[s]
             with self.autocast():
-                t = self.noisy(o, self.translate(o, src)).float()
-            rows += [(f"{s}{'p' if paired else ''}", src), (f"{GEN[o]}({s})" + ("+NE" if f"ne_{o}" in self.nets else ""), t)]
+                g = self.translate(o, src)
+                t = self.noisy(o, g).float()
+            rows += [(f"{s}{'p' if paired else ''}", src), (f"{GEN[o]}({s})", g.float())]
+            if f"ne_{o}" in self.nets:
+                rows.append((f"{GEN[o]}({s})+NE_{o}", t))
             if paired:
                 rows.append((f"{o}p truth", batch[o + "p"]))
         return rows
