@@ -16,17 +16,17 @@ setup:
 # The whole chain on the embedded default (a simulated SDSS/CFHT pair), sized for 2 CPU cores.
 demo: setup
 	@set -euo pipefail; \
-	echo "[demo] 1/1 simulate a survey pair (2 MPI ranks)"; \
+	echo "[demo] 1/6 simulate a survey pair (2 MPI ranks)"; \
 	$(MPIRUN) -np 2 $(HPCGAN) simulate -c demo; \
-	echo "[demo] preprocess FITS stamps -> HDF5 shards (2 MPI ranks)"; \
+	echo "[demo] 2/6 preprocess FITS stamps -> HDF5 shards (2 MPI ranks)"; \
 	$(MPIRUN) -np 2 $(PY) -m preprocess -c demo; \
-	echo "[demo] train step 1: autoencoders + noise emulators + discriminators (from $(DEMO)/shards)"; \
+	echo "[demo] 3/6 train step 1: autoencoders + noise emulators + discriminators (from $(DEMO)/shards)"; \
 	$(HPCGAN) train --step 1 -c demo; \
-	echo "[demo] train step 2: generators with the frozen noise emulators of step 1"; \
+	echo "[demo] 4/6 train step 2: generators with the frozen noise emulators of step 1"; \
 	$(HPCGAN) train --step 2 -c demo; \
-	echo "[demo] translate the paired-test SDSS stamps to CFHT (2 MPI ranks, 2 noise realisations, FITS too)"; \
+	echo "[demo] 5/6 translate the paired-test SDSS stamps to CFHT (2 MPI ranks, 2 noise realisations, FITS too)"; \
 	$(MPIRUN) -np 2 $(HPCGAN) translate -c demo --checkpoint $(DEMO)/train/ours-step2 --out $(DEMO)/translate --batch-size 16 --n-realisations 2 --fits; \
-	echo "[demo] evaluate the translation against the real CFHT counterparts"; \
+	echo "[demo] 6/6 evaluate the translation against the real CFHT counterparts"; \
 	$(HPCGAN) evaluate -c demo --translations $(DEMO)/translate --out $(DEMO)/eval; \
 	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json), train/ours-step{1,2}/ (checkpoints, metrics.jsonl, samples/), translate/ (shards + FITS + manifest.json), eval/ (metrics.json + PNGs)"
 
