@@ -46,8 +46,9 @@ hpcgan_srun() {
     kill -0 "$_hpcgan_child" 2>/dev/null || break
   done
   _hpcgan_child=""
-  # requeue only after the time-limit warning (B:USR1); TERM means scancel/preemption: SLURM decides
-  if [ "$_hpcgan_signalled" = USR1 ]; then
+  # requeue only after the time-limit warning (B:USR1) and only if the stage did not finish anyway
+  # (rc 0: done; a job shorter than the warning time gets USR1 at once). TERM: scancel/preemption.
+  if [ "$_hpcgan_signalled" = USR1 ] && [ "$rc" -ne 0 ]; then
     if [ "${SLURM_RESTART_COUNT:-0}" -ge "$HPCGAN_MAX_REQUEUE" ]; then
       echo "[job] not requeueing: restart ${SLURM_RESTART_COUNT:-0} >= HPCGAN_MAX_REQUEUE=$HPCGAN_MAX_REQUEUE" >&2
       return 1

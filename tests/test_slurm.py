@@ -159,3 +159,22 @@ def test_submit_cli_local_executor_two_tasks(tmp_path):
     logs = "".join(f.read_text() for f in tmp_path.rglob("*.err")) + "".join(f.read_text() for f in tmp_path.rglob("*.out"))
     assert p.returncode == 0, f"{p.stdout}\n{p.stderr}\n{logs[-3000:]}"
     assert "[check] ok: True" in logs and "[check] size: 2" in logs and "[check] backend: torch" in logs, logs[-3000:]
+
+
+def test_stage1_template_dry_run(slurm, tmp_path):
+    """The product template itself: jobs/stage1.slurm on 2 tasks (horovod under srun --mpi=pmix), the
+    trainer in --dry-run (builds the phase on every rank, trains nothing)."""
+    if not (REPO / "hpcgan" / "train" / "cli.py").exists():
+        pytest.skip("hpcgan/train not present")
+    out = tmp_path / "s1.out"
+    jid = run_cmd(["sbatch", "--parsable", "-N", "1", "--ntasks-per-node=2", "--cpus-per-task=1", "-t", "15",
+                   "-o", str(out), str(REPO / "jobs" / "stage1.slurm"), "--dry-run"],
+                  env=job_env(CONFIG="demo")).stdout.strip()
+    try:
+        wait_for(lambda: any(f"JobState={s}" in scontrol_job(jid) for s in ("COMPLETED", "FAILED", "CANCELLED")),
+                 180, "the job")
+    finally:
+        subprocess.run(["scancel", jid], capture_output=True)
+    text = out.read_text() if out.exists() else ""
+    assert "JobState=COMPLETED" in scontrol_job(jid), text[-3000:]
+    assert text.count("# phase ours-step1") == 2 and "srun --mpi=pmix hpcgan train --step 1" in text, text[-3000:]
