@@ -178,3 +178,30 @@ def test_stage1_template_dry_run(slurm, tmp_path):
     text = out.read_text() if out.exists() else ""
     assert "JobState=COMPLETED" in scontrol_job(jid), text[-3000:]
     assert text.count("# phase ours-step1") == 2 and "srun --mpi=pmix hpcgan train --step 1" in text, text[-3000:]
+
+
+def test_stagejob_finds_latest_checkpoint_and_resubmits_fresh(tmp_path):
+    """No cluster: a requeued StageJob re-runs the same pickle, so it must find the newest checkpoint of
+    its run dir itself; checkpoint() hands submitit a fresh job with no stale resume argument."""
+    import submitit
+
+    from hpcgan.launch.submit import StageJob
+
+    ck = tmp_path / "run" / "checkpoints"
+    ck.mkdir(parents=True)
+    for it in (2, 10, 11):
+        (ck / f"ckpt-{it:07d}.pt").write_bytes(b"x")
+        if it != 11:  # 11 is incomplete (no .sha256): not a checkpoint yet
+            (ck / f"ckpt-{it:07d}.pt.sha256").write_text("x")
+    job = StageJob("step1", ["demo"], ["train.iters=5"], run_dir=str(tmp_path / "run"))
+    assert job.latest_checkpoint() == ck / "ckpt-0000010.pt"
+    assert job.argv() == ["--step", "1", "--config", "demo", "--run-dir", str(tmp_path / "run"), "train.iters=5"]
+    job.resumed_from = "stale"
+    sub = job.checkpoint()
+    assert isinstance(sub, submitit.helpers.DelayedSubmission)
+    fresh = sub.function
+    assert isinstance(fresh, StageJob) and fresh is not job and fresh.resumed_from is None
+    assert (fresh.stage, fresh.configs, fresh.overrides, fresh.run_dir) == (job.stage, job.configs, job.overrides,
+                                                                            job.run_dir)
+    # without --run-dir the run dir comes from the config, as the trainer computes it
+    assert StageJob("step2", ["demo"]).stage_run_dir().name == "ours-step2"
