@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import sys
-from typing import Sequence
+from typing import Mapping, Sequence
 
 from hpcgan.config import ConfigError, Config, dump_config, load_config
 from hpcgan.log import setup_logging
@@ -34,9 +35,21 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides, e.g. train.iters=100")
 
 
-def config_from_args(args: argparse.Namespace, extra: Sequence[str] = ()) -> Config:
-    """Load the config named by the shared arguments, then the stage's own flags as overrides."""
-    return load_config(args.config or ["default"], [*args.sets, *args.overrides, *extra])
+def flag_overrides(args: argparse.Namespace, flags: Mapping[str, str]) -> list[str]:
+    """A stage's shorthand flags that were given (``dest -> config key``) as ``key=value`` overrides.
+
+    Values are JSON-quoted, which YAML reads back exactly (paths with ':' or '#', numbers as typed).
+    """
+    return [f"{key}={json.dumps(getattr(args, dest))}" for dest, key in flags.items()
+            if getattr(args, dest, None) is not None]
+
+
+def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (),
+                     flags: Mapping[str, str] | None = None) -> Config:
+    """Load the config named by the shared arguments; then ``--set``/positional overrides; then the
+    stage's own flags (``flags``: dest -> key) and ``extra`` overrides, which win."""
+    return load_config(args.config or ["default"],
+                       [*args.sets, *args.overrides, *flag_overrides(args, flags or {}), *extra])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

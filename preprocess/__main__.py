@@ -1,5 +1,5 @@
 import sys
 
-from preprocess.cli import main
+from hpcgan.cli import main
 
-sys.exit(main())
+sys.exit(main(["preprocess", *sys.argv[1:]]))  # the shared entry: logging, config errors -> exit 2

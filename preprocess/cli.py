@@ -14,10 +14,12 @@ import sys
 from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
-from hpcgan.config import ConfigError
+from hpcgan.config import dump_config
 from hpcgan.log import get_logger, setup_logging
 
 log = get_logger("preprocess")
+FLAGS = {"catalog": "preprocess.catalog", "out": "preprocess.out", "data_root": "preprocess.data_root",
+         "layout": "preprocess.layout"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -28,19 +30,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="= preprocess.out (shards + manifest.json)")
     p.add_argument("--data-root", help="= preprocess.data_root (default: the catalog's folder)")
     p.add_argument("--layout", choices=["auto", "mef", "cube", "per_band"], help="= preprocess.layout")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved preprocess config and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    extra = [f"preprocess.{k}={v}" for k, v in (("catalog", a.catalog), ("out", a.out),
-                                                  ("data_root", a.data_root), ("layout", a.layout)) if v is not None]
     setup_logging()
-    try:
-        cfg = config_from_args(a, extra)
-    except ConfigError as e:
-        print(f"hpcgan preprocess: config error: {e}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(a, flags=FLAGS)
     if a.dry_run:
-        from hpcgan.config.loader import to_dict
-        print(to_dict(cfg.preprocess))
+        print(dump_config(cfg), end="")
         return 0
     from preprocess.run import get_comm, run
     comm = get_comm()

@@ -78,7 +78,7 @@ def make_dataset(root: Path, n_unp=6, n_pair=6, bad=True, seed=0) -> Path:
         (root.parent / "outside.fits").write_bytes(good.read_bytes())
         _mef(d / "pbad.fits", np.zeros((5, SY, SY), np.float32))  # paired, bad in cfht only
         _mef(d / "pgood.fits", _img(rng, SX))
-        rows += [f"b1,sdss,unpaired,bad/trunc.fits,1,1", "b2,sdss,unpaired,bad/text.fits,1,1",
+        rows += ["b1,sdss,unpaired,bad/trunc.fits,1,1", "b2,sdss,unpaired,bad/text.fits,1,1",
                  "b3,sdss,unpaired,bad/missing.fits,1,1", "b4,sdss,unpaired,bad/noband.fits,1,1",
                  "b5,sdss,unpaired,bad/shape.fits,1,1", "b6,sdss,unpaired,bad/nan.fits,1,1",
                  "b7,sdss,unpaired,bad/fewnan.fits,1,1", "b8,sdss,unpaired,bad/zero.fits,1,1",

@@ -9,12 +9,11 @@ scatter, RGB grid) into ``evaluate.out``. Exit codes: 0 done; 1 missing inputs; 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
-from hpcgan.config import ConfigError, to_dict
+from hpcgan.config import dump_config
 from hpcgan.log import get_logger
 
 log = get_logger("hpcgan.evaluate")
@@ -31,24 +30,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shards", help="= evaluate.shards (real counterparts; default the translation's input root)")
     p.add_argument("--catalog", help="= evaluate.catalog (simulated truth)")
     p.add_argument("--realisation", type=int, help="= evaluate.realisation")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved evaluate config and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    extra = [f"{key}={json.dumps(getattr(a, dest))}" for dest, key in FLAGS.items() if getattr(a, dest) is not None]
-    try:
-        cfg = config_from_args(a, extra)
-    except ConfigError as e:
-        print(f"hpcgan evaluate: config error: {e}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(a, flags=FLAGS)
     if a.dry_run:
-        print(json.dumps(to_dict(cfg.evaluate), indent=1))
+        print(dump_config(cfg), end="")
         return 0
     from hpcgan.evaluate.run import evaluate
 
     try:
         evaluate(cfg)
-    except ConfigError as e:
-        print(f"hpcgan evaluate: config error: {e}", file=sys.stderr)
-        return 2
     except FileNotFoundError as e:
         print(f"hpcgan evaluate: {e}", file=sys.stderr)
         return 1

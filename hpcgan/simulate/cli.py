@@ -10,7 +10,6 @@ the whole job (``MPI_Abort``) so it never hangs.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Any, Sequence
 
@@ -40,14 +39,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def flag_overrides(a: argparse.Namespace) -> list[str]:
-    """The stage flags as ``key=value`` overrides (values JSON-quoted, which YAML reads back exactly)."""
-    out = [f"{key}={json.dumps(getattr(a, dest))}" for dest, key in FLAG_KEYS.items() if getattr(a, dest) is not None]
-    if a.no_noise:
-        out.append("simulate.noise=false")
-    return out
-
-
 def _comm() -> Any:
     """MPI COMM_WORLD when launched with more than one rank, else a serial stand-in (mpi4py not imported)."""
     from hpcgan.simulate.run import SerialComm
@@ -61,7 +52,7 @@ def _comm() -> Any:
 
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, flag_overrides(a))
+    cfg = config_from_args(a, ["simulate.noise=false"] if a.no_noise else [], FLAG_KEYS)
     survey_pair(cfg)  # config errors surface here, on every rank, before MPI starts
     if a.dry_run:
         print(dump_config(cfg), end="")

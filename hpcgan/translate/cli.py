@@ -11,12 +11,11 @@ unusable checkpoint or any failure (with several ranks the whole job is aborted 
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
-from hpcgan.config import ConfigError, to_dict
+from hpcgan.config import ConfigError, dump_config
 from hpcgan.log import get_logger, setup_logging
 
 log = get_logger("hpcgan.translate")
@@ -37,18 +36,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, help="= translate.batch_size")
     p.add_argument("--n-realisations", type=int, help="= translate.n_realisations")
     p.add_argument("--fits", action="store_true", help="also write one FITS file per object and realisation")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved translate config and exit")
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    extra = [f"{key}={json.dumps(getattr(a, dest))}" for dest, key in FLAGS.items() if getattr(a, dest) is not None]
-    if a.fits:
-        extra.append("translate.fits=true")
-    try:
-        cfg = config_from_args(a, extra)
-    except ConfigError as e:
-        print(f"hpcgan translate: config error: {e}", file=sys.stderr)
-        return 2
+    cfg = config_from_args(a, ["translate.fits=true"] if a.fits else [], FLAGS)
     if a.dry_run:
-        print(json.dumps(to_dict(cfg.translate), indent=1))
+        print(dump_config(cfg), end="")
         return 0
     from preprocess.run import get_comm  # MPI only when launched with several ranks
 
