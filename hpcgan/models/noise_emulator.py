@@ -21,7 +21,9 @@ from hpcgan.models.registry import register
 class NoiseEmulator(nn.Module):
     """``forward(base (N,C,H,W), z1=None (N,C), z2=None (N,C,H+k-1,W+k-1)) -> base + noise``.
 
-    Fresh ``z1``/``z2`` are drawn from the global torch RNG (on ``base``'s device) when not given.
+    Fresh ``z1``/``z2`` are drawn from the global torch RNG (on ``base``'s device) when not given
+    (inference, API callers). Training passes them explicitly, keyed by global sample index
+    (:func:`hpcgan.train.noise.ne_inputs`), so the draws do not depend on the number of ranks.
     """
 
     def __init__(self, bands: int = 5, hidden: int = 64, kernel_size: int = 7, bias_init: float = 0.1,
@@ -51,10 +53,16 @@ class NoiseEmulator(nn.Module):
         """The kernel actually applied: (C, k, k), D4-symmetric."""
         return symmetrize_d4(self.weight)
 
+    def z_shapes(self, base: torch.Tensor) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Per-sample shapes of ``z1`` (C,) and ``z2`` (C, H+k-1, W+k-1) for ``base`` (N, C, H, W)."""
+        _, c, h, w = base.shape
+        return (c,), (c, h + self.k - 1, w + self.k - 1)
+
     def draw(self, base: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        n, c, h, w = base.shape
-        z1 = torch.randn(n, c, device=base.device, dtype=torch.float32)
-        z2 = torch.randn(n, c, h + self.k - 1, w + self.k - 1, device=base.device, dtype=torch.float32)
+        """Fresh ``(z1, z2)`` from the global torch RNG."""
+        s1, s2 = self.z_shapes(base)
+        z1 = torch.randn(len(base), *s1, device=base.device, dtype=torch.float32)
+        z2 = torch.randn(len(base), *s2, device=base.device, dtype=torch.float32)
         return z1, z2
 
     def forward(self, base: torch.Tensor, z1: torch.Tensor | None = None, z2: torch.Tensor | None = None) -> torch.Tensor:
@@ -64,9 +72,10 @@ class NoiseEmulator(nn.Module):
             d1, d2 = self.draw(base)
             z1 = d1 if z1 is None else z1
             z2 = d2 if z2 is None else z2
-        a = self.amplitude(z1.float())
+        dt = self.weight.dtype  # fp32 (fp64 in the equivalence tests)
+        a = self.amplitude(z1.to(dt))
         # z2, amplitude and kernel stay fp32 (under bf16 autocast only the base is bf16)
-        return noise_synthesis(base, a.float(), z2.float(), self.weight, self.impl)
+        return noise_synthesis(base, a.to(dt), z2.to(dt), self.weight, self.impl)
 
 
 @register("noise_emulator", "paper")

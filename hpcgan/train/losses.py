@@ -1,6 +1,7 @@
 """Losses of PAPER.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
 
-All losses are computed in float32 (safe under bf16 autocast).
+All losses are computed in at least float32 (safe under bf16 autocast; float64 stays float64, as in
+the equivalence tests).
 """
 from __future__ import annotations
 
@@ -8,13 +9,18 @@ import torch
 import torch.nn.functional as F
 
 
+def _f32(t: torch.Tensor) -> torch.Tensor:
+    """Upcast half/bfloat16 to float32; float32 and float64 unchanged."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Mean squared error (reconstruction, cycle, identity)."""
-    return F.mse_loss(pred.float(), target.float())
+    return F.mse_loss(_f32(pred), _f32(target))
 
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:
-    logits = logits.float()
+    logits = _f32(logits)
     return F.binary_cross_entropy_with_logits(logits, torch.full_like(logits, label))
 
 

@@ -1,6 +1,11 @@
 """What step 1, step 2 and the single-step variants share: networks by prefix, optimiser units,
 autocast, state dicts. A phase's ``train_step(batch)`` runs one iteration with its phases explicit
 (each update steps only its own optimiser) and returns tensors to log.
+
+Training noise: :meth:`Phase.emulate` feeds a noise emulator ``z1``/``z2`` keyed by
+``(train.seed, iteration, tag, global sample index)`` (:mod:`hpcgan.train.noise`); the trainer sets
+``phase.iteration`` before each ``train_step``. Rank ``r`` with batch ``B`` holds global indices
+``[r*B, (r+1)*B)``, so W ranks draw exactly what one process on the concatenated batch draws.
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import torch.nn as nn
 
 from hpcgan.config.schema import Config
 from hpcgan.models import build
+from hpcgan.train import noise
 from hpcgan.train.optim import Unit, check_unique_names, make_unit
 
 
@@ -29,6 +35,7 @@ class Phase:
         self.frozen: set[str] = set()
         self.amp = bool(cfg.train.amp and device.type == "cuda")
         self.channels_last = bool(cfg.train.channels_last)
+        self.iteration = 0  # keys the training noise; set by the trainer before each train_step
 
     # ---- construction -------------------------------------------------------------------------
     def add_net(self, prefix: str, kind: str, frozen: bool = False, **kwargs: Any) -> nn.Module:
@@ -64,6 +71,14 @@ class Phase:
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return {k: batch[k].to(self.device, non_blocking=True, memory_format=fmt) for k in self.streams}
+
+    def emulate(self, s: str, base: torch.Tensor, tag: str) -> torch.Tensor:
+        """``base + NE_s`` with noise keyed by (seed, iteration, ``tag``, global sample index):
+        independent of the number of ranks. ``tag`` must differ between the draws of one iteration."""
+        ne = self.nets[f"ne_{s}"]
+        z1, z2 = noise.ne_inputs(ne, base, self.cfg.train.seed, self.iteration, f"{tag}/ne_{s}",
+                                 start=self.d.rank * len(base))  # every rank has the same batch size
+        return ne(base, z1, z2)
 
     def images_per_iter(self) -> int:
         return len(self.streams) * self.cfg.data.batch_size

@@ -7,7 +7,8 @@
    frozen (no gradient into ``D``'s parameters).
 
 Six optimisers (``ae_x, d_x, ne_x, ae_y, d_y, ne_y``), each stepped only in its own update.
-Uses the unpaired streams ``x`` and ``y``.
+Uses the unpaired streams ``x`` and ``y``. The noise of (2) and of (3) are two draws, keyed by global
+sample index (:meth:`Phase.emulate`), so they do not depend on the number of ranks.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class NoisePhase(Phase):
         disc = self.nets[f"d_{s}"]
         with self.autocast():
             with torch.no_grad():
-                fake = self.nets[f"ne_{s}"](base)
+                fake = self.emulate(s, base, "d")
             logits = disc(torch.cat([real, fake]))  # one pass; D has no batch-coupled layer
             loss = losses.d_loss(logits[:len(real)], logits[len(real):])
         return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
@@ -62,7 +63,7 @@ class NoisePhase(Phase):
         """(3) noise emulator fools D; A fixed (``base`` is detached), D frozen."""
         disc = self.nets[f"d_{s}"]
         with frozen(disc), self.autocast():
-            loss = losses.g_loss(disc(self.nets[f"ne_{s}"](base)))
+            loss = losses.g_loss(disc(self.emulate(s, base, "ne")))
         return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:

@@ -87,9 +87,13 @@ class TranslationPhase(Phase):
                 self.add_unit(f"ne_{s}", f"ne_{s}")
         self.finish()
 
-    def noisy(self, s: str, img: torch.Tensor) -> torch.Tensor:
-        """``img + NE_s`` (fresh noise), or ``img`` without noise emulators."""
-        return self.nets[f"ne_{s}"](img) if f"ne_{s}" in self.nets else img
+    def noisy(self, s: str, img: torch.Tensor, tag: str | None = None) -> torch.Tensor:
+        """``img + NE_s``, or ``img`` without noise emulators. With ``tag`` (training) the noise is keyed
+        by (seed, iteration, tag, global sample index) (:meth:`Phase.emulate`); without, it is drawn
+        from the global RNG (sample grids)."""
+        if f"ne_{s}" not in self.nets:
+            return img
+        return self.emulate(s, img, tag) if tag is not None else self.nets[f"ne_{s}"](img)
 
     def translate(self, s: str, img: torch.Tensor) -> torch.Tensor:
         """Into domain ``s``: ``G(img)``."""
@@ -111,7 +115,7 @@ class TranslationPhase(Phase):
                 for s in DOMAINS:  # s -> o (+ NE_o) -> s
                     o = OTHER[s]
                     fake_o = self.translate(o, batch[s])
-                    l = losses.mse(self.translate(s, self.noisy(o, fake_o)), batch[s])
+                    l = losses.mse(self.translate(s, self.noisy(o, fake_o, "cycle")), batch[s])
                     out[f"loss/cycle_{s}"] = l.detach()
                     l_mse = l_mse + l
                     fakes[o], reals[o] = fake_o, batch[o]
@@ -138,7 +142,7 @@ class TranslationPhase(Phase):
         disc = self.nets[f"d_{s}"]
         with self.autocast():
             with torch.no_grad():
-                fake = self.noisy(s, base) if self.recipe.noise == "trained" else base
+                fake = self.noisy(s, base, "d") if self.recipe.noise == "trained" else base
             logits = disc(torch.cat([real, fake]))
             loss = losses.d_loss(logits[:len(real)], logits[len(real):])
         return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
@@ -147,7 +151,7 @@ class TranslationPhase(Phase):
         """(3, ``auto``) noise emulator of domain ``s`` fools D_s; G fixed (``base`` detached), D frozen."""
         disc = self.nets[f"d_{s}"]
         with frozen(disc), self.autocast():
-            loss = losses.g_loss(disc(self.noisy(s, base)))
+            loss = losses.g_loss(disc(self.noisy(s, base, "ne")))
         return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
