@@ -3,12 +3,15 @@
     run_dir = train(cfg)                  # Python API; returns the run dir
     result = run(cfg, streams=..., ...)   # the same, returning iteration and interruption
 
-Order: distributed layer (``hpcgan.dist.init``), seeding, device, phase (networks + optimisers), run
-dir, then either resume from the latest checkpoint of the run dir or (step 2) restore the noise
-emulators from ``train.init_from``; broadcast the weights; loop. Each iteration: batch (the streams
-are a pure function of seed, rank and iteration), ``phase.train_step``, LR schedule; then metrics
-every ``log_every``, a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at
-the end, and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``).
+Order: distributed layer (``hpcgan.dist.init(cfg.dist)``; ``d.shutdown()`` when the run returns),
+seeding, device, phase (networks + optimisers), run dir, then either resume from the latest
+checkpoint of the run dir or (step 2) restore the noise emulators from ``train.init_from``;
+broadcast the weights; loop. Each iteration: batch (the streams are a pure function of seed, rank and
+iteration), ``phase.iteration = it``, ``phase.train_step``, LR schedule; then metrics every
+``log_every``, a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at the end,
+and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``).
+The training noise is keyed by (seed, iteration, draw, global sample index) (:mod:`hpcgan.train.noise`),
+so it depends neither on the RNG state nor on the number of ranks.
 
 Run dir: ``--run-dir`` or ``{train.run_dir}/{label}``, label ``{variant}-step{1,2}`` for the two-step
 variants and ``{variant}`` for the single-step ones: config.yaml, metrics.jsonl, samples/,
@@ -124,8 +127,22 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
     """Train ``cfg`` (see module docstring). ``streams``: an object with ``iterate(start_iter)``
     (default: :func:`hpcgan.data.streams.build_train_streams` on ``data.shards``)."""
     check_train_config(cfg)
+    d = hpcgan.dist.init(cfg.dist, device=cfg.train.device)  # the whole DistCfg: fp16_compression etc.
+    ok = False
+    try:
+        res = _run(cfg, d, run_dir, streams, dry_run)
+        ok = True
+        return res
+    finally:
+        # Only after a run that returned on every rank: a rank that raises must not wait in a
+        # shutdown barrier for peers still training (the failure handlers abort the job instead,
+        # hpcgan.dist.failure); the torch backend's atexit hook tears down a group left behind.
+        if ok:
+            d.shutdown()
+
+
+def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run: bool) -> TrainResult:
     tc = cfg.train
-    d = hpcgan.dist.init(cfg.dist.backend, cfg.dist.timeout_s)
     seed_everything(tc.seed, tc.deterministic)
     device = d.device(tc.device)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
@@ -168,7 +185,7 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
         log.info("noise emulators restored (frozen) from %s", src)
     for m in phase.nets.values():
         d.broadcast_module(m)
-    if d.rank > 0:  # different noise per rank, reproducible
+    if d.rank > 0:  # per rank, reproducible (the training noise does not use it: hpcgan.train.noise)
         seed_everything(tc.seed + 100_003 * d.rank + start, tc.deterministic)
     if streams is None:
         from hpcgan.data.streams import build_train_streams
@@ -197,6 +214,7 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
         t_last, it_last = time.perf_counter(), it
         while it < tc.iters:
             batch = phase.to_device(next(data))
+            phase.iteration = it  # keys this iteration's noise
             vals = phase.train_step(batch)
             phase.sched_step()
             it += 1
