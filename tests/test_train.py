@@ -20,31 +20,15 @@ from hpcgan.train.metrics import read_metrics
 from hpcgan.train.step2 import RECIPES
 from hpcgan.train.trainer import build_phase, run, train
 from tests.conftest import hpcgan_cmd, run_cmd
+from tests.tiny_data import IMPL, TINY as TINY_DATA, arrays
 
-IMPL = os.environ.get("HPCGAN_TEST_KERNELS", "torch")
-TINY = ["data.x.stamp_size=16", "data.y.stamp_size=40", "data.batch_size=2", "model.width=0.125",
-        f"kernels.impl={IMPL}", "train.device=cpu", "train.log_every=1", "train.sample_every=0",
-        "train.ckpt_every=1000", "dist.backend=none"]
+TINY = [*TINY_DATA, "dist.backend=none"]
 BENCH_MODELS = {"pix2pix": ["model.generator=unet", "model.discriminator=patchgan"],
                 "cyclegan": ["model.generator=resnet6", "model.discriminator=patchgan"]}
 
 
 def tiny_cfg(tmp_path: Path, *sets: str):
     return load_config("default", [*TINY, f"train.run_dir={tmp_path}", *sets])
-
-
-def arrays(seed: int = 0, n: int = 8) -> dict[str, np.ndarray]:
-    """Small galaxy-like stamps in survey units: a Gaussian blob plus noise (CFHT 1000x brighter)."""
-    rng = np.random.default_rng(seed)
-
-    def stamps(s, scale):
-        yy, xx = np.mgrid[:s, :s] - (s - 1) / 2
-        blob = np.exp(-(xx ** 2 + yy ** 2) / (2 * (s / 8) ** 2))
-        amp = rng.uniform(5, 20, (n, 5, 1, 1))
-        return ((amp * blob + rng.normal(0, 0.5, (n, 5, s, s))) * scale).astype(np.float32)
-
-    x, y = stamps(16, 1.0), stamps(40, 1000.0)
-    return {"x": x, "y": y, "xp": x[: n // 2].copy(), "yp": y[: n // 2].copy()}
 
 
 def streams_for(cfg, seed: int = 0) -> TrainStreams:
@@ -69,15 +53,10 @@ def test_step1_each_update_lowers_its_loss(tmp_path):
         ae = [float(ph.update_ae(s, b[s])[0]) for _ in range(15)]
         assert drop(ae), ae
         base = ph.nets[f"ae_{s}"](b[s]).detach()
-        d = []
-        for _ in range(15):  # D alone against the current NE (fixed noise draws)
-            torch.manual_seed(1)
-            d.append(float(ph.update_d(s, b[s], base)[0]))
+        # fixed noise draws: the noise is keyed by ph.iteration (0 throughout), not by the RNG state
+        d = [float(ph.update_d(s, b[s], base)[0]) for _ in range(15)]  # D alone against the current NE
         assert drop(d), d
-        ne = []
-        for _ in range(15):  # NE alone against the now fixed D
-            torch.manual_seed(1)
-            ne.append(float(ph.update_ne(s, base)[0]))
+        ne = [float(ph.update_ne(s, base)[0]) for _ in range(15)]  # NE alone against the now fixed D
         assert drop(ne), ne
 
 
@@ -89,6 +68,36 @@ def test_step2_generators_lower_cycle_and_identity(tmp_path):
     hist = [ph.train_step(b) for _ in range(15)]
     for k in ("loss/cycle_x", "loss/cycle_y", "loss/identity_x", "loss/identity_y", "loss/gen"):
         assert drop([float(h[k]) for h in hist]), k
+
+
+# ---- training noise keyed by global sample index -----------------------------------------------------
+def test_keyed_noise_depends_on_global_index_only(tmp_path):
+    from hpcgan.train import noise
+
+    key, shapes = dict(seed=3, iteration=7, tag="d/ne_x"), [(5,), (5, 4, 4)]
+    a1, a2 = noise.keyed_normal(shapes, 4, 0, **key)  # one process, batch 4
+    for r in range(2):  # two ranks, batch 2: rows [2r, 2r+2)
+        b1, b2 = noise.keyed_normal(shapes, 2, 2 * r, **key)
+        assert torch.equal(b1, a1[2 * r:2 * r + 2]) and torch.equal(b2, a2[2 * r:2 * r + 2])
+    torch.manual_seed(123)  # the RNG state plays no part
+    assert torch.equal(noise.keyed_normal(shapes, 4, 0, **key)[0], a1)
+    for other in (dict(key, iteration=8), dict(key, tag="ne/ne_x"), dict(key, seed=4)):
+        assert not torch.equal(noise.keyed_normal(shapes, 4, 0, **other)[0], a1), other
+    assert abs(float(a2.mean())) < 0.2 and 0.8 < float(a2.std()) < 1.2
+    # through a phase: the same sample gets the same noise at batch 2 (rank 1 of 2) and batch 4 (1 rank)
+    cfg = tiny_cfg(tmp_path)
+    ph = build_phase(cfg, torch.device("cpu"), hpcgan.dist.init("none"))
+    base = torch.zeros(4, 5, 16, 16)
+    ph.iteration = 5
+    whole = ph.emulate("x", base, "d")
+
+    class Rank1:
+        rank, size = 1, 2
+
+    ph.d = Rank1()
+    assert torch.equal(ph.emulate("x", base[2:], "d"), whole[2:])
+    ph.iteration = 6
+    assert not torch.equal(ph.emulate("x", base[2:], "d"), whole[2:])
 
 
 # ---- step 2 restores only the noise emulators, frozen ----------------------------------------------

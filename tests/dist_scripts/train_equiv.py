@@ -1,57 +1,59 @@
 """The real trainer (hpcgan.train) at tiny width on 1 or 2 ranks, for tests/test_dist.py.
 
-Every rank gets the *same* batch (rank 0's stream of a one-rank split): the trainer draws its noise
-(noise emulators, augmentation) from per-rank RNGs seeded alike, so with identical batches each rank
-computes exactly the one-process gradient and the averaged update must equal the one-process update.
-(The split-batch equivalence -- 2 ranks x B == 1 process x 2B -- is the toy's test, where all
-randomness is a function of the global batch.) Writes the final checkpoint under --run-dir.
+The global batch is ``--global-batch`` rows per stream: one process trains on all of it, rank ``r`` of
+``W`` on rows ``[r*B, (r+1)*B)`` with ``B = global / W`` (``tests.tiny_data.RowSlice`` over the one
+process's streams). The trainer keys all training noise by global sample index (hpcgan.train.noise),
+so the W-rank run must end with the weights of the one-process run. ``--float64`` (default) builds the
+networks and batches in float64: summation order differs between the layouts (per-rank means, then the
+average), and Adam's first steps (~ lr * sign(g)) turn fp32 round-off of near-zero gradients into
+differences of order lr; in float64 the two runs agree to ~1e-12. Writes the final checkpoint under
+--run-dir.
 
-Usage: python train_equiv.py --backend torch --step 1 --iters 3 --run-dir D [--init-from CKPT]
+Usage: python train_equiv.py --backend torch --step 1 --iters 3 --run-dir D [--init-from CKPT] [--variant V]
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
+from pathlib import Path
 
-import numpy as np
+import torch
 
-from hpcgan.config import load_config
-from hpcgan.data.streams import TrainStreams
-from hpcgan.train.trainer import run
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # `tests` importable when run as a script
 
-TINY = ["data.x.stamp_size=16", "data.y.stamp_size=40", "data.batch_size=2", "model.width=0.125",
-        "kernels.impl=torch", "train.device=cpu", "train.log_every=1", "train.sample_every=0",
-        "train.ckpt_every=1000", "train.lr=2e-3"]
-
-
-def arrays(seed: int = 0, n: int = 8) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-
-    def stamps(s, scale):
-        yy, xx = np.mgrid[:s, :s] - (s - 1) / 2
-        blob = np.exp(-(xx ** 2 + yy ** 2) / (2 * (s / 8) ** 2))
-        amp = rng.uniform(5, 20, (n, 5, 1, 1))
-        return ((amp * blob + rng.normal(0, 0.5, (n, 5, s, s))) * scale).astype(np.float32)
-
-    x, y = stamps(16, 1.0), stamps(40, 1000.0)
-    return {"x": x, "y": y, "xp": x[: n // 2].copy(), "yp": y[: n // 2].copy()}
+from hpcgan.config import load_config  # noqa: E402
+from hpcgan.data.streams import TrainStreams  # noqa: E402
+from hpcgan.dist import detect  # noqa: E402
+from hpcgan.train.trainer import run  # noqa: E402
+from tests.tiny_data import TINY, RowSlice, arrays  # noqa: E402
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--backend", default="none")
     p.add_argument("--step", type=int, default=1)
+    p.add_argument("--variant", default="ours")
     p.add_argument("--iters", type=int, default=3)
+    p.add_argument("--global-batch", type=int, default=4)
     p.add_argument("--run-dir", required=True)
     p.add_argument("--init-from", default="")
+    p.add_argument("--float64", action=argparse.BooleanOptionalAction, default=True)
     a = p.parse_args(argv)
-    sets = [*TINY, f"dist.backend={a.backend}", f"train.step={a.step}", f"train.iters={a.iters}",
+    if a.float64:
+        torch.set_default_dtype(torch.float64)  # the networks are built after this
+    env = detect()
+    if a.global_batch % env.size:
+        raise SystemExit(f"--global-batch {a.global_batch} does not split over {env.size} ranks")
+    sets = [*TINY, "train.lr=2e-3", f"data.batch_size={a.global_batch // env.size}", f"dist.backend={a.backend}",
+            f"train.variant={a.variant}", f"train.step={a.step}", f"train.iters={a.iters}",
             f"train.run_dir={a.run_dir}"]
     if a.init_from:
         sets.append(f"train.init_from={a.init_from}")
     cfg = load_config("default", sets)
-    streams = TrainStreams.from_arrays(arrays(), cfg.data, rank=0, size=1, seed=cfg.train.seed)
-    res = run(cfg, a.run_dir, streams=streams)
+    whole = TrainStreams.from_arrays(arrays(), dataclasses.replace(cfg.data, batch_size=a.global_batch),
+                                     rank=0, size=1, seed=cfg.train.seed)
+    res = run(cfg, a.run_dir, streams=RowSlice(whole, env.rank, env.size, torch.get_default_dtype()))
     print(f"[train_equiv] done iteration={res.iteration} run_dir={res.run_dir}", flush=True)
     return 0
 

@@ -1,0 +1,48 @@
+"""Tiny training data and config shared by tests/test_train.py and tests/dist_scripts/train_equiv.py:
+16 <-> 40 px stamps, width 0.125, CPU, batch 2 per stream."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+IMPL = os.environ.get("HPCGAN_TEST_KERNELS", "torch")
+BATCH = 2
+TINY = ["data.x.stamp_size=16", "data.y.stamp_size=40", f"data.batch_size={BATCH}", "model.width=0.125",
+        f"kernels.impl={IMPL}", "train.device=cpu", "train.log_every=1", "train.sample_every=0",
+        "train.ckpt_every=1000"]
+
+
+def arrays(seed: int = 0, n: int = 8) -> dict[str, np.ndarray]:
+    """Small galaxy-like stamps in survey units: a Gaussian blob plus noise (CFHT 1000x brighter)."""
+    rng = np.random.default_rng(seed)
+
+    def stamps(s, scale):
+        yy, xx = np.mgrid[:s, :s] - (s - 1) / 2
+        blob = np.exp(-(xx ** 2 + yy ** 2) / (2 * (s / 8) ** 2))
+        amp = rng.uniform(5, 20, (n, 5, 1, 1))
+        return ((amp * blob + rng.normal(0, 0.5, (n, 5, s, s))) * scale).astype(np.float32)
+
+    x, y = stamps(16, 1.0), stamps(40, 1000.0)
+    return {"x": x, "y": y, "xp": x[: n // 2].copy(), "yp": y[: n // 2].copy()}
+
+
+class RowSlice:
+    """Rank ``rank`` of ``size``'s share of a global stream: rows ``[rank*B, (rank+1)*B)`` of every batch
+    of ``inner`` (whose batches hold ``size * B`` rows). With ``size=1`` it is ``inner`` itself, so one
+    process on the concatenated batch and W ranks see exactly the same samples. ``dtype``: cast the rows
+    (float64 for equivalence tests)."""
+
+    def __init__(self, inner, rank: int = 0, size: int = 1, dtype=None):
+        self.inner, self.rank, self.size, self.dtype = inner, rank, size, dtype
+
+    def iterate(self, start_iter: int = 0):
+        for b in self.inner.iterate(start_iter):
+            out = {}
+            for k, v in b.items():
+                if len(v) % self.size:
+                    raise ValueError(f"stream {k}: {len(v)} rows do not split over {self.size} ranks")
+                per = len(v) // self.size
+                v = v[self.rank * per:(self.rank + 1) * per]
+                out[k] = v if self.dtype is None else v.to(self.dtype)
+            yield out
