@@ -28,7 +28,8 @@ demo: setup
 	$(MPIRUN) -np 2 $(HPCGAN) translate -c demo --checkpoint $(DEMO)/train/ours-step2 --out $(DEMO)/translate --batch-size 16 --n-realisations 2 --fits; \
 	echo "[demo] 6/6 evaluate the translation against the real CFHT counterparts"; \
 	$(HPCGAN) evaluate -c demo --translations $(DEMO)/translate --out $(DEMO)/eval; \
-	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json), train/ours-step{1,2}/ (checkpoints, metrics.jsonl, samples/), translate/ (shards + FITS + manifest.json), eval/ (metrics.json + PNGs)"
+	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps + catalog.csv), shards/ (HDF5 + manifest.json), train/ours-step{1,2}/ (checkpoints, metrics.jsonl, samples/), translate/ (shards + FITS + manifest.json), eval/ (metrics.json + PNGs)"; \
+	echo "[demo] note: 100 iterations per step make a smoke run of the chain, not a trained model (the paper: 60k per step; docs/training.md)"
 
 # pytest exits 5 when it collects no test: that fails here, like any other non-zero exit.
 test: setup

@@ -143,6 +143,18 @@ def test_noise_emulator_d4_zero_bias_and_fresh_noise():
     assert torch.allclose(ne(base, z1, z2), ref, atol=1e-5)
 
 
+def test_noise_emulator_amplitude_bias_init():
+    """model.ne_amp_bias_init sets only the amplitude output bias (default: the paper's bias_init)."""
+    from dataclasses import replace
+
+    paper = build("noise_emulator", SMALL, impl=IMPL)
+    assert torch.all(paper.fc3.bias == SMALL.bias_init)
+    quiet = build("noise_emulator", replace(SMALL, ne_amp_bias_init=-4.0), impl=IMPL)
+    assert torch.all(quiet.fc3.bias == -4.0) and torch.all(quiet.fc2.bias == SMALL.bias_init)
+    z1 = torch.randn(64, 5)
+    assert quiet.amplitude(z1).mean() < 0.1 * paper.amplitude(z1).mean()
+
+
 def test_highpass_fixed_and_bands_independent():
     torch.manual_seed(0)
     before = HIGHPASS_5X5.clone()

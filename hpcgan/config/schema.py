@@ -80,6 +80,9 @@ class ModelCfg:
     ne_hidden: int = rng(1, None, default=64)  # noise-emulator amplitude MLP width (1-64-64-1)
     ne_kernel_size: int = rng(1, 31, default=7)
     bias_init: float = 0.1
+    # initial bias of the NE amplitude MLP's output layer (pre-softplus); null = bias_init (the paper).
+    # Short runs (the demo) start nearer the real noise level with e.g. -4 (softplus(-4) = 0.018).
+    ne_amp_bias_init: Optional[float] = None
 
 
 @dataclass(frozen=True)

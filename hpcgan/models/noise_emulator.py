@@ -27,7 +27,7 @@ class NoiseEmulator(nn.Module):
     """
 
     def __init__(self, bands: int = 5, hidden: int = 64, kernel_size: int = 7, bias_init: float = 0.1,
-                 impl: str = "auto"):
+                 impl: str = "auto", amp_bias_init: float | None = None):
         super().__init__()
         if kernel_size % 2 != 1:
             raise ValueError(f"model.ne_kernel_size: must be odd, got {kernel_size}")
@@ -38,6 +38,8 @@ class NoiseEmulator(nn.Module):
         self.fc3 = GroupedLinear(bands, hidden, 1)
         for fc in (self.fc1, self.fc2, self.fc3):
             nn.init.constant_(fc.bias, bias_init)
+        if amp_bias_init is not None:
+            nn.init.constant_(self.fc3.bias, amp_bias_init)
         # the raw (unsymmetrised) kernel; Xavier-uniform as for a (1 -> 1) kxk conv; no bias exists
         w = torch.empty(bands, 1, kernel_size, kernel_size)
         nn.init.xavier_uniform_(w)
@@ -80,4 +82,5 @@ class NoiseEmulator(nn.Module):
 
 @register("noise_emulator", "paper")
 def _noise_emulator(cfg, bands: int = 5, impl: str = "auto") -> NoiseEmulator:
-    return NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl)
+    return NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl,
+                         cfg.ne_amp_bias_init)
