@@ -22,8 +22,8 @@ demo: setup
 	$(MPIRUN) -np 2 $(PY) -m preprocess -c demo; \
 	echo "[demo] 3/6 train step 1: autoencoders + noise emulators + discriminators (from $(DEMO)/shards)"; \
 	$(HPCGAN) train --step 1 -c demo; \
-	echo "[demo] 4/6 train step 2: generators with the frozen noise emulators of step 1"; \
-	$(HPCGAN) train --step 2 -c demo; \
+	echo "[demo] 4/6 train step 2: generators with the frozen noise emulators of step 1 (lr 10x the paper: a 100-iteration demo)"; \
+	$(HPCGAN) train --step 2 -c demo train.lr=1e-3; \
 	echo "[demo] 5/6 translate the paired-test SDSS stamps to CFHT (2 MPI ranks, 2 noise realisations, FITS too)"; \
 	$(MPIRUN) -np 2 $(HPCGAN) translate -c demo --checkpoint $(DEMO)/train/ours-step2 --out $(DEMO)/translate --batch-size 16 --n-realisations 2 --fits; \
 	echo "[demo] 6/6 evaluate the translation against the real CFHT counterparts"; \
