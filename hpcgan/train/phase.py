@@ -17,7 +17,8 @@ import torch.nn as nn
 
 from hpcgan.config.schema import Config
 from hpcgan.models import build
-from hpcgan.train import noise
+from hpcgan.train import losses, noise
+from hpcgan.train.optim import frozen, step
 from hpcgan.train.optim import Unit, check_unique_names, make_unit
 
 
@@ -79,6 +80,27 @@ class Phase:
         z1, z2 = noise.ne_inputs(ne, base, self.cfg.train.seed, self.iteration, f"{tag}/ne_{s}",
                                  start=self.d.rank * len(base))  # every rank has the same batch size
         return ne(base, z1, z2)
+
+    def fake(self, s: str, base: torch.Tensor, tag: str) -> torch.Tensor:
+        """What D_s sees as fake for ``base`` (step 1: ``A(x) + NE``); phases without NE override it."""
+        return self.emulate(s, base, tag)
+
+    def update_d(self, s: str, real: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Discriminator of domain ``s``: real vs :meth:`fake` of ``base`` (no gradient into what made it)."""
+        disc = self.nets[f"d_{s}"]
+        with self.autocast():
+            with torch.no_grad():
+                fake = self.fake(s, base, "d")
+            logits = disc(torch.cat([real, fake]))  # one pass; D has no batch-coupled layer
+            loss = losses.d_loss(logits[:len(real)], logits[len(real):])
+        return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
+
+    def update_ne(self, s: str, base: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """Noise emulator of domain ``s`` fools D_s; ``base`` is detached (A or G fixed), D frozen."""
+        disc = self.nets[f"d_{s}"]
+        with frozen(disc), self.autocast():
+            loss = losses.g_loss(disc(self.fake(s, base, "ne")))
+        return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
 
     def images_per_iter(self) -> int:
         return len(self.streams) * self.cfg.data.batch_size

@@ -18,7 +18,7 @@ import torch
 
 from hpcgan.config.schema import Config
 from hpcgan.train import losses
-from hpcgan.train.optim import frozen, step
+from hpcgan.train.optim import step
 from hpcgan.train.phase import Phase
 
 
@@ -48,23 +48,6 @@ class NoisePhase(Phase):
             rec = self.nets[f"ae_{s}"](real)
             loss = losses.mse(rec, real)
         return loss.detach(), step(self.d, self.units[f"ae_{s}"], loss, self.cfg.train.clip_norm), rec.detach()
-
-    def update_d(self, s: str, real: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(2) discriminator: real vs ``base + NE`` (no gradient into NE or A)."""
-        disc = self.nets[f"d_{s}"]
-        with self.autocast():
-            with torch.no_grad():
-                fake = self.emulate(s, base, "d")
-            logits = disc(torch.cat([real, fake]))  # one pass; D has no batch-coupled layer
-            loss = losses.d_loss(logits[:len(real)], logits[len(real):])
-        return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
-
-    def update_ne(self, s: str, base: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(3) noise emulator fools D; A fixed (``base`` is detached), D frozen."""
-        disc = self.nets[f"d_{s}"]
-        with frozen(disc), self.autocast():
-            loss = losses.g_loss(disc(self.emulate(s, base, "ne")))
-        return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
         out: dict[str, torch.Tensor | float] = {}

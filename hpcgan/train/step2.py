@@ -95,6 +95,10 @@ class TranslationPhase(Phase):
             return img
         return self.emulate(s, img, tag) if tag is not None else self.nets[f"ne_{s}"](img)
 
+    def fake(self, s: str, base: torch.Tensor, tag: str) -> torch.Tensor:
+        """What D_s sees as fake: ``base + NE_s`` when the noise emulators train here (``auto``), else ``base``."""
+        return self.noisy(s, base, tag) if self.recipe.noise == "trained" else base
+
     def translate(self, s: str, img: torch.Tensor) -> torch.Tensor:
         """Into domain ``s``: ``G(img)``."""
         return self.nets[GEN[s]](img)
@@ -136,23 +140,6 @@ class TranslationPhase(Phase):
         out["loss/gen"] = total.detach()
         out["grad_norm/gen"] = step(self.d, self.units["gen"], total, tc.clip_norm)
         return out, {k: v.detach() for k, v in fakes.items()}, reals
-
-    def update_d(self, s: str, real: torch.Tensor, base: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(2) discriminator of domain ``s``: real vs ``base`` (+ NE_s for ``auto``), no grad into G/NE."""
-        disc = self.nets[f"d_{s}"]
-        with self.autocast():
-            with torch.no_grad():
-                fake = self.noisy(s, base, "d") if self.recipe.noise == "trained" else base
-            logits = disc(torch.cat([real, fake]))
-            loss = losses.d_loss(logits[:len(real)], logits[len(real):])
-        return loss.detach(), step(self.d, self.units[f"d_{s}"], loss, self.cfg.train.clip_norm)
-
-    def update_ne(self, s: str, base: torch.Tensor) -> tuple[torch.Tensor, float]:
-        """(3, ``auto``) noise emulator of domain ``s`` fools D_s; G fixed (``base`` detached), D frozen."""
-        disc = self.nets[f"d_{s}"]
-        with frozen(disc), self.autocast():
-            loss = losses.g_loss(disc(self.noisy(s, base, "ne")))
-        return loss.detach(), step(self.d, self.units[f"ne_{s}"], loss, self.cfg.train.clip_norm)
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
         out, fakes, reals = self.update_gen(batch)
