@@ -164,8 +164,6 @@ def test_submit_cli_local_executor_two_tasks(tmp_path):
 def test_stage1_template_dry_run(slurm, tmp_path):
     """The product template itself: jobs/stage1.slurm on 2 tasks (horovod under srun --mpi=pmix), the
     trainer in --dry-run (builds the phase on every rank, trains nothing)."""
-    if not (REPO / "hpcgan" / "train" / "cli.py").exists():
-        pytest.skip("hpcgan/train not present")
     out = tmp_path / "s1.out"
     jid = run_cmd(["sbatch", "--parsable", "-N", "1", "--ntasks-per-node=2", "--cpus-per-task=1", "-t", "15",
                    "-o", str(out), str(REPO / "jobs" / "stage1.slurm"), "--dry-run"],
