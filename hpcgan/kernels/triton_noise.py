@@ -37,8 +37,8 @@ KSIZE = 7
 
 
 @triton.jit
-def _hrow(zr, sw, mask, q00, q01, q02, q03, q10, q11, q12, q13, q20, q21, q22, q23, q30, q31, q32, q33):
-    """Load one z2 row (pointers ``zr``) at the 7 column shifts, fold, return the 4 row responses."""
+def _load7(zr, sw, mask):
+    """One z2 row (pointers ``zr``, column stride ``sw``) at the 7 column shifts of the kernel, in fp32."""
     z0 = tl.load(zr, mask=mask, other=0.0).to(tl.float32)
     z1 = tl.load(zr + sw, mask=mask, other=0.0).to(tl.float32)
     z2 = tl.load(zr + 2 * sw, mask=mask, other=0.0).to(tl.float32)
@@ -46,6 +46,13 @@ def _hrow(zr, sw, mask, q00, q01, q02, q03, q10, q11, q12, q13, q20, q21, q22, q
     z4 = tl.load(zr + 4 * sw, mask=mask, other=0.0).to(tl.float32)
     z5 = tl.load(zr + 5 * sw, mask=mask, other=0.0).to(tl.float32)
     z6 = tl.load(zr + 6 * sw, mask=mask, other=0.0).to(tl.float32)
+    return z0, z1, z2, z3, z4, z5, z6
+
+
+@triton.jit
+def _hrow(zr, sw, mask, q00, q01, q02, q03, q10, q11, q12, q13, q20, q21, q22, q23, q30, q31, q32, q33):
+    """Load one z2 row (pointers ``zr``) at the 7 column shifts, fold, return the 4 row responses."""
+    z0, z1, z2, z3, z4, z5, z6 = _load7(zr, sw, mask)
     f1 = z2 + z4
     f2 = z1 + z5
     f3 = z0 + z6
@@ -168,13 +175,7 @@ def _noise_bwd_stats_kernel(g_ptr, z_ptr, s_ptr,
         r = y0 + t
         zmask = cmask & (zx + r < H + 6)
         zr = zbase + r.to(tl.int64) * sz_h
-        z0 = tl.load(zr, mask=zmask, other=0.0).to(tl.float32)
-        z1 = tl.load(zr + sz_w, mask=zmask, other=0.0).to(tl.float32)
-        z2 = tl.load(zr + 2 * sz_w, mask=zmask, other=0.0).to(tl.float32)
-        z3 = tl.load(zr + 3 * sz_w, mask=zmask, other=0.0).to(tl.float32)
-        z4 = tl.load(zr + 4 * sz_w, mask=zmask, other=0.0).to(tl.float32)
-        z5 = tl.load(zr + 5 * sz_w, mask=zmask, other=0.0).to(tl.float32)
-        z6 = tl.load(zr + 6 * sz_w, mask=zmask, other=0.0).to(tl.float32)
+        z0, z1, z2, z3, z4, z5, z6 = _load7(zr, sz_w, zmask)
         gmask = cmask & (zx + t < R) & (zx + r < H)
         g0 = tl.load(gbase + r.to(tl.int64) * sg_h, mask=gmask, other=0.0).to(tl.float32)
         # z row r pairs with g row r - i at kernel row i; fold i -> p = |i - 3|, j -> s = |j - 3|
