@@ -17,6 +17,11 @@ setup(
         "PyYAML>=6.0",
         "submitit>=1.5",
         "Pillow>=9.0",
+        "matplotlib>=3.7",  # figures (Agg)
+        "scipy>=1.10",  # statistics (KS), ndimage
+        "photutils>=1.9",  # aperture photometry
+        "reproject>=0.13",  # flux-conserving resampling onto a target WCS
+        "tqdm>=4.60",  # progress bars (rank 0, TTY only)
     ],
     extras_require={
         "dev": ["pytest>=7", "pytest-timeout>=2.1", "triton>=3.0"],
