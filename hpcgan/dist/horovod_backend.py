@@ -14,6 +14,12 @@ Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
 * Start/resume: parameters broadcast from rank 0 (``broadcast_parameters``); optimiser state as an
   object (:meth:`Dist.broadcast_optimizer`), never ``broadcast_optimizer_state`` (its internal
   zero-grad step changes Adam's moments, horovod #2805).
+* Layouts: Horovod's collectives refuse non-contiguous tensors ("Tensor is required to be
+  contiguous"), and ``train.channels_last`` makes every conv weight, its gradient and Adam's moments
+  channels_last. Each collective here goes through :mod:`hpcgan.dist.layout`: a contiguous view of
+  the tensor's own memory (dims permuted by stride, no copy), or for tensors with gaps a contiguous
+  copy that is copied back; gradients through :class:`LayoutCompression`, a wrapper of the
+  configured compression. Every tensor keeps its storage and layout.
 * ``HOROVOD_STALL_SHUTDOWN_TIME_SECONDS`` = ``timeout_s``: a collective some rank never joins becomes
   an error, the failure hook then calls ``MPI_Abort``.
 """
@@ -27,6 +33,7 @@ import torch
 from hpcgan.dist import failure
 from hpcgan.dist.base import Dist, DistInfo, clip_grad
 from hpcgan.dist.env import LaunchEnv
+from hpcgan.dist.layout import land, wire
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -55,6 +62,24 @@ def _patch_zero_grad(wrapped: torch.optim.Optimizer) -> None:
         base_zero_grad(wrapped, set_to_none=set_to_none)
 
     wrapped.zero_grad = zero_grad
+
+
+class LayoutCompression:
+    """Horovod compressor for gradients of any layout: hands ``inner`` the contiguous :func:`wire` of the
+    gradient and, after the allreduce, lands the result in the gradient's own storage (so horovod's
+    ``p.grad.set_(decompress(...))`` sets the gradient to itself)."""
+
+    def __init__(self, inner: Any):
+        self.inner = inner
+
+    def compress(self, tensor: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        w = wire(tensor)
+        out, ctx = self.inner.compress(w)
+        return out, (tensor, ctx)
+
+    def decompress(self, tensor: torch.Tensor, ctx: Any) -> torch.Tensor:
+        orig, inner_ctx = ctx
+        return land(orig, self.inner.decompress(tensor, inner_ctx))
 
 
 class HorovodDist(Dist):
@@ -92,7 +117,7 @@ class HorovodDist(Dist):
                              "hvd.DistributedOptimizer starts from a fresh instance")
         named_parameters = self._register_names(optimizer, named_parameters)
         wrapped = self.hvd.DistributedOptimizer(optimizer, named_parameters=named_parameters,
-                                                compression=self.compression,
+                                                compression=LayoutCompression(self.compression),
                                                 backward_passes_per_step=self.backward_passes_per_step,
                                                 op=self.hvd.Average)
         _patch_zero_grad(wrapped)
@@ -117,7 +142,15 @@ class HorovodDist(Dist):
                 o._synchronized = False
 
     def broadcast_module(self, module: torch.nn.Module, root: int = 0) -> None:
-        self.hvd.broadcast_parameters(module.state_dict(), root_rank=root)
+        """Every parameter and buffer from ``root``, in place, each keeping its layout."""
+        pending = []
+        for name, t in sorted(module.state_dict().items()):  # the order hvd.broadcast_parameters uses
+            w = wire(t)
+            pending.append((t, w, self.hvd.broadcast_async_(w, root, name)))
+        with torch.no_grad():
+            for t, w, handle in pending:
+                self.hvd.synchronize(handle)
+                land(t, w)
 
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
         # horovod names the collective after type(obj) by default: None on the receivers vs a dict on
@@ -126,7 +159,10 @@ class HorovodDist(Dist):
         return self.hvd.broadcast_object(obj, root_rank=root, name=f"hpcgan.object.{self._n_bcast_obj}")
 
     def allreduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
-        return self.hvd.allreduce(tensor.detach(), op=self.hvd.Average)
+        out = tensor.detach().clone()  # same layout as ``tensor``
+        w = wire(out)
+        self.hvd.allreduce_(w, op=self.hvd.Average, name=None)
+        return land(out, w)
 
     def allreduce_min_int(self, value: int) -> int:
         return int(self.hvd.allreduce(torch.tensor([int(value)], dtype=torch.int64), op=self.hvd.Min).item())

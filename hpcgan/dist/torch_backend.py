@@ -25,6 +25,7 @@ import torch.distributed as tdist
 from hpcgan.dist import failure
 from hpcgan.dist.base import Dist, DistInfo, clip_grad
 from hpcgan.dist.env import LaunchEnv
+from hpcgan.dist.layout import land, wire
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -152,10 +153,9 @@ class TorchDist(Dist):
         with torch.no_grad():
             for t in module.state_dict(keep_vars=True).values():
                 t = t.data if isinstance(t, torch.nn.Parameter) else t
-                buf = t.to(self._comm_device)
+                buf = wire(t).to(self._comm_device)  # gloo mis-broadcasts tensors with gaps (slices)
                 tdist.broadcast(buf, src=root)
-                if buf is not t:
-                    t.copy_(buf)
+                land(t, buf)
 
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
         box = [obj if self.rank == root else None]
