@@ -153,13 +153,15 @@ class TranslateCfg:
 
 @dataclass(frozen=True)
 class EvaluateCfg:
-    """Metrics of a translation against the real counterparts (``hpcgan evaluate``, docs/evaluation.md)."""
+    """Metrics of a translation against the truth and the real counterparts (``hpcgan evaluate``, docs/evaluation.md)."""
     translations: str = "runs/translate"  # a translate.out folder (its manifest names input, split, direction)
+    baseline: str = ""  # a second translate.out folder (e.g. --method resample) scored the same way ('' = none)
     realisation: int = rng(0, None, default=0)  # which noise realisation to score
     shards: str = ""  # real counterparts' shard root ('' = the translation's input root)
     catalog: str = ""  # simulated truth (catalog.csv with flux_<band>); '' = preprocess.catalog if it exists
     out: str = "runs/eval"
     radius_step_arcsec: float = rng(0.0, None, lo_open=True, default=0.25)  # curve-of-growth sampling
+    aperture_radii_arcsec: tuple[float, ...] = (1.5, 3.0)  # fixed-aperture photometry radii
     hf_min: float = rng(0.0, 0.5, lo_open=True, default=0.25)  # high-frequency band: |k| in [hf_min, 0.5] cycles/px
     grid_count: int = rng(1, 64, default=8)  # stamps in the RGB grid
     batch_size: int = rng(1, None, default=256)  # stamps read at a time
