@@ -1,13 +1,15 @@
 """Load YAML configs into the typed schema, apply ``key.sub=value`` overrides, validate, save.
 
 Every error is a :class:`ConfigError` whose message starts with the dotted key and says what is
-allowed, e.g. ``train.lr: must be > 0, got -1.0``.
+allowed, e.g. ``train.lr: must be > 0, got -1.0``; nan and inf are refused for every float knob
+(``train.lr: must be a finite number, got nan``).
 """
 from __future__ import annotations
 
 import dataclasses
 import hashlib
 import json
+import math
 import typing
 from pathlib import Path
 from typing import Any, Iterable, Literal, Union
@@ -146,6 +148,11 @@ def _cast(key: str, tp: Any, value: Any) -> Any:
 
 
 def _check_range(key: str, f: dataclasses.Field, value: Any) -> None:
+    """Refuse nan and inf in every float knob (inf only where the field's metadata has ``allow_inf``),
+    then the field's ``min``/``max``."""
+    if isinstance(value, float) and not math.isfinite(value) and not (
+            math.isinf(value) and f.metadata.get("allow_inf", False)):
+        raise ConfigError(f"{key}: must be a finite number, got {value!r}")
     lo, hi, lo_open = f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("lo_open", False)
     if value is None or (lo is None and hi is None):
         return

@@ -12,9 +12,10 @@ from typing import Literal, Optional
 BANDS = ("u", "g", "r", "i", "z")
 
 
-def rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, default=None):
-    """A dataclass field with a numeric range checked by the loader."""
-    return field(default=default, metadata={"min": lo, "max": hi, "lo_open": lo_open})
+def rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, allow_inf: bool = False,
+        default=None):
+    """A dataclass field with a numeric range checked by the loader (nan always refused, inf unless ``allow_inf``)."""
+    return field(default=default, metadata={"min": lo, "max": hi, "lo_open": lo_open, "allow_inf": allow_inf})
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,9 @@ class TrainCfg:
     log_every: int = rng(1, None, default=100)
     sample_every: int = rng(0, None, default=5000)  # 0 = no sample grids
     keep_checkpoints: int = rng(1, None, default=3)
+    # stop (exit 65) after this many consecutive iterations with a non-finite loss or gradient; their
+    # optimiser steps are skipped, so an isolated bad batch costs nothing (docs/training.md)
+    max_nonfinite_steps: int = rng(1, None, default=5)
     sample_count: int = rng(1, 64, default=4)  # stamps (columns) per sample grid
     stop_signals: tuple[str, ...] = ("SIGTERM", "SIGUSR1")  # checkpoint at the next iteration, then exit
     seed: int = rng(0, None, default=0)

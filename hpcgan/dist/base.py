@@ -1,6 +1,7 @@
 """The interface every backend implements; this class itself is the one-process backend (``none``)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
@@ -90,10 +91,14 @@ class Dist:
         return optimizer
 
     def step(self, optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], clip_norm: float) -> float:
-        """Average gradients over ranks, clip by global norm (0 = off), step. Returns the pre-clip norm."""
+        """Average gradients over ranks, clip by global norm (0 = off), step. Returns the pre-clip norm.
+
+        A non-finite norm (nan/inf in the averaged gradients, the same on every rank) skips the step:
+        the weights and the optimiser state stay as they were (the trainer counts such iterations)."""
         params = [p for p in params if p.grad is not None]
         norm = clip_grad(params, clip_norm)
-        optimizer.step()
+        if math.isfinite(norm):
+            optimizer.step()
         return norm
 
     # -- collectives --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
 """
 from __future__ import annotations
 
+import math
 import os
 from typing import Any, Iterable, Sequence
 
@@ -129,8 +130,11 @@ class HorovodDist(Dist):
             raise TypeError("horovod backend: step() needs the optimiser returned by wrap_optimizer()")
         optimizer.synchronize()
         norm = clip_grad([p for p in params if p.grad is not None], clip_norm)
-        with optimizer.skip_synchronize():
-            optimizer.step()
+        if math.isfinite(norm):  # else skipped, on every rank alike (Dist.step)
+            with optimizer.skip_synchronize():
+                optimizer.step()
+        else:
+            optimizer._synchronized = False  # what step() resets
         self.flush(exclude=optimizer)
         return norm
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import datetime
 import gc
+import math
 import os
 import socket
 from typing import Any, Iterable
@@ -95,7 +96,8 @@ class TorchDist(Dist):
         params = list(params)
         self._average_grads(params)
         norm = clip_grad([p for p in params if p.grad is not None], clip_norm)
-        optimizer.step()
+        if math.isfinite(norm):  # else skipped, on every rank alike (Dist.step)
+            optimizer.step()
         return norm
 
     def _average_grads(self, params: list[torch.nn.Parameter]) -> None:

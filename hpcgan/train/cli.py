@@ -5,7 +5,8 @@
     hpcgan train -c demo -c cyclegan train.iters=10 --run-dir /tmp/cg
     hpcgan train --step 1 -c demo --dry-run        # print the resolved config and the plan
 
-Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error, 75 stopped by a signal (checkpoint saved;
+Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error, 65 stopped on non-finite losses
+or weights (nothing non-finite saved; the last good checkpoint is named), 75 stopped by a signal (checkpoint saved;
 run the same command again to resume).
 """
 from __future__ import annotations
@@ -18,6 +19,7 @@ from hpcgan.cli import add_config_args, config_from_args
 from hpcgan.train.checkpoint import CheckpointError
 
 EXIT_INTERRUPTED = 75
+EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and plan, train nothing")
     a = p.parse_args(argv)
     cfg = config_from_args(a, [f"train.step={a.step}"] if a.step else [])
+    from hpcgan.train.guard import NonFiniteError
     from hpcgan.train.trainer import run  # torch import after argument errors
 
     try:
@@ -36,6 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError) as e:
         print(f"hpcgan train: {e}", file=sys.stderr)
         return 1
+    except NonFiniteError as e:
+        print(f"hpcgan {e}", file=sys.stderr)
+        return EXIT_NONFINITE
     if a.dry_run:
         return 0
     print(f"run dir: {res.run_dir} (iteration {res.iteration})")

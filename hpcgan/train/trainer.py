@@ -9,7 +9,9 @@ checkpoint of the run dir or (step 2) restore the noise emulators from ``train.i
 broadcast the weights; loop. Each iteration: batch (the streams are a pure function of seed, rank and
 iteration), ``phase.iteration = it``, ``phase.train_step``, LR schedule; then metrics every
 ``log_every``, a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at the end,
-and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``).
+and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``). Non-finite
+losses or gradients: :mod:`hpcgan.train.guard` (steps skipped, stop after ``train.max_nonfinite_steps``,
+no checkpoint with nan/inf).
 The training noise is keyed by (seed, iteration, draw, global sample index) (:mod:`hpcgan.train.noise`),
 so it depends neither on the RNG state nor on the number of ranks.
 
@@ -33,6 +35,7 @@ from hpcgan.config.loader import ConfigError, dump_config, save_config
 from hpcgan.config.schema import Config
 from hpcgan.log import get_logger, show_progress
 from hpcgan.train import checkpoint as ckpt
+from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
 from hpcgan.train.phase import Phase
 from hpcgan.train.samples import save_grid
@@ -198,11 +201,13 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
     if d.is_main and start > 0:
         writer.truncate_after(start)  # lines logged after the checkpoint by a run that then died
     acc, stop = MeanAccumulator(), StopFlag(tc.stop_signals)
+    guard = NonFiniteGuard(tc.max_nonfinite_steps, d, run_dir)
     progress = show_progress(d.rank)
     it, saved_at, interrupted = start, (start if found is not None else -1), False
 
     def save(i: int) -> None:
         nonlocal saved_at
+        guard.check_state(i, phase.state_dict())  # every rank (identical weights): never save nan/inf
         if d.is_main:
             ckpt.save(ckpt.ckpt_path(run_dir, i), ckpt.make_state(i, name, cfg, phase.state_dict(), config_yaml))
             ckpt.prune(run_dir, tc.keep_checkpoints)
@@ -218,6 +223,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
             vals = phase.train_step(batch)
             phase.sched_step()
             it += 1
+            guard.check(it, vals)  # non-finite steps were skipped; stops after train.max_nonfinite_steps
             acc.add(vals)
             if it % tc.log_every == 0 or it == tc.iters:
                 if device.type == "cuda":
