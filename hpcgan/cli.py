@@ -1,11 +1,12 @@
 """``hpcgan`` command: one sub-command per stage, each a ``main(argv) -> int`` in its own package.
 
 Every stage takes ``--config FILE|NAME`` (repeatable, later wins) and ``key.sub=value`` overrides
-(positional or ``--set``); ``hpcgan config`` prints the resolved configuration.
+(positional, anywhere among the flags, or ``--set``); ``hpcgan config`` prints the resolved configuration.
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import json
 import sys
@@ -27,7 +28,10 @@ STAGES = {
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
-    """The config arguments every stage shares."""
+    """The config arguments every stage shares. Also makes ``p.parse_args`` intermixed (argparse's
+    ``parse_intermixed_args``), so overrides may come before, between or after flags:
+    ``hpcgan train --dry-run train.iters=3``."""
+    p.parse_args = functools.partial(argparse.ArgumentParser.parse_intermixed_args, p)
     p.add_argument("--config", "-c", action="append", default=[],
                    help="YAML config file or name in configs/ (repeatable; later files win). Default: default")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",

@@ -1,8 +1,11 @@
 """Config loading, overrides, and every error path."""
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
+from hpcgan import cli
 from hpcgan.config import ConfigError, Config, config_hash, dump_config, load_config, parse_override
 from hpcgan.config.loader import resolve_path
 from tests.conftest import hpcgan_cmd, run_cmd
@@ -74,7 +77,7 @@ def test_bad_files(tmp_path):
         resolve_path("missing")
     bad = tmp_path / "bad.yaml"
     bad.write_text("train: [1, 2\n")
-    with pytest.raises(ConfigError, match="not valid YAML"):
+    with pytest.raises(ConfigError, match="invalid YAML"):
         load_config(bad)
     lst = tmp_path / "list.yaml"
     lst.write_text("- 1\n- 2\n")
@@ -110,3 +113,65 @@ def test_cli_reports_config_errors():
     assert p.returncode == 2 and "allowed: config, simulate" in p.stderr
     p = run_cmd(hpcgan_cmd("config", "-c", "demo", "train.iters=5"))
     assert "iters: 5" in p.stdout
+
+
+# ---- issue 15: non-finite values, malformed YAML, overrides after flags -----------------------------
+@pytest.mark.parametrize("override", ["train.lr=nan", "train.lr=inf", "train.lr=-inf", "train.lr=.nan",
+                                      "train.clip_norm=nan", "train.clip_norm=.inf", "model.bias_init=nan",
+                                      "translate.magzp=inf", "data.x.pixel_scale=nan"])
+def test_nan_and_inf_are_refused_naming_the_key(override):
+    key, _, raw = override.partition("=")
+    with pytest.raises(ConfigError) as e:
+        load_config("default", [override])
+    assert str(e.value).startswith(f"{key}: must be a finite number, got ")
+    assert "\n" not in str(e.value)
+
+
+def test_inf_only_where_the_schema_allows_it():
+    import dataclasses
+
+    from hpcgan.config.loader import _check_range
+    from hpcgan.config.schema import rng
+
+    @dataclasses.dataclass
+    class K:
+        a: float = rng(0.0, None, allow_inf=True, default=1.0)
+
+    f = dataclasses.fields(K)[0]
+    _check_range("k.a", f, float("inf"))
+    with pytest.raises(ConfigError, match="k.a: must be a finite number, got nan"):
+        _check_range("k.a", f, float("nan"))
+
+
+@pytest.mark.parametrize("text,where,problem", [
+    ("train:\n  lr: 1e-3\n  iters: [1, 2\nmodel:\n  width: 1\n", ":4:6:", "expected ',' or ']'"),
+    ("train:\n  lr: 1e-3\n   iters: 3\n", ":3:9:", "mapping values are not allowed here"),
+    ("train:\n\tlr: 1\n", ":2:1:", "found character '\\t' that cannot start any token"),
+])
+def test_malformed_yaml_is_one_line_with_file_line_column(tmp_path, text, where, problem):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(bad)
+    msg = str(e.value)
+    assert msg.startswith(f"config: {bad}{where} invalid YAML: ") and problem in msg and "\n" not in msg
+    p = run_cmd(hpcgan_cmd("config", "-c", str(bad)), check=False)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and where in p.stderr
+
+
+def test_overrides_may_follow_flags():
+    p = argparse.ArgumentParser()
+    cli.add_config_args(p)
+    p.add_argument("--dry-run", action="store_true")
+    p.add_argument("--step", type=int)
+    a = p.parse_args(["train.lr=1e-3", "--dry-run", "train.iters=3", "--step", "2", "data.limit=4", "-c", "demo"])
+    assert a.overrides == ["train.lr=1e-3", "train.iters=3", "data.limit=4"] and a.dry_run and a.step == 2
+    assert a.config == ["demo"]
+
+
+@pytest.mark.parametrize("stage", ["simulate", "preprocess", "train", "translate", "evaluate"])
+def test_every_stage_takes_overrides_after_flags(stage, capsys):
+    """`hpcgan train --dry-run train.iters=3` was "unrecognized arguments" (issue 15)."""
+    assert cli.main([stage, "--dry-run", "train.iters=3", "-c", "demo", "train.lr=3e-4"]) == 0
+    out = capsys.readouterr().out
+    assert "  iters: 3\n" in out and "  lr: 0.0003\n" in out
