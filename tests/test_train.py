@@ -203,11 +203,11 @@ def test_checkpoint_corrupt_mismatch_keep_last(tmp_path):
     cfg4 = tiny_cfg(tmp_path, "train.iters=4")
     with pytest.raises(ckpt.CheckpointError, match="corrupt"):
         run(cfg4, rd, streams=streams_for(cfg4))
-    # a file with a matching checksum that torch cannot read
+    # a zip with a matching checksum that torch cannot read
     bad = ckpt.ckpt_path(tmp_path / "bad", 1)
     bad.parent.mkdir(parents=True)
-    bad.write_bytes(b"not a checkpoint")
-    Path(str(bad) + ".sha256").write_text(__import__("hashlib").sha256(b"not a checkpoint").hexdigest() + "\n")
+    bad.write_bytes(b"PK\x03\x04 not a checkpoint")
+    Path(str(bad) + ".sha256").write_text(__import__("hashlib").sha256(bad.read_bytes()).hexdigest() + "\n")
     with pytest.raises(ckpt.CheckpointError, match="cannot be read"):
         ckpt.load(bad)
 

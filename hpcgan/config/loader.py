@@ -37,7 +37,7 @@ def resolve_path(name: str | Path) -> Path:
     raise ConfigError(f"config: no file {name!r}; known configs: {', '.join(known)}")
 
 
-def _yaml_problem(path: Path, e: yaml.YAMLError) -> str:
+def yaml_problem(path: Path | str, e: yaml.YAMLError) -> str:
     """One line for a YAML error: ``file:line:column: invalid YAML: problem`` (PyYAML's is 5-10 lines)."""
     mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
     where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
@@ -54,7 +54,7 @@ def _read_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"config: {_yaml_problem(path, e)}") from None
+        raise ConfigError(f"config: {yaml_problem(path, e)}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"config: {path} must hold a mapping of sections, got {type(data).__name__}")
     base = data.pop("base", None)

@@ -17,8 +17,10 @@ State (only tensors and primitive containers)::
     scheds          {unit: scheduler state_dict}
     rng             {torch, cuda, numpy, python}
 
-A checkpoint whose bytes do not match its checksum, that torch cannot read, or whose config hash
-differs from the run's raises :class:`CheckpointError` naming the file and the reason.
+A checkpoint whose bytes do not match its checksum (the message names the previous checkpoint to
+fall back to), that is not a torch archive at all, that torch cannot read, that lacks a key of the
+state above or whose ``config_yaml`` is not a YAML mapping, or whose config hash differs from the
+run's raises :class:`CheckpointError`: one line naming the file and the reason.
 """
 from __future__ import annotations
 
@@ -33,11 +35,15 @@ import numpy as np
 import torch
 import yaml
 
-from hpcgan.config.loader import to_dict
+from hpcgan.config.loader import to_dict, yaml_problem
 from hpcgan.utils.atomic import atomic_path, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
 CKPT_RE = re.compile(r"^ckpt-(\d{7,})\.pt$")
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
+# the state's keys and types (format 1), checked by load()
+REQUIRED = {"iteration": int, "phase": str, "config_hash": str, "config_yaml": str, "nets": dict, "optims": dict,
+            "scheds": dict, "rng": dict}
 # data keys that do not change what is trained (paths, loader workers)
 _HASH_EXCLUDE = {"data": {"shards", "num_workers"}}
 
@@ -105,7 +111,11 @@ def ckpt_path(run_dir: str | Path, iteration: int) -> Path:
 
 def list_checkpoints(run_dir: str | Path) -> list[tuple[int, Path]]:
     """Complete checkpoints (a .pt with its .sha256) in ``run_dir/checkpoints``, oldest first."""
-    d = ckpt_dir(run_dir)
+    return _complete(ckpt_dir(run_dir))
+
+
+def _complete(d: Path) -> list[tuple[int, Path]]:
+    """Complete checkpoints in folder ``d``, oldest first."""
     if not d.is_dir():
         return []
     out = []
@@ -143,6 +153,11 @@ def load(path: str | Path) -> dict:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if head != ZIP_MAGIC:
+        raise CheckpointError(f"checkpoint {path}: not a checkpoint ({_what_it_is(path, head)}; hpcgan checkpoints "
+                              "are torch archives checkpoints/ckpt-NNNNNNN.pt with a .sha256 beside)")
     sha = Path(str(path) + ".sha256")
     if not sha.is_file():
         raise CheckpointError(f"checkpoint {path}: checksum file {sha.name} is missing (incomplete write?)")
@@ -150,14 +165,55 @@ def load(path: str | Path) -> dict:
     got = sha256_file(path)
     if got != want:
         raise CheckpointError(f"checkpoint {path}: corrupt (SHA-256 {got[:12]}... does not match "
-                              f"{sha.name} {want[:12]}...)")
+                              f"{sha.name} {want[:12]}...): {_fallback_hint(path)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling error means an unusable file
         raise CheckpointError(f"checkpoint {path}: cannot be read: {type(e).__name__}: {e}") from None
     if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path}: not an hpcgan checkpoint of format {FORMAT_VERSION}")
+    _check_state(state, path)
     return state
+
+
+def _what_it_is(path: Path, head: bytes) -> str:
+    if not head:
+        return "empty file"
+    try:
+        path.read_bytes()[:4096].decode("utf-8")
+        return "a text file"
+    except UnicodeDecodeError:
+        return f"starts with {head!r}, not a torch zip archive"
+
+
+def _fallback_hint(path: Path) -> str:
+    """What to do about a committed checkpoint that fails its checksum."""
+    older = [p for _, p in _complete(path.parent) if p != path]
+    if older:
+        return (f"remove it and {path.name}.sha256 to fall back to the previous one, {older[-1]} (training "
+                "resumes from the newest complete checkpoint of its run dir), or name another checkpoint file "
+                "(translate --checkpoint, train.init_from)")
+    return (f"no other complete checkpoint in {path.parent}: restore it from a copy, or remove it and its "
+            ".sha256 to start the run afresh")
+
+
+def _check_state(state: dict, path: Path) -> None:
+    """The keys and types of :data:`REQUIRED`, ``nets`` as {prefix: state_dict}, ``config_yaml`` a YAML mapping."""
+    missing = [k for k in REQUIRED if k not in state]
+    wrong = [f"{k} is {type(state[k]).__name__}, not {t.__name__}" for k, t in REQUIRED.items()
+             if k in state and not isinstance(state[k], t)]
+    wrong += [f"nets.{k} is {type(v).__name__}, not a state_dict" for k, v in state.get("nets", {}).items()
+              if isinstance(state.get("nets"), dict) and not isinstance(v, dict)]
+    if missing or wrong:
+        raise CheckpointError(f"checkpoint {path}: incomplete hpcgan checkpoint: "
+                              + "; ".join(([f"missing {', '.join(missing)}"] if missing else []) + wrong))
+    try:
+        cfg = yaml.safe_load(state["config_yaml"])
+    except yaml.YAMLError as e:
+        raise CheckpointError(f"checkpoint {path}: embedded config_yaml: {yaml_problem('config_yaml', e)}") from None
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"checkpoint {path}: embedded config_yaml is {type(cfg).__name__}, not a mapping "
+                              "of config sections")
 
 
 def check_config(state: dict, cfg, path: str | Path, what: str = "resume") -> None:

@@ -170,9 +170,13 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
             raise ckpt.CheckpointError(f"checkpoint {found}: cannot resume: it is of phase {state.get('phase')!r}, "
                                        f"this run is {name!r} (use another run dir)")
         ckpt.check_config(state, cfg, found)
-        phase.load_state_dict(state)
-        if d.rank == 0:
-            ckpt.set_rng_state(state["rng"])
+        try:  # a hand-made checkpoint: one CheckpointError line, not a traceback
+            phase.load_state_dict(state)
+            if d.rank == 0:
+                ckpt.set_rng_state(state["rng"])
+        except (KeyError, RuntimeError, TypeError, ValueError) as e:
+            raise ckpt.CheckpointError(f"checkpoint {found}: cannot resume: its state does not fit this run: "
+                                       f"{' '.join(str(e).split())[:300]}") from None
         start = int(state["iteration"])
         log.info("resumed from %s at iteration %d", found, start)
     elif isinstance(phase, TranslationPhase) and phase.recipe.noise == "frozen":

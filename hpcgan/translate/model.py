@@ -23,6 +23,7 @@ import numpy as np
 import torch
 import yaml
 
+from hpcgan.config.loader import ConfigError
 from hpcgan.config.loader import build as build_config
 from hpcgan.config.loader import validate
 from hpcgan.config.schema import Config, SurveyCfg
@@ -80,18 +81,25 @@ class Translator:
         if gen not in nets:
             raise ckpt.CheckpointError(f"checkpoint {self.path}: phase {self.phase!r} has no generator {gen!r} "
                                        f"(networks: {sorted(nets)}); translate needs a step-2 or single-step run")
-        self.cfg = checkpoint_config(state)
+        try:  # a hand-made or foreign checkpoint: one CheckpointError line, not a traceback
+            self.cfg = checkpoint_config(state)
+        except ConfigError as e:
+            raise ckpt.CheckpointError(f"checkpoint {self.path}: its embedded config is invalid: {e}") from None
         self.src: SurveyCfg = getattr(self.cfg.data, src)
         self.dst: SurveyCfg = getattr(self.cfg.data, dst)
         self.transform = self.cfg.data.pixel_transform
         self.gen = build("generator", self.cfg.model, direction=gdir)
-        self.gen.load_state_dict(nets[gen])
-        self.gen.to(device).eval().requires_grad_(False)
-        self.ne = None
-        if ne in nets:
-            self.ne = build("noise_emulator", self.cfg.model, impl=impl)
-            self.ne.load_state_dict(nets[ne])
-            self.ne.to(device).eval().requires_grad_(False)
+        self.ne = build("noise_emulator", self.cfg.model, impl=impl) if ne in nets else None
+        for prefix, net in ((gen, self.gen), (ne, self.ne)):
+            if net is None:
+                continue
+            try:
+                net.load_state_dict(nets[prefix])
+            except (RuntimeError, TypeError) as e:
+                why = " ".join(str(e).split())  # torch's is several lines
+                raise ckpt.CheckpointError(f"checkpoint {self.path}: nets.{prefix} does not fit the model of its "
+                                           f"embedded config: {why[:300]}") from None
+            net.to(device).eval().requires_grad_(False)
 
     @property
     def out_shape(self) -> tuple[int, int, int]:
