@@ -1,8 +1,10 @@
-"""Evaluation of translations (``hpcgan evaluate``): the paper's global-shape and local-fluctuation
-metrics made precise (docs/evaluation.md). ``metrics`` holds the formulas (pure numpy), ``run`` the
-streaming comparison against real counterparts, ``plots`` the Pillow PNGs.
+"""Evaluation of translations (``hpcgan evaluate``, docs/evaluation.md): ``photometry`` (photutils
+apertures, bias/NMAD), ``shapes`` (half-light radius, ellipticity), ``noise`` (background samples),
+``metrics`` (total flux, KS, Fourier stacks, MSE), ``score`` (the streaming scores of every image
+set), ``run`` (inputs, matching, metrics.json), ``plots`` (matplotlib PNGs), ``report`` (the table).
 
     from hpcgan.evaluate import evaluate, metrics
+    from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 """
 from hpcgan.evaluate import metrics
 

@@ -1,10 +1,12 @@
-"""``hpcgan evaluate``: score a translation against the real counterparts (docs/evaluation.md).
+"""``hpcgan evaluate``: score a translation against the noise-free truth, the real counterparts and
+the catalog, side by side with a baseline translation and the real noisy stamps (docs/evaluation.md).
 
-    hpcgan evaluate -c demo --translations demo_out/translate --out demo_out/eval
+    hpcgan evaluate -c demo --translations demo_out/translate --baseline demo_out/baseline --out demo_out/eval
     hpcgan evaluate -c my.yaml evaluate.realisation=2 evaluate.catalog=sim/catalog.csv
 
-Writes ``metrics.json`` (atomically) and PNGs (curve of growth, Fourier maps, power ratio, flux
-scatter, RGB grid) into ``evaluate.out``. Exit codes: 0 done; 1 missing inputs; 2 config error.
+Prints a table per band and writes ``metrics.json`` (atomically) and PNGs (aperture-flux scatter,
+stamp grid with residuals, power ratios, curves of growth, Fourier maps) into ``evaluate.out``.
+Exit codes: 0 done; 1 missing inputs; 2 config error.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from hpcgan.config import dump_config
 from hpcgan.log import get_logger
 
 log = get_logger("hpcgan.evaluate")
-FLAGS = {"translations": "evaluate.translations", "out": "evaluate.out", "shards": "evaluate.shards",
+FLAGS = {"translations": "evaluate.translations", "baseline": "evaluate.baseline", "out": "evaluate.out", "shards": "evaluate.shards",
          "catalog": "evaluate.catalog", "realisation": "evaluate.realisation"}
 
 
@@ -26,9 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
     p.add_argument("--translations", help="= evaluate.translations (a translate.out folder)")
+    p.add_argument("--baseline", help="= evaluate.baseline (a second translate.out folder, e.g. --method resample)")
     p.add_argument("--out", help="= evaluate.out")
     p.add_argument("--shards", help="= evaluate.shards (real counterparts; default the translation's input root)")
-    p.add_argument("--catalog", help="= evaluate.catalog (simulated truth)")
+    p.add_argument("--catalog", help="= evaluate.catalog (simulated catalog: true total fluxes)")
     p.add_argument("--realisation", type=int, help="= evaluate.realisation")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
@@ -36,13 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
+    from hpcgan.evaluate.report import table
     from hpcgan.evaluate.run import evaluate
 
     try:
-        evaluate(cfg)
+        res = evaluate(cfg)
     except FileNotFoundError as e:
         print(f"hpcgan evaluate: {e}", file=sys.stderr)
         return 1
+    print(table(res))
     return 0
 
 

@@ -1,131 +1,182 @@
-"""Small PNG plots drawn with Pillow (matplotlib is not a dependency): line plots, scatter plots and
-image maps, each written atomically. Plain on purpose: the numbers are in metrics.json.
+"""The evaluation figures, drawn with matplotlib (Agg) and written atomically as PNG.
+
+``aperture_flux.png`` (candidates vs truth, or vs the real stamps without truth, 1:1 line, per band),
+``grid.png`` (input / translation / truth / residual / real noisy [/ baseline], r band),
+``power_ratio.png`` (vs the real stamps, and residual power vs the real stamps' residual),
+``curve_of_growth.png`` (median curves per band) and ``fourier_maps.png`` (stacked amplitudes, r band).
+The numbers behind them are in metrics.json.
 """
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Sequence
 
-import numpy as np
+import matplotlib
 
-from hpcgan.utils.atomic import atomic_path
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 
-W, H, ML, MR, MT, MB = 560, 410, 70, 20, 40, 45  # canvas and margins (px)
-COLORS = {"real": (40, 90, 200), "generated": (210, 50, 40), "one": (120, 120, 120)}
-PALETTE = [(120, 40, 160), (40, 120, 200), (40, 160, 80), (220, 130, 30), (180, 40, 40)]
+from hpcgan.evaluate.score import REAL, TRUTH, Scores  # noqa: E402
+from hpcgan.utils.atomic import atomic_path  # noqa: E402
+
+STYLE = {"translation": dict(color="tab:red"), "baseline": dict(color="tab:green", ls="--"),
+         REAL: dict(color="tab:blue"), TRUTH: dict(color="black", ls=":")}
+LABEL = {"translation": "translation", "baseline": "baseline", REAL: "real noisy", TRUTH: "truth"}
 
 
-def _save(img, path: str | Path) -> Path:
-    path = Path(path)
+def _save(fig, path: Path) -> str:
     with atomic_path(path) as tmp:
-        img.save(tmp, format="PNG")
-    return path
+        fig.savefig(tmp, format="png", dpi=100)
+    plt.close(fig)
+    return path.name
 
 
-def _ticks(lo: float, hi: float, log: bool) -> list[float]:
-    if log:
-        return [10.0 ** e for e in range(math.floor(lo), math.ceil(hi) + 1) if lo - 1e-9 <= e <= hi + 1e-9]
-    span = hi - lo or 1.0
-    step = 10 ** math.floor(math.log10(span / 5))
-    for m in (1, 2, 5, 10):
-        if span / (step * m) <= 6:
-            step *= m
-            break
-    return list(np.arange(math.ceil(lo / step) * step, hi + 1e-9 * span, step))
+def _ref_band(bands: list[str]) -> int:
+    return bands.index("r") if "r" in bands else len(bands) // 2
 
 
-class Axes:
-    """One plot area with data -> pixel mapping (optionally log10 on either axis)."""
-
-    def __init__(self, title: str, xlabel: str, ylabel: str, x: np.ndarray, y: np.ndarray, logx=False, logy=False):
-        from PIL import Image, ImageDraw
-
-        self.img = Image.new("RGB", (W, H), (255, 255, 255))
-        self.d = ImageDraw.Draw(self.img)
-        self.logx, self.logy = logx, logy
-        fx, fy = self._t(np.asarray(x, float), logx), self._t(np.asarray(y, float), logy)
-        fx, fy = fx[np.isfinite(fx)], fy[np.isfinite(fy)]
-        self.x0, self.x1 = (float(fx.min()), float(fx.max())) if fx.size else (0.0, 1.0)
-        self.y0, self.y1 = (float(fy.min()), float(fy.max())) if fy.size else (0.0, 1.0)
-        for a in ("x", "y"):
-            lo, hi = getattr(self, a + "0"), getattr(self, a + "1")
-            pad = (hi - lo) * 0.05 or 0.5
-            setattr(self, a + "0", lo - pad)
-            setattr(self, a + "1", hi + pad)
-        d = self.d
-        d.rectangle([ML, MT, W - MR, H - MB], outline=(0, 0, 0))
-        d.text((ML, 4), title, fill=(0, 0, 0))
-        d.text(((W + ML) // 2 - 3 * len(xlabel), H - 16), xlabel, fill=(0, 0, 0))
-        d.text((4, MT - 14), ylabel, fill=(0, 0, 0))
-        for v in _ticks(self.x0, self.x1, logx):
-            px = self._px(v if not logx else math.log10(v), None)[0]
-            d.line([px, H - MB, px, H - MB + 4], fill=(0, 0, 0))
-            d.text((px - 12, H - MB + 6), f"{v:.3g}", fill=(0, 0, 0))
-        for v in _ticks(self.y0, self.y1, logy):
-            py = self._px(None, v if not logy else math.log10(v))[1]
-            d.line([ML - 4, py, ML, py], fill=(0, 0, 0))
-            d.text((4, py - 5), f"{v:.3g}", fill=(0, 0, 0))
-        self.legend_y = MT + 6
-
-    @staticmethod
-    def _t(v: np.ndarray, log: bool) -> np.ndarray:
-        if not log:
-            return v
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(v > 0, np.log10(np.where(v > 0, v, 1.0)), np.nan)
-
-    def _px(self, x, y) -> tuple:
-        px = None if x is None else ML + (x - self.x0) / (self.x1 - self.x0) * (W - ML - MR)
-        py = None if y is None else H - MB - (y - self.y0) / (self.y1 - self.y0) * (H - MT - MB)
-        return px, py
-
-    def points(self, x, y) -> list[tuple[float, float]]:
-        fx, fy = self._t(np.asarray(x, float), self.logx), self._t(np.asarray(y, float), self.logy)
-        return [self._px(a, b) for a, b in zip(fx, fy) if np.isfinite(a) and np.isfinite(b)]
-
-    def line(self, x, y, color, label: str = "", width: int = 2) -> None:
-        pts = self.points(x, y)
-        if len(pts) > 1:
-            self.d.line(pts, fill=color, width=width)
-        self._legend(label, color)
-
-    def scatter(self, x, y, color, label: str = "") -> None:
-        for px, py in self.points(x, y):
-            self.d.ellipse([px - 2, py - 2, px + 2, py + 2], outline=color)
-        self._legend(label, color)
-
-    def vspan(self, x0: float, x1: float, color=(235, 235, 235)) -> None:
-        a = self._px(self._t(np.array([x0]), self.logx)[0], None)[0]
-        b = self._px(self._t(np.array([x1]), self.logx)[0], None)[0]
-        self.d.rectangle([max(a, ML + 1), MT + 1, min(b, W - MR - 1), H - MB - 1], fill=color)
-
-    def _legend(self, label: str, color) -> None:
-        if label:
-            self.d.line([W - MR - 150, self.legend_y + 5, W - MR - 130, self.legend_y + 5], fill=color, width=3)
-            self.d.text((W - MR - 125, self.legend_y), label, fill=(0, 0, 0))
-            self.legend_y += 14
-
-    def save(self, path: str | Path) -> Path:
-        return _save(self.img, path)
+def all_plots(out: Path, res: dict, scores: Scores, grid: dict | None) -> list[str]:
+    """Every figure into ``out``; returns the file names."""
+    out.mkdir(parents=True, exist_ok=True)
+    made = [aperture_flux(out / "aperture_flux.png", res, scores), power_ratio(out / "power_ratio.png", res),
+            curve_of_growth(out / "curve_of_growth.png", res, scores), fourier_maps(out / "fourier_maps.png", res, scores)]
+    if grid is not None:
+        made.append(stamp_grid(out / "grid.png", res, scores, grid))
+    return made
 
 
-def maps(path: str | Path, panels: Sequence[tuple[str, np.ndarray]], scale: int = 3, shared: int = 2) -> Path:
-    """Grey image maps side by side; the first ``shared`` panels share one colour range, the others
-    each their own (range printed under each panel)."""
-    from PIL import Image, ImageDraw
+def aperture_flux(path: Path, res: dict, scores: Scores) -> str:
+    """Flux in the largest aperture: every candidate against the truth (else the real stamps)."""
+    bands, g = res["bands"], scores.g
+    ref = TRUTH if scores.truth else REAL
+    j, rad = len(g.aperture_radii) - 1, g.aperture_radii[-1]
+    x_all = scores.sets[ref].arr("ap")[:, :, j]
+    fig, axes = plt.subplots(1, len(bands), figsize=(3.2 * len(bands), 3.4), squeeze=False)
+    for c, (b, ax) in enumerate(zip(bands, axes[0])):
+        x = x_all[:, c]
+        ys = {n: scores.sets[n].arr("ap")[:, c, j] for n in scores.sets if n not in (ref, TRUTH)}
+        vals = np.concatenate([x, *ys.values()])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        for name, y in ys.items():
+            ok = (x > 0) & (y > 0)
+            ax.scatter(x[ok], y[ok], s=6, alpha=0.6, color=STYLE[name]["color"], label=LABEL[name])
+        if vals.size:
+            lim = [vals.min() / 1.5, vals.max() * 1.5]
+            ax.plot(lim, lim, color="grey", lw=1, label="1:1")
+            ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim)
+        ax.set(title=f"{b} band, r = {rad:g}\"", xlabel=f"{LABEL[ref]} flux ({res['target_survey']} units)")
+        if c == 0:
+            ax.set_ylabel(f"flux within {rad:g}\" ({res['target_survey']} units)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
 
-    size = max(p.shape[0] for _, p in panels) * scale
-    canvas = Image.new("RGB", (len(panels) * (size + 10) + 10, size + 46), (255, 255, 255))
-    d = ImageDraw.Draw(canvas)
-    lo_s = min(float(np.nanmin(p)) for _, p in panels[:shared])
-    hi_s = max(float(np.nanmax(p)) for _, p in panels[:shared])
-    for i, (label, p) in enumerate(panels):
-        lo, hi = (lo_s, hi_s) if i < shared else (float(np.nanmin(p)), float(np.nanmax(p)))
-        g = np.clip((np.nan_to_num(p, nan=lo) - lo) / ((hi - lo) or 1.0), 0, 1)
-        im = Image.fromarray((g * 255 + 0.5).astype(np.uint8)).resize((size, size), Image.NEAREST)
-        x0 = 10 + i * (size + 10)
-        canvas.paste(im, (x0, 18))
-        d.text((x0, 4), label, fill=(0, 0, 0))
-        d.text((x0, size + 24), f"[{lo:.3g}, {hi:.3g}]", fill=(0, 0, 0))
-    return _save(canvas, path)
+
+def power_ratio(path: Path, res: dict) -> str:
+    """Left: ``P_candidate / P_real``; right (with truth): ``P(candidate - truth) / P(real - truth)``."""
+    k, bands = np.asarray(res["k_cycles_per_px"], float), res["bands"]
+    panels = [("vs_real", "P(candidate) / P(real noisy)")] + [("vs_truth", "P(cand. - truth) / P(real - truth)")] * bool(res["vs_truth"])
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4), squeeze=False)
+    colors = plt.cm.viridis(np.linspace(0, 0.9, len(bands)))
+    for ax, (block, ylabel) in zip(axes[0], panels):
+        ax.axvspan(res["hf_k_min"], 0.5, color="0.92")
+        ax.axhline(1.0, color="grey", lw=1)
+        for c, b in enumerate(bands):
+            for name, v in res[block][b].items():
+                if name == REAL:
+                    continue
+                if block == "vs_real":
+                    ratio = np.asarray(v["fourier"]["power_ratio"], float)
+                else:
+                    ratio = np.asarray(v["residual_power"]["power"], float) / np.asarray(
+                        res[block][b][REAL]["residual_power"]["power"], float)
+                ax.plot(k[1:], ratio[1:], color=colors[c], ls=STYLE[name].get("ls", "-"), label=f"{b} {LABEL[name]}")
+        ax.set(yscale="log", xlabel="k (cycles / pixel)", ylabel=ylabel,
+               title=f"radially averaged power ({'vs real noisy' if block == 'vs_real' else 'residuals vs truth'}); "
+                     f"shaded: k >= {res['hf_k_min']:g}")
+        ax.legend(fontsize=6, ncol=2)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def curve_of_growth(path: Path, res: dict, scores: Scores) -> str:
+    """Median curve of growth of every set, per band."""
+    bands, r = res["bands"], scores.g.cog_radii
+    fig, axes = plt.subplots(1, len(bands), figsize=(3.2 * len(bands), 3.4), squeeze=False)
+    for c, (b, ax) in enumerate(zip(bands, axes[0])):
+        for name, s in scores.sets.items():
+            cog = s.arr("cog")[:, c]
+            cog = cog[np.isfinite(cog).all(axis=1)]
+            if len(cog):
+                ax.plot(r, np.median(cog, axis=0), lw=1.5, label=LABEL[name], **STYLE[name])
+        ax.set(title=f"{b} band", xlabel="radius (arcsec)", ylim=(0, 1.05))
+        if c == 0:
+            ax.set_ylabel("flux fraction within radius (median)")
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def fourier_maps(path: Path, res: dict, scores: Scores) -> str:
+    """Stacked Fourier amplitude of the real stamps and the translation, and their log ratio (r band)."""
+    c = _ref_band(res["bands"])
+    ar = scores.sets[REAL].image.mean_amplitude()[c]
+    ag = scores.sets["translation"].image.mean_amplitude()[c]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        maps = [("log10 |F| real noisy", np.log10(ar)), ("log10 |F| translation", np.log10(ag)),
+                ("log10 (translation / real)", np.log10(ag / ar))]
+    fin = np.concatenate([m[np.isfinite(m)] for _, m in maps[:2]])
+    lo, hi = (float(fin.min()), float(fin.max())) if fin.size else (0.0, 1.0)
+    ext = [-0.5, 0.5, -0.5, 0.5]
+    fig, axes = plt.subplots(1, 3, figsize=(12, 3.8))
+    for i, (ax, (title, m)) in enumerate(zip(axes, maps)):
+        if i < 2:
+            im = ax.imshow(m, origin="lower", extent=ext, vmin=lo, vmax=hi, cmap="magma")
+        else:
+            v = float(np.nanmax(np.abs(m[np.isfinite(m)]))) if np.isfinite(m).any() else 1.0
+            im = ax.imshow(m, origin="lower", extent=ext, vmin=-v, vmax=v, cmap="RdBu_r")
+        ax.set(title=f"{title}, {res['bands'][c]} band", xlabel="k_x (cycles / pixel)", ylabel="k_y (cycles / pixel)")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def stamp_grid(path: Path, res: dict, scores: Scores, grid: dict) -> str:
+    """One row per object (r band): input, translation, truth, translation - truth, real noisy, baseline."""
+    st, g = grid["stamps"], scores.g
+    c = _ref_band(res["bands"])
+    ci = _ref_band(grid["input_bands"])
+    cols = [("input", f"input ({grid['input_survey']})")]
+    cols += [("translation", "translation")] + [(TRUTH, "truth")] * (TRUTH in st)
+    cols += [("residual", "translation - truth")] * (TRUTH in st) + [(REAL, "real noisy")]
+    cols += [("baseline", "baseline")] * ("baseline" in st)
+    n = len(grid["ids"])
+    fig, axes = plt.subplots(n, len(cols), figsize=(2.4 * len(cols), 2.2 * n), squeeze=False)
+    unit = f"{res['target_survey']} units"
+    for i in range(n):
+        ref = st[TRUTH if TRUTH in st else REAL][i, c]
+        lo, hi = np.percentile(ref, [1, 99.5])
+        for j, (key, title) in enumerate(cols):
+            ax = axes[i, j]
+            if key == "input":
+                img, scale = st["input"][i, ci], grid["input_pixel_scale"]
+                kw = dict(vmin=np.percentile(img, 1), vmax=np.percentile(img, 99.5), cmap="gray")
+            elif key == "residual":
+                img, scale = st["translation"][i, c] - st[TRUTH][i, c], g.pixel_scale
+                v = float(np.percentile(np.abs(img), 99)) or 1.0
+                kw = dict(vmin=-v, vmax=v, cmap="RdBu_r")
+            else:
+                img, scale = st[key][i, c], g.pixel_scale
+                kw = dict(vmin=lo, vmax=hi, cmap="gray")
+            half = img.shape[-1] * scale / 2
+            im = ax.imshow(img, origin="lower", extent=[-half, half, -half, half], **kw)
+            fig.colorbar(im, ax=ax, fraction=0.046)
+            if i == 0:
+                ax.set_title(f"{title}\n{res['bands'][c] if key != 'input' else grid['input_bands'][ci]} band, "
+                             f"{unit if key != 'input' else grid['input_survey'] + ' units'}", fontsize=8)
+            if i == n - 1:
+                ax.set_xlabel("arcsec")
+            if j == 0:
+                ax.set_ylabel(f"{grid['ids'][i]}\narcsec", fontsize=7)
+    fig.tight_layout()
+    return _save(fig, path)

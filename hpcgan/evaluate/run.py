@@ -1,14 +1,16 @@
-"""Score a translation against the real counterparts of the same objects; write metrics.json + PNGs.
+"""Score a translation (and optionally a baseline) against the noise-free truth, the real noisy
+counterparts and the catalog; write metrics.json + PNGs.
 
 Inputs come from the translation's ``manifest.json`` (``evaluate.translations``): the direction, the
 split, the input shard root, the target survey's geometry and flux scale, and the realisation
 folders. Real counterparts are the target survey's shards of the same split (``evaluate.shards``,
-default the translation's input root: preprocess writes both surveys there). Objects are matched by
-``object_id``; translated objects without a counterpart are counted and left out.
+default the translation's input root: preprocess writes both surveys there); the truth is the
+``<split>-truth`` split beside them (simulated data only: without it the truth metrics are skipped
+with one log line). ``evaluate.baseline`` names a second translation folder (e.g. ``hpcgan translate
+--method resample``) scored through exactly the same code. Objects are matched by ``object_id``.
 
-Everything streams in batches of ``evaluate.batch_size`` stamps (running sums for the Fourier stacks
-and the MSE, small per-object arrays for fluxes and curves of growth), so millions of stamps fit.
-Formulas: :mod:`hpcgan.evaluate.metrics` and docs/evaluation.md.
+Everything streams in batches of ``evaluate.batch_size`` stamps (:class:`hpcgan.evaluate.score.Scores`).
+Formulas: docs/evaluation.md.
 """
 from __future__ import annotations
 
@@ -19,20 +21,20 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import Config
 from hpcgan.data.shards import open_source
-from hpcgan.data.transforms import from_model_space, to_model_space
+from hpcgan.data.transforms import from_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
+from hpcgan.evaluate.score import REAL, TRUTH, Geometry, Scores
 from hpcgan.log import get_logger
-from hpcgan.train.samples import save_grid
 from hpcgan.utils.atomic import atomic_write_text
 
 log = get_logger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+TRANSLATION, BASELINE = "translation", "baseline"
 
 
 def physical(raw: np.ndarray, source) -> np.ndarray:
@@ -43,9 +45,9 @@ def physical(raw: np.ndarray, source) -> np.ndarray:
                       dtype=np.float32)
 
 
-def read_truth(catalog: Path, survey: str, bands: list[str], ids: set[str]) -> dict[str, np.ndarray] | None:
-    """``object_id -> true flux per band`` of ``survey`` from a simulated catalog (``flux_<band>``); None
-    when the catalog has no such columns."""
+def read_catalog_flux(catalog: Path, survey: str, bands: list[str], ids: set[str]) -> dict[str, np.ndarray] | None:
+    """``object_id -> true total flux per band`` of ``survey`` from a simulated catalog (``flux_<band>``);
+    None when the catalog has no such columns."""
     with open(catalog, newline="") as f:
         r = csv.DictReader(f)
         cols = [f"flux_{b}" for b in bands]
@@ -69,9 +71,25 @@ def _clean(v):
 
 
 def _read(source, idx: np.ndarray) -> np.ndarray:
-    """Stamps at any (unsorted) indices, in the given order."""
+    """Stamps at any (unsorted) indices, in the given order, in survey units."""
     uniq, inv = np.unique(idx, return_inverse=True)
     return physical(source.read(uniq), source)[inv]
+
+
+def _manifest(folder: Path, what: str) -> dict:
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{what}: no {path} (run `hpcgan translate` first)")
+    return json.loads(path.read_text())
+
+
+def _open_truth(root: Path, survey: str, split: str):
+    """The noise-free twins, or None (one log line) when there are none (real data)."""
+    try:
+        return open_source(root, survey, split + "-truth")
+    except FileNotFoundError:
+        log.info("no truth shards under %s: truth metrics skipped", root / survey / f"{split}-truth")
+        return None
 
 
 def evaluate(cfg: Config) -> dict:
@@ -79,155 +97,100 @@ def evaluate(cfg: Config) -> dict:
     ec = cfg.evaluate
     t0 = time.perf_counter()
     troot = Path(ec.translations)
-    mpath = troot / "manifest.json"
-    if not mpath.is_file():
-        raise FileNotFoundError(f"evaluate.translations: no {mpath} (run `hpcgan translate` first)")
-    man = json.loads(mpath.read_text())
+    man = _manifest(troot, "evaluate.translations")
     if ec.realisation >= man["n_realisations"]:
         raise ConfigError(f"evaluate.realisation: must be < {man['n_realisations']} (the translation's "
                           f"n_realisations), got {ec.realisation}")
+    if not ec.aperture_radii_arcsec or min(ec.aperture_radii_arcsec) <= 0:
+        raise ConfigError(f"evaluate.aperture_radii_arcsec: expected positive radii, got {ec.aperture_radii_arcsec}")
     tgt, src, split = man["target"], man["source"], man["split"]
-    bands, size, scale, flux_scale = tgt["bands"], tgt["stamp_size"], tgt["pixel_scale"], tgt["flux_scale"]
-    transform = man["pixel_transform"]
-    gen = open_source(troot / f"r{ec.realisation}", tgt["survey"], split)
+    survey, bands = tgt["survey"], list(tgt["bands"])
+    sources = {TRANSLATION: open_source(troot / f"r{ec.realisation}", survey, split)}
+    base_man = None
+    if ec.baseline:
+        base_man = _manifest(Path(ec.baseline), "evaluate.baseline")
+        for key in ("direction", "split"):
+            if base_man[key] != man[key]:
+                raise ConfigError(f"evaluate.baseline: {key} {base_man[key]!r} differs from the translation's {man[key]!r}")
+        if base_man["target"]["survey"] != survey or base_man["target"]["stamp_size"] != tgt["stamp_size"]:
+            raise ConfigError(f"evaluate.baseline: target {base_man['target']['survey']} "
+                              f"{base_man['target']['stamp_size']} px differs from the translation's {survey} "
+                              f"{tgt['stamp_size']} px")
+        sources[BASELINE] = open_source(Path(ec.baseline) / "r0", survey, split)
     real_root = Path(ec.shards or src["root"])
     try:
-        real = open_source(real_root, tgt["survey"], split)
+        sources[REAL] = open_source(real_root, survey, split)
     except FileNotFoundError as e:
-        raise FileNotFoundError(f"evaluate: no real {tgt['survey']} counterparts of split {split!r} under "
+        raise FileNotFoundError(f"evaluate: no real {survey} counterparts of split {split!r} under "
                                 f"{real_root}: {e}") from None
-    gen_ids, real_ids = gen.object_ids(), real.object_ids()
-    where = {oid: i for i, oid in enumerate(real_ids)}
-    gi = np.array([i for i, oid in enumerate(gen_ids) if oid in where], dtype=np.int64)
-    if ec.limit:
-        gi = gi[:ec.limit]
-    if len(gi) == 0:
-        raise FileNotFoundError(f"evaluate: none of the {len(gen_ids)} translated objects has a counterpart in "
-                                f"{real_root}/{tgt['survey']}/{split}")
-    ri = np.array([where[gen_ids[i]] for i in gi], dtype=np.int64)
-    ids = [str(gen_ids[i]) for i in gi]
+    truth_src = _open_truth(real_root, survey, split)
+    if truth_src is not None:
+        sources[TRUTH] = truth_src
+    ids, index = _match(sources, ec.limit)
+    n_translated = len(sources[TRANSLATION])
     catalog = Path(ec.catalog or cfg.preprocess.catalog)
-    truth = read_truth(catalog, tgt["survey"], bands, set(ids)) if catalog.is_file() else None
-    rb = bands.index("r") if "r" in bands else len(bands) // 2
-    radii = M.radii_arcsec(size, scale, ec.radius_step_arcsec)
-    fx_g, fx_r, cg, cr = [], [], [], []
-    st_g, st_r = M.FourierStack(size), M.FourierStack(size)
-    sq, count = np.zeros(len(bands)), 0
-    for b0 in range(0, len(gi), ec.batch_size):
-        g = _read(gen, gi[b0:b0 + ec.batch_size])
-        r = _read(real, ri[b0:b0 + ec.batch_size])
-        fx_g.append(M.total_flux(g))
-        fx_r.append(M.total_flux(r))
-        cg.append(M.curve_of_growth(g[:, rb], scale, radii))
-        cr.append(M.curve_of_growth(r[:, rb], scale, radii))
-        st_g.add(g[:, rb])
-        st_r.add(r[:, rb])
-        s, c = M.mse_per_band(to_model_space(g.astype(np.float64), flux_scale, transform),
-                              to_model_space(r.astype(np.float64), flux_scale, transform))
-        sq, count = sq + s, count + c
-    fx_g, fx_r, cg, cr = (np.concatenate(a) for a in (fx_g, fx_r, cg, cr))
+    cat = read_catalog_flux(catalog, survey, bands, set(ids)) if catalog.is_file() else None
+    true_flux = np.array([cat.get(i, np.full(len(bands), np.nan)) for i in ids]) if cat else None
+
+    geom = Geometry(tuple(bands), tgt["stamp_size"], tgt["pixel_scale"], tgt["flux_scale"], man["pixel_transform"],
+                    tuple(ec.aperture_radii_arcsec), M.radii_arcsec(tgt["stamp_size"], tgt["pixel_scale"],
+                                                                    ec.radius_step_arcsec), ec.hf_min)
+    names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
+    scores = Scores(geom, names, truth=truth_src is not None)
+    for b0 in range(0, len(ids), ec.batch_size):
+        sl = slice(b0, b0 + ec.batch_size)
+        scores.add({name: _read(s, index[name][sl]) for name, s in sources.items()})
+
     out = Path(ec.out)
-    res = _metrics(man, ec, ids, bands, rb, radii, fx_g, fx_r, cg, cr, st_g, st_r, sq / max(count, 1), truth)
-    res["unmatched"] = int(len(gen_ids) - len(gi)) if not ec.limit else None
-    res["plots"] = _plots(out, res, bands, st_g, st_r, fx_g, fx_r, rb)
-    inp = open_source(src["root"], src["survey"], split)
-    grid = _grid(out / "grid.png", inp, gen, real, ids, gi, ri, src, tgt, transform, man, ec.grid_count)
-    res["plots"] += [grid] if grid else []
+    truth_dir = real_root / survey / f"{split}-truth"
+    res = {
+        "format_version": FORMAT_VERSION, "translations": str(troot.resolve()), "realisation": ec.realisation,
+        "baseline": str(Path(ec.baseline).resolve()) if ec.baseline else None,
+        "baseline_method": base_man.get("method") if base_man else None,
+        "direction": man["direction"], "split": split, "source_survey": src["survey"], "target_survey": survey,
+        "checkpoint_sha256": man.get("checkpoint_sha256"), "n_objects": len(ids), "bands": bands,
+        "unmatched": None if ec.limit else n_translated - len(ids),
+        "references": {
+            "vs_truth": str(truth_dir) if truth_src is not None else None,
+            "vs_real": str(real_root / survey / split),
+            "vs_catalog": str(catalog) if true_flux is not None else None},
+        "truth_note": None if truth_src is not None else f"no truth shards under {truth_dir}: truth metrics skipped",
+        "aperture_radii_arcsec": list(geom.aperture_radii), "radii_arcsec": geom.cog_radii,
+        "k_cycles_per_px": scores.k(), "hf_k_min": ec.hf_min,
+        "vs_truth": scores.vs_truth(), "vs_real": scores.vs_real(), "vs_catalog": scores.vs_catalog(true_flux),
+    }
+    res["plots"] = plots.all_plots(out, res, scores, grid=_grid_stamps(sources, man, ids, index, ec.grid_count))
     res["elapsed_s"] = round(time.perf_counter() - t0, 3)
     atomic_write_text(out / "metrics.json", json.dumps(_clean(res), indent=1) + "\n")
-    log.info("evaluate: %d objects; r-band flux ratio %.3f (scatter %.3f); HF power ratio %.3f; MSE %.4g -> %s",
-             len(ids), res["flux"]["r" if "r" in bands else bands[rb]]["ratio_median"],
-             res["flux"]["r" if "r" in bands else bands[rb]]["ratio_scatter"],
-             res["fourier"]["hf_power_ratio"], res["mse_model_space"]["mean"], out / "metrics.json")
+    log.info("evaluate: %d objects (%s) -> %s", len(ids), ", ".join(sources), out / "metrics.json")
     return res
 
 
-def _metrics(man, ec, ids, bands, rb, radii, fx_g, fx_r, cg, cr, st_g, st_r, mse, truth) -> dict:
-    flux = {}
-    for j, b in enumerate(bands):
-        flux[b] = {**{f"ratio_{k}": v for k, v in M.ratio_stats(fx_g[:, j], fx_r[:, j]).items()},
-                   **{f"ks_{k}": v for k, v in M.ks_2samp(fx_g[:, j], fx_r[:, j]).items()},
-                   "median_generated": float(np.median(fx_g[:, j])), "median_real": float(np.median(fx_r[:, j]))}
-    truth_res = None
-    if truth:
-        t = np.array([truth.get(i, np.full(len(bands), np.nan)) for i in ids])
-        truth_res = {b: {"generated": M.ratio_stats(fx_g[:, j], t[:, j]), "real": M.ratio_stats(fx_r[:, j], t[:, j])}
-                     for j, b in enumerate(bands)}
-        truth_res["n_with_truth"] = int(np.isfinite(t[:, 0]).sum())
-    ok = np.isfinite(cg).all(axis=1) & np.isfinite(cr).all(axis=1)
-    diff = np.abs(cg[ok] - cr[ok])
-    r50g, r50r = M.half_light_radius(cg[ok], radii), M.half_light_radius(cr[ok], radii)
-    k, pg = M.radial_power(st_g.mean_power())
-    _, pr = M.radial_power(st_r.mean_power())
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = pg / pr
-        la = np.log10(st_g.mean_amplitude() / st_r.mean_amplitude())
-    return {
-        "format_version": FORMAT_VERSION, "translations": str(Path(ec.translations).resolve()),
-        "realisation": ec.realisation, "direction": man["direction"], "split": man["split"],
-        "source_survey": man["source"]["survey"], "target_survey": man["target"]["survey"],
-        "checkpoint_sha256": man["checkpoint_sha256"], "n_objects": len(ids), "bands": bands,
-        "flux": flux, "flux_vs_truth": truth_res,
-        "curve_of_growth": {"band": bands[rb], "radii_arcsec": radii, "n": int(ok.sum()),
-                            "median_generated": np.median(cg[ok], axis=0) if ok.any() else [],
-                            "median_real": np.median(cr[ok], axis=0) if ok.any() else [],
-                            "max_abs_diff_median": float(np.median(diff.max(axis=1))) if ok.any() else None,
-                            "mean_abs_diff_median": float(np.median(diff.mean(axis=1))) if ok.any() else None,
-                            "r50_ratio": M.ratio_stats(r50g, r50r)},
-        "fourier": {"band": bands[rb], "k_cycles_per_px": k, "power_generated": pg, "power_real": pr,
-                    "power_ratio": ratio, "hf_k_min": ec.hf_min,
-                    "hf_power_ratio": M.hf_power_ratio(pg, pr, k, ec.hf_min),
-                    "log10_amplitude_ratio_rms": float(np.sqrt(np.nanmean(la[np.isfinite(la)] ** 2)))},
-        "mse_model_space": {"per_band": dict(zip(bands, mse)), "mean": float(mse.mean())},
-    }
+def _match(sources: dict, limit: int) -> tuple[list[str], dict[str, np.ndarray]]:
+    """Object ids present in every source (translation order) and each source's row of each."""
+    where = {name: {str(oid): i for i, oid in enumerate(s.object_ids())} for name, s in sources.items()}
+    ids = [oid for oid in where[TRANSLATION] if all(oid in w for w in where.values())]
+    if limit:
+        ids = ids[:limit]
+    if not ids:
+        raise FileNotFoundError(f"evaluate: none of the {len(where[TRANSLATION])} translated objects is in every "
+                                f"one of {', '.join(sources)} (matched by object_id)")
+    return ids, {name: np.array([w[oid] for oid in ids], dtype=np.int64) for name, w in where.items()}
 
 
-def _plots(out: Path, res: dict, bands, st_g, st_r, fx_g, fx_r, rb) -> list[str]:
-    made = []
-    c = res["curve_of_growth"]
-    if c["n"]:
-        ax = plots.Axes(f"curve of growth, {c['band']} band, median of {c['n']} objects", "radius (arcsec)",
-                        "flux fraction", c["radii_arcsec"], np.concatenate([c["median_generated"], c["median_real"], [0, 1]]))
-        ax.line(c["radii_arcsec"], c["median_real"], plots.COLORS["real"], "real")
-        ax.line(c["radii_arcsec"], c["median_generated"], plots.COLORS["generated"], "generated")
-        made.append(ax.save(out / "curve_of_growth.png"))
-    f = res["fourier"]
-    ag, ar = st_g.mean_amplitude(), st_r.mean_amplitude()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        made.append(plots.maps(out / "fourier_maps.png", [("log10 |F| real", np.log10(ar)), ("log10 |F| generated", np.log10(ag)),
-                                                           ("log10 ratio gen/real", np.log10(ag / ar))]))
-    k, ratio = f["k_cycles_per_px"][1:], f["power_ratio"][1:]
-    ax = plots.Axes(f"radially averaged power ratio, {f['band']} band (HF ratio {f['hf_power_ratio']:.3g})",
-                    "k (cycles/px)", "P_gen / P_real", k, np.concatenate([ratio, [1.0]]), logy=True)
-    ax.vspan(f["hf_k_min"], 0.5)
-    ax.line(k, np.ones_like(k), plots.COLORS["one"], "1", width=1)
-    ax.line(k, ratio, plots.COLORS["generated"], "gen / real")
-    made.append(ax.save(out / "power_ratio.png"))
-    pos = (fx_g > 0) & (fx_r > 0)
-    if pos.any():
-        ax = plots.Axes("total flux per band: generated vs real", "real flux (target units)", "generated flux",
-                        fx_r[pos], fx_g[pos], logx=True, logy=True)
-        lo, hi = float(min(fx_r[pos].min(), fx_g[pos].min())), float(max(fx_r[pos].max(), fx_g[pos].max()))
-        ax.line([lo, hi], [lo, hi], plots.COLORS["one"], "1:1", width=1)
-        for j, b in enumerate(bands):
-            ax.scatter(fx_r[pos[:, j], j], fx_g[pos[:, j], j], plots.PALETTE[j % len(plots.PALETTE)], b)
-        made.append(ax.save(out / "flux_scatter.png"))
-    return [p.name for p in made]
-
-
-def _grid(path: Path, inp, gen, real, ids, gi, ri, src, tgt, transform, man, count) -> str:
-    """RGB composites (g, r, i) of input, translation and real counterpart, in model space ('' when the
-    input stamps are not found)."""
-    n = min(count, len(gi))
-    in_ids = {oid: i for i, oid in enumerate(inp.object_ids())}
-    ii = np.array([in_ids[i] for i in ids[:n] if i in in_ids], dtype=np.int64)
-    if len(ii) != n:
-        return ""
-    def to_m(a: np.ndarray, flux_scale: float) -> torch.Tensor:
-        return torch.from_numpy(np.asarray(to_model_space(a.astype(np.float32), flux_scale, transform)))
-
-    x = to_m(_read(inp, ii), src["flux_scale"])
-    gname = "G_xy" if man["direction"] == "x2y" else "G_yx"
-    save_grid(path, [(f"input {src['survey']}", x), (f"{gname}(x)+NE (translation)", to_m(_read(gen, gi[:n]), tgt["flux_scale"])),
-                     (f"real {tgt['survey']}", to_m(_read(real, ri[:n]), tgt["flux_scale"]))], count=n)
-    return path.name
+def _grid_stamps(sources: dict, man: dict, ids: list[str], index: dict, count: int) -> dict | None:
+    """The first ``count`` objects of every set plus the translation's input, survey units (None when
+    the input stamps are not found)."""
+    src = man["source"]
+    try:
+        inp = open_source(src["root"], src["survey"], man["split"])
+    except FileNotFoundError:
+        return None
+    at = {str(oid): i for i, oid in enumerate(inp.object_ids())}
+    ids = ids[:count]
+    if any(i not in at for i in ids):
+        return None
+    stamps = {"input": _read(inp, np.array([at[i] for i in ids], dtype=np.int64))}
+    stamps.update({name: _read(s, index[name][:count]) for name, s in sources.items()})
+    return {"stamps": stamps, "ids": ids, "input_survey": src["survey"], "input_bands": list(src["bands"]),
+            "input_pixel_scale": src["pixel_scale"]}

@@ -1,0 +1,40 @@
+"""The noise a translation carries: background-pixel samples for a KS comparison with the real stamps.
+
+The background is the part of the stamp at distance ``>= BACKGROUND_INNER`` of the edge radius
+``n/2`` px from the centre (corners included): for the stamps of this project mostly sky. At most
+``MAX_PIXELS`` values per band are kept (from the first objects in evaluation order), so the sample
+is bounded however many stamps stream past. Power spectra of residuals use
+:class:`hpcgan.evaluate.metrics.FourierStack`.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+BACKGROUND_INNER = 0.75  # background annulus: d >= 0.75 * (n / 2) px from the stamp centre
+MAX_PIXELS = 200_000  # per band
+
+
+def background_mask(size: int) -> np.ndarray:
+    """Boolean ``(size, size)``: pixel centres at ``>= BACKGROUND_INNER * size / 2`` px from the centre."""
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2.0
+    return np.hypot(xx, yy) >= BACKGROUND_INNER * size / 2
+
+
+class BackgroundSample:
+    """Background pixel values per band, up to ``cap`` each, from images ``(N, C, n, n)``."""
+
+    def __init__(self, bands: int, size: int, cap: int = MAX_PIXELS):
+        self.mask, self.cap = background_mask(size), cap
+        self.parts: list[list[np.ndarray]] = [[] for _ in range(bands)]
+        self.count = np.zeros(bands, dtype=np.int64)
+
+    def add(self, imgs: np.ndarray) -> None:
+        px = imgs[..., self.mask]  # (N, C, P)
+        for c in range(px.shape[1]):
+            take = int(min(self.cap - self.count[c], px[:, c].size))
+            if take > 0:
+                self.parts[c].append(px[:, c].ravel()[:take].astype(np.float64))
+                self.count[c] += take
+
+    def values(self, band: int) -> np.ndarray:
+        return np.concatenate(self.parts[band]) if self.parts[band] else np.empty(0)

@@ -1,0 +1,78 @@
+"""Aperture photometry at the stamp centre with photutils, and robust ratio statistics.
+
+Apertures are photutils ``CircularAperture`` at ``((n-1)/2, (n-1)/2)`` (0-based pixel centres) with the
+exact pixel-overlap weights of ``aperture_photometry(..., method="exact")``; the weights of a geometry
+are built once and applied to a whole stack as one matrix product, so a batch costs one ``einsum``.
+
+    f = aperture_fluxes(imgs, 0.187, [1.5, 3.0])          # (N, C, 2) in the images' units
+    bias_nmad(f[:, 2, 1], f_truth[:, 2, 1])               # {"bias": ..., "nmad": ..., "n": ...}
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Sequence
+
+import numpy as np
+
+MAD_TO_SIGMA = 1.4826  # 1.4826 * median absolute deviation = sigma for a Gaussian
+
+
+@lru_cache(maxsize=16)
+def _weights(size: int, pixel_scale: float, radii: tuple[float, ...]) -> np.ndarray:
+    """Exact overlap of each circle (radius in arcsec) with each pixel of a ``size`` x ``size`` stamp:
+    ``(R, size * size)`` float64."""
+    from photutils.aperture import CircularAperture
+
+    c = (size - 1) / 2.0
+    return np.stack([CircularAperture((c, c), r=r / pixel_scale).to_mask(method="exact").to_image((size, size))
+                     .ravel() for r in radii])
+
+
+def aperture_fluxes(imgs: np.ndarray, pixel_scale: float, radii_arcsec: Sequence[float]) -> np.ndarray:
+    """Flux within circles of ``radii_arcsec`` around the stamp centre: ``(N, C, H, W)`` or ``(N, H, W)``
+    -> ``(N, C, R)`` (``C = 1`` for the 3-D form), float64, in the images' units. Parts of a circle
+    beyond the stamp edge contribute nothing."""
+    a = np.asarray(imgs)
+    if a.ndim == 3:
+        a = a[:, None]
+    if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
+        raise ValueError(f"imgs: expected (N, C, n, n) or (N, n, n), got shape {np.shape(imgs)}")
+    w = _weights(a.shape[-1], float(pixel_scale), tuple(float(r) for r in radii_arcsec))
+    return np.einsum("ncp,rp->ncr", a.reshape(*a.shape[:2], -1).astype(np.float64), w)
+
+
+def edge_radius(size: int, pixel_scale: float) -> float:
+    """The largest circle inside the stamp: ``size / 2 * pixel_scale`` arcsec."""
+    return size / 2 * pixel_scale
+
+
+def bias_nmad(num: np.ndarray, den: np.ndarray) -> dict:
+    """Robust statistics of ``r = num / den`` over objects with finite values and ``den > 0``:
+    ``bias = median(r) - 1``, ``nmad = 1.4826 median |r - median r|``, ``n`` objects used."""
+    num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
+    ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
+    if not ok.any():
+        return {"bias": float("nan"), "nmad": float("nan"), "n": 0}
+    r = num[ok] / den[ok]
+    med = float(np.median(r))
+    return {"bias": med - 1.0, "nmad": float(MAD_TO_SIGMA * np.median(np.abs(r - med))), "n": int(ok.sum())}
+
+
+def diff_stats(x: np.ndarray, ref: np.ndarray) -> dict:
+    """Robust statistics of ``d = x - ref`` over finite pairs: ``median``, ``nmad`` (as in
+    :func:`bias_nmad`), ``n``."""
+    d = np.asarray(x, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
+    d = d[np.isfinite(d)]
+    if not d.size:
+        return {"median": float("nan"), "nmad": float("nan"), "n": 0}
+    med = float(np.median(d))
+    return {"median": med, "nmad": float(MAD_TO_SIGMA * np.median(np.abs(d - med))), "n": int(d.size)}
+
+
+def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> np.ndarray:
+    """Fraction of the flux within ``radii[-1]`` that lies within each radius: ``(N, C, H, W) -> (N, C, R)``
+    (``(N, H, W) -> (N, 1, R)``). Objects whose flux within ``radii[-1]`` is not positive get NaN."""
+    f = aperture_fluxes(imgs, pixel_scale, radii)
+    total = f[..., -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, f / np.where(total > 0, total, 1.0), np.nan)

@@ -1,0 +1,44 @@
+"""The side-by-side table ``hpcgan evaluate`` prints: per band, translation / baseline / real noisy
+stamps against the truth (or, without truth, translation / baseline against the real stamps)."""
+from __future__ import annotations
+
+from hpcgan.evaluate.score import REAL
+
+ROW = {"translation": "translation", "baseline": "baseline", REAL: "real noisy"}
+
+
+def _f(v, fmt: str) -> str:
+    return "-" if v is None else format(v, fmt)
+
+
+def table(res: dict) -> str:
+    """Plain-text table of the headline numbers of a metrics dict (``None`` shown as ``-``)."""
+    radii = [f"{r:g}" for r in res["aperture_radii_arcsec"]]
+    lines = [f"{res['n_objects']} objects, {res['direction']} {res['source_survey']} -> {res['target_survey']}, "
+             f"split {res['split']}"]
+    if res["vs_truth"]:
+        head = ["band", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
+        head += ["r50 bias", "e1 NMAD", "MSE(model)", "resid rms", "HF resid/real"]
+        rows = []
+        for b, per in res["vs_truth"].items():
+            for name, v in per.items():
+                ap = v["aperture_flux"]
+                rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
+                             *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["r50"]["bias"], "+.3f"),
+                             _f(v["e1"]["nmad"], ".3f"), _f(v["mse_model_space"], ".3g"), _f(v["residual_rms"], ".3g"),
+                             _f(v["residual_power"]["hf_ratio_vs_real_residual"], ".3f")])
+    else:
+        lines.append(res["truth_note"])
+        head = ["band", "vs real"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
+        head += ["HF power", "bkg KS D", "MSE(model)"]
+        rows = []
+        for b, per in res["vs_real"].items():
+            for name, v in per.items():
+                ap = v["aperture_flux"]
+                rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
+                             *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["fourier"]["hf_power_ratio"], ".3f"),
+                             _f(v["background_ks"]["D"], ".3f"), _f(v["mse_model_space"], ".3g")])
+    width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    for r in [head, *rows]:
+        lines.append("  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, width))))
+    return "\n".join(lines)

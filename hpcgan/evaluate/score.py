@@ -1,0 +1,174 @@
+"""Streaming scores of image sets (translation, baseline, real noisy stamps, truth) of the same objects.
+
+Every set goes through the same code: per batch, :meth:`Scores.add` takes one ``(B, C, n, n)`` array
+per set (row ``i`` of each is the same object, target-survey pixel units) and keeps small per-object
+arrays (aperture fluxes, curves of growth, sizes, shapes) and running sums (power spectra, squared
+residuals, a bounded background-pixel sample). :meth:`Scores.result` turns them into the
+``vs_truth`` / ``vs_real`` / ``vs_catalog`` blocks of metrics.json (formulas: docs/evaluation.md).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpcgan.data.transforms import to_model_space
+from hpcgan.evaluate import metrics as M
+from hpcgan.evaluate.noise import BackgroundSample
+from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad, diff_stats
+from hpcgan.evaluate.shapes import ellipticity, half_light_radius
+
+TRUTH, REAL = "truth", "real"
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The target survey's stamps and the evaluation settings the scores depend on."""
+    bands: tuple[str, ...]
+    size: int
+    pixel_scale: float
+    flux_scale: float
+    transform: str
+    aperture_radii: tuple[float, ...]  # arcsec
+    cog_radii: np.ndarray  # arcsec, last = the stamp edge
+    hf_min: float  # cycles/px
+
+
+class _Set:
+    """Per-object arrays and running sums of one image set."""
+
+    def __init__(self, g: Geometry):
+        c, n = len(g.bands), g.size
+        self.lists: dict[str, list[np.ndarray]] = {k: [] for k in ("ap", "edge", "total", "cog", "r50", "e")}
+        self.image, self.resid = M.FourierStack(c, n), M.FourierStack(c, n)
+        self.bg = BackgroundSample(c, n)
+        self.sq = {k: np.zeros(c) for k in ("real_model", "truth_model", "truth_phys")}
+        self.terms = 0
+
+    def arr(self, key: str) -> np.ndarray:
+        return np.concatenate(self.lists[key]) if self.lists[key] else np.empty(0)
+
+
+class Scores:
+    """Accumulate batches of the candidate sets ``names`` (plus the real set and, with ``truth``, the
+    noise-free twins) and summarise them."""
+
+    def __init__(self, g: Geometry, names: list[str], truth: bool):
+        self.g, self.names, self.truth = g, list(names), truth
+        self.sets = {k: _Set(g) for k in [*(TRUTH,) * truth, *names, REAL]}
+
+    def _model(self, x: np.ndarray) -> np.ndarray:
+        return to_model_space(x.astype(np.float64), self.g.flux_scale, self.g.transform)
+
+    def add(self, batch: dict[str, np.ndarray]) -> None:
+        """One batch: ``{name: (B, C, n, n)}`` for every set (the truth first if present)."""
+        g, na = self.g, len(self.g.aperture_radii)
+        real_m = self._model(batch[REAL])
+        truth = batch.get(TRUTH)
+        truth_m = self._model(truth) if truth is not None else None
+        r50_truth = None
+        for name, s in self.sets.items():
+            x = batch[name]
+            f = aperture_fluxes(x, g.pixel_scale, [*g.aperture_radii, *g.cog_radii])
+            edge = f[..., -1]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cog = np.where(edge[..., None] > 0, f[..., na:] / np.where(edge > 0, edge, 1.0)[..., None], np.nan)
+            r50 = half_light_radius(cog, g.cog_radii)
+            for key, v in (("ap", f[..., :na]), ("edge", edge), ("total", M.total_flux(x)),
+                           ("cog", cog.astype(np.float32)), ("r50", r50)):
+                s.lists[key].append(v)
+            s.image.add(x)
+            s.bg.add(x)
+            xm = self._model(x)
+            if name != REAL:
+                s.sq["real_model"] += M.mse_per_band(xm, real_m)[0]
+            if truth is not None:
+                if name == TRUTH:
+                    r50_truth = r50
+                s.lists["e"].append(ellipticity(x, g.pixel_scale, 2 * r50_truth))
+                if name != TRUTH:
+                    d = x.astype(np.float64) - truth
+                    s.resid.add(d)
+                    s.sq["truth_phys"] += (d * d).sum(axis=(0, 2, 3))
+                    s.sq["truth_model"] += M.mse_per_band(xm, truth_m)[0]
+            s.terms += x.shape[0] * x.shape[2] * x.shape[3]
+
+    # ---- summaries ---------------------------------------------------------------------------------
+    def k(self) -> np.ndarray:
+        return M.radial_bins(self.g.size)[1]
+
+    def vs_truth(self) -> dict | None:
+        """Per band, for each candidate and the real noisy stamps: everything against the noise-free twin."""
+        if not self.truth:
+            return None
+        g, t = self.g, self.sets[TRUTH]
+        ap_t, r50_t, e_t = t.arr("ap"), t.arr("r50"), t.arr("e")
+        k = self.k()
+        p_real = M.radial_power(self.sets[REAL].resid.mean_power())[1]
+        out = {}
+        for c, b in enumerate(g.bands):
+            out[b] = {}
+            for name in [*self.names, REAL]:
+                s = self.sets[name]
+                ap, e = s.arr("ap"), s.arr("e")
+                p = M.radial_power(s.resid.mean_power()[c])[1]
+                out[b][name] = {
+                    "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j])
+                                      for j, r in enumerate(g.aperture_radii)},
+                    "r50": bias_nmad(s.arr("r50")[:, c], r50_t[:, c]),
+                    "e1": diff_stats(e[:, c, 0], e_t[:, c, 0]), "e2": diff_stats(e[:, c, 1], e_t[:, c, 1]),
+                    "mse_model_space": s.sq["truth_model"][c] / max(s.terms, 1),
+                    "residual_rms": float(np.sqrt(s.sq["truth_phys"][c] / max(s.terms, 1))),
+                    "residual_power": {"power": p, "hf_mean": float(p[M.hf_band(k, g.hf_min)].mean()),
+                                       "hf_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, g.hf_min))},
+                }
+        return out
+
+    def vs_real(self) -> dict:
+        """Per band, for each candidate: the comparisons against the real noisy counterparts."""
+        g, r = self.g, self.sets[REAL]
+        k = self.k()
+        tot_r, ap_r, cog_r, r50_r = r.arr("total"), r.arr("ap"), r.arr("cog"), r.arr("r50")
+        p_r = M.radial_power(r.image.mean_power())[1]
+        amp_r = r.image.mean_amplitude()
+        out = {}
+        for c, b in enumerate(g.bands):
+            out[b] = {}
+            for name in self.names:
+                s = self.sets[name]
+                tot, ap, cog = s.arr("total"), s.arr("ap"), s.arr("cog")
+                ok = np.isfinite(cog[:, c]).all(axis=1) & np.isfinite(cog_r[:, c]).all(axis=1)
+                diff = np.abs(cog[ok, c] - cog_r[ok, c])
+                p = M.radial_power(s.image.mean_power()[c])[1]
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    la = np.log10(s.image.mean_amplitude()[c] / amp_r[c])
+                    ratio = p / p_r[c]
+                out[b][name] = {
+                    "total_flux": {**bias_nmad(tot[:, c], tot_r[:, c]),
+                                   **{f"ks_{key}": v for key, v in M.ks_2samp(tot[:, c], tot_r[:, c]).items()},
+                                   "median": float(np.median(tot[:, c])), "median_real": float(np.median(tot_r[:, c]))},
+                    "aperture_flux": {f"{rad:g}": bias_nmad(ap[:, c, j], ap_r[:, c, j])
+                                      for j, rad in enumerate(g.aperture_radii)},
+                    "curve_of_growth": {
+                        "n": int(ok.sum()),
+                        "median": np.median(cog[ok, c], axis=0) if ok.any() else [],
+                        "median_real": np.median(cog_r[ok, c], axis=0) if ok.any() else [],
+                        "max_abs_diff_median": float(np.median(diff.max(axis=1))) if ok.any() else None,
+                        "mean_abs_diff_median": float(np.median(diff.mean(axis=1))) if ok.any() else None,
+                        "r50": bias_nmad(s.arr("r50")[:, c], r50_r[:, c])},
+                    "fourier": {"power": p, "power_real": p_r[c], "power_ratio": ratio,
+                                "hf_power_ratio": float(M.hf_power_ratio(p, p_r[c], k, g.hf_min)),
+                                "log10_amplitude_ratio_rms": float(np.sqrt(np.mean(la[np.isfinite(la)] ** 2)))},
+                    "background_ks": {**M.ks_2samp(s.bg.values(c), r.bg.values(c)),
+                                      "n": int(s.bg.count[c]), "n_real": int(r.bg.count[c])},
+                    "mse_model_space": s.sq["real_model"][c] / max(s.terms, 1),
+                }
+        return out
+
+    def vs_catalog(self, true_flux: np.ndarray | None) -> dict | None:
+        """Per band, every set's flux within the stamp edge against the catalog's true total flux
+        ``(N, C)`` (None without a catalog)."""
+        if true_flux is None:
+            return None
+        return {b: {name: bias_nmad(s.arr("edge")[:, c], true_flux[:, c]) for name, s in self.sets.items()}
+                for c, b in enumerate(self.g.bands)}

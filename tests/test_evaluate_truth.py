@@ -1,0 +1,211 @@
+"""evaluate against the noise-free truth: known answers for the photometry, shape and noise formulas,
+and for the whole stage on hand-built shards (truth = elliptical Gaussians, real = truth + white
+noise, translation / baseline = chosen functions of them), the one-line skip without truth, the table."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from photutils.aperture import CircularAperture, aperture_photometry
+from scipy.special import erf
+
+from hpcgan.config import load_config
+from hpcgan.evaluate import evaluate
+from hpcgan.evaluate import metrics as M
+from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
+from hpcgan.evaluate.report import table
+from hpcgan.evaluate.shapes import ellipticity, half_light_radius
+from tests.conftest import hpcgan_cmd, run_cmd
+
+BANDS = ["u", "g", "r", "i", "z"]
+N, SIZE, SCALE, SIGMA = 30, 40, 0.187, 0.05  # objects, CFHT stamp (px), arcsec/px, real noise
+
+
+def gaussian(size: int, sx: float, sy: float = None, flux: float = 1.0, theta: float = 0.0) -> np.ndarray:
+    """Pixel-integrated elliptical Gaussian (sx, sy in px; exact for theta = 0) at the stamp centre."""
+    sy = sx if sy is None else sy
+    if theta == 0.0:
+        e = np.arange(size + 1) - size / 2  # pixel edges relative to the centre (n - 1)/2 + 0.5
+        fx, fy = np.diff(erf(e / (np.sqrt(2) * sx))) / 2, np.diff(erf(e / (np.sqrt(2) * sy))) / 2
+        return flux * np.outer(fy, fx)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    u, v = xx * np.cos(theta) + yy * np.sin(theta), -xx * np.sin(theta) + yy * np.cos(theta)
+    g = np.exp(-u ** 2 / (2 * sx ** 2) - v ** 2 / (2 * sy ** 2))
+    return flux * g / g.sum()
+
+
+def truth_stamps(n=N, size=SIZE, seed=0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    out = np.empty((n, 5, size, size), np.float32)
+    for i in range(n):
+        s, q, th = rng.uniform(1.5, 3.5), rng.uniform(0.5, 1.0), rng.uniform(0, np.pi)
+        for c in range(5):
+            out[i, c] = gaussian(size, s, s * q, rng.uniform(5, 50), th)
+    return out
+
+
+def write_shard(folder: Path, images: np.ndarray, ids: list[str]) -> None:
+    """A one-part shard set in the docs/formats.md layout (the datasets evaluate reads)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / "part-0-of-1.h5", "w") as f:
+        f.create_dataset("images", data=images.astype(np.float32), chunks=(1, *images.shape[1:]))
+        f.create_dataset("object_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        f.attrs["stamp_shape"] = images.shape[1:]
+
+
+def write_translation(folder: Path, shards: Path, images: np.ndarray, ids: list[str], method: str = "ours") -> Path:
+    """A translate.out folder (manifest + r0 shards) as ``hpcgan translate`` writes it."""
+    write_shard(folder / "r0/cfht/paired-test", images, ids)
+    man = {"method": method, "checkpoint_sha256": None if method == "resample" else "0" * 64, "direction": "x2y",
+           "split": "paired-test", "n_realisations": 1, "pixel_transform": "sqrt",
+           "source": {"root": str(shards), "survey": "sdss", "split": "paired-test", "bands": BANDS, "stamp_size": 16,
+                      "pixel_scale": 0.396, "flux_scale": 1.0},
+           "target": {"survey": "cfht", "bands": BANDS, "stamp_size": SIZE, "pixel_scale": SCALE, "flux_scale": 0.001}}
+    (folder / "manifest.json").write_text(json.dumps(man))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    """Shards with truth (``shards``), the same without truth (``no_truth``), and the arrays."""
+    root = tmp_path_factory.mktemp("evaltruth")
+    truth = truth_stamps()
+    real = truth + np.random.default_rng(1).normal(0, SIGMA, truth.shape).astype(np.float32)
+    ids = [f"obj{i:03d}" for i in range(N)]
+    for name, with_truth in (("shards", True), ("no_truth", False)):
+        write_shard(root / name / "sdss/paired-test", truth[:, :, 12:28, 12:28], ids)
+        write_shard(root / name / "cfht/paired-test", real, ids)
+        if with_truth:
+            write_shard(root / name / "cfht/paired-test-truth", truth, ids)
+    return {"root": root, "truth": truth, "real": real, "ids": ids}
+
+
+def ecfg(translations: Path, out: Path, *sets: str):
+    return load_config("default", [f"evaluate.translations={translations}", f"evaluate.out={out}",
+                                   "evaluate.batch_size=7", "evaluate.grid_count=3", *sets])
+
+
+# ---- formulas --------------------------------------------------------------------------------------
+def test_gaussian_aperture_flux_matches_the_analytic_value_and_photutils():
+    s = 2.5  # px
+    img = gaussian(64, s)
+    radii = np.array([1.0, 1.5, 3.0])  # arcsec
+    f = aperture_fluxes(img[None], 0.2, radii)
+    assert f.shape == (1, 1, 3)
+    # 1 - exp(-r^2 / 2 s^2) within 1% (the exact-overlap weights treat each pixel's flux as uniform)
+    assert np.allclose(f[0, 0], 1 - np.exp(-(radii / 0.2) ** 2 / (2 * s * s)), rtol=1e-2)
+    rng = np.random.default_rng(0)
+    stack = rng.normal(size=(3, 5, 40, 40))
+    f = aperture_fluxes(stack, SCALE, [1.5, 3.0])
+    assert f.shape == (3, 5, 2)
+    ap = CircularAperture((19.5, 19.5), r=3.0 / SCALE)
+    assert f[2, 4, 1] == pytest.approx(aperture_photometry(stack[2, 4], ap, method="exact")["aperture_sum"][0])
+
+
+def test_bias_nmad_known_answers():
+    t = np.random.default_rng(0).uniform(1, 10, 100)
+    assert bias_nmad(t, t) == {"bias": 0.0, "nmad": 0.0, "n": 100}
+    s = bias_nmad(1.1 * t, t)
+    assert s["bias"] == pytest.approx(0.1) and s["nmad"] == pytest.approx(0.0, abs=1e-12)
+    r = np.random.default_rng(1).normal(1.0, 0.02, 20000)
+    assert bias_nmad(r * t[0], np.full_like(r, t[0]))["nmad"] == pytest.approx(0.02, rel=0.05)
+    assert bias_nmad(np.array([1.0, np.nan, 2.0]), np.array([1.0, 1.0, 0.0]))["n"] == 1
+
+
+def test_white_noise_has_the_known_power():
+    sigma = 2.0
+    st = M.FourierStack(2, 32)
+    st.add(np.random.default_rng(0).normal(0, sigma, (200, 2, 32, 32)))
+    k, p = M.radial_power(st.mean_power())
+    assert p.shape == (2, len(k))
+    assert np.allclose(p[:, 1:], sigma ** 2, rtol=0.1)
+    assert M.hf_power_ratio(p, p, k, 0.25) == pytest.approx(1.0)
+
+
+def test_half_light_radius_and_ellipticity_of_gaussians():
+    s, q = 3.0, 0.5
+    imgs = np.stack([gaussian(64, s), gaussian(64, s, s * q)])[:, None]
+    radii = M.radii_arcsec(64, 1.0, 0.1)
+    cog = aperture_fluxes(imgs, 1.0, radii) / aperture_fluxes(imgs, 1.0, radii[-1:])
+    r50 = half_light_radius(cog, radii)
+    assert r50[0, 0] == pytest.approx(s * np.sqrt(2 * np.log(2)), rel=0.02)  # sigma sqrt(2 ln 2), pixelised
+    e = ellipticity(imgs, 1.0, np.full((2, 1), 30.0))
+    assert np.allclose(e[0, 0], 0.0, atol=1e-6)
+    qxx, qyy = s * s + 1 / 12, (s * q) ** 2 + 1 / 12  # a pixel-integrated Gaussian: variance + 1/12 px^2
+    assert e[1, 0, 0] == pytest.approx((qxx - qyy) / (qxx + qyy), rel=1e-3) and e[1, 0, 1] == pytest.approx(0, abs=1e-6)
+
+
+# ---- the stage ------------------------------------------------------------------------------------
+def test_translation_equal_to_truth_and_baseline_at_1_1(data, tmp_path):
+    root, truth, ids = data["root"], data["truth"], data["ids"]
+    tr = write_translation(tmp_path / "tr", root / "shards", truth, ids)
+    base = write_translation(tmp_path / "base", root / "shards", 1.1 * truth, ids, method="resample")
+    res = evaluate(ecfg(tr, tmp_path / "ev", f"evaluate.baseline={base}"))
+    assert res["n_objects"] == N and res["baseline_method"] == "resample"
+    assert res["references"]["vs_truth"].endswith("cfht/paired-test-truth") and res["truth_note"] is None
+    for b in BANDS:
+        t, bl, real = (res["vs_truth"][b][k] for k in ("translation", "baseline", "real"))
+        for r in ("1.5", "3"):
+            assert t["aperture_flux"][r] == {"bias": 0.0, "nmad": 0.0, "n": N}
+            assert bl["aperture_flux"][r]["bias"] == pytest.approx(0.1, abs=1e-6)
+            assert bl["aperture_flux"][r]["nmad"] == pytest.approx(0.0, abs=1e-6)
+            assert abs(real["aperture_flux"][r]["bias"]) < 0.05 and real["aperture_flux"][r]["nmad"] > 0
+        assert t["r50"]["bias"] == 0.0 and t["e1"]["median"] == 0.0 and t["e2"]["nmad"] == 0.0
+        assert bl["r50"]["bias"] == pytest.approx(0.0, abs=1e-6)
+        assert t["mse_model_space"] == 0.0 and t["residual_rms"] == 0.0
+        assert t["residual_power"]["hf_mean"] == 0.0
+        assert real["residual_power"]["hf_mean"] == pytest.approx(SIGMA ** 2, rel=0.1)  # white noise: sigma^2
+        assert real["residual_power"]["hf_ratio_vs_real_residual"] == pytest.approx(1.0)
+        assert real["residual_rms"] == pytest.approx(SIGMA, rel=0.05)
+    m = json.loads((tmp_path / "ev/metrics.json").read_text())
+    assert set(m["plots"]) == {"aperture_flux.png", "power_ratio.png", "curve_of_growth.png", "fourier_maps.png",
+                               "grid.png"}
+    for name in m["plots"]:
+        assert (tmp_path / "ev" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = table(res)
+    assert "translation" in text and "baseline" in text and "real noisy" in text and "+0.1000" in text
+
+
+def test_translation_equal_to_real_matches_the_noise(data, tmp_path):
+    tr = write_translation(tmp_path / "tr", data["root"] / "shards", data["real"], data["ids"])
+    res = evaluate(ecfg(tr, tmp_path / "ev"))
+    for b in BANDS:
+        t = res["vs_truth"][b]["translation"]
+        assert t["residual_power"]["hf_ratio_vs_real_residual"] == pytest.approx(1.0)
+        v = res["vs_real"][b]["translation"]
+        assert np.allclose(v["fourier"]["power_ratio"], 1.0) and v["fourier"]["hf_power_ratio"] == pytest.approx(1.0)
+        assert v["background_ks"]["D"] == 0.0 and v["background_ks"]["n"] > 0
+        assert v["total_flux"]["bias"] == 0.0 and v["total_flux"]["ks_D"] == 0.0 and v["mse_model_space"] == 0.0
+        assert v["curve_of_growth"]["max_abs_diff_median"] == 0.0
+
+
+def test_without_truth_one_line_skip(data, tmp_path, caplog):
+    tr = write_translation(tmp_path / "tr", data["root"] / "no_truth", data["real"] * 1.2, data["ids"])
+    with caplog.at_level(logging.INFO, logger="hpcgan.evaluate.run"):
+        res = evaluate(ecfg(tr, tmp_path / "ev"))
+    skips = [r.getMessage() for r in caplog.records if "truth metrics skipped" in r.getMessage()]
+    assert len(skips) == 1 and "no truth shards under" in skips[0]
+    assert res["vs_truth"] is None and res["references"]["vs_truth"] is None and "skipped" in res["truth_note"]
+    assert res["vs_real"]["r"]["translation"]["aperture_flux"]["3"]["bias"] == pytest.approx(0.2)
+    m = json.loads((tmp_path / "ev/metrics.json").read_text())
+    assert m["vs_truth"] is None and "aperture_flux.png" in m["plots"]
+    assert "truth metrics skipped" in table(res)
+
+
+def test_cli_prints_the_table(data, tmp_path):
+    root = data["root"]
+    tr = write_translation(tmp_path / "tr", root / "shards", data["truth"], data["ids"])
+    base = write_translation(tmp_path / "base", root / "shards", data["real"], data["ids"], method="resample")
+    p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--baseline", str(base), "--out",
+                           str(tmp_path / "ev"), "evaluate.grid_count=2"), timeout=120)
+    assert "bias@1.5\"" in p.stdout and p.stdout.count("real noisy") == 5 and p.stdout.count("baseline") == 5
+    bad = write_translation(tmp_path / "bad", root / "shards", data["truth"], data["ids"])
+    man = json.loads((bad / "manifest.json").read_text())
+    (bad / "manifest.json").write_text(json.dumps({**man, "direction": "y2x"}))
+    p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--baseline", str(bad), "--out",
+                           str(tmp_path / "ev2")), timeout=120, check=False)
+    assert p.returncode == 2 and "evaluate.baseline: direction" in p.stderr
