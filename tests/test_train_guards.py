@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ from hpcgan.train import checkpoint as ckpt
 from hpcgan.train import cli as train_cli
 from hpcgan.train import trainer
 from hpcgan.train.guard import NonFiniteError, nonfinite_keys, nonfinite_tensors
+from tests.conftest import REPO, mpirun_cmd, run_cmd
+from tests.test_dist import need_backend
 from tests.test_train import streams_for, tiny_cfg
 
 
@@ -133,3 +136,19 @@ def test_cli_exits_65_with_one_line(tmp_path, monkeypatch, capsys):
     assert rc == train_cli.EXIT_NONFINITE == 65
     err = capsys.readouterr().err.strip()
     assert err == "hpcgan train: iteration 7: non-finite values (loss/ae_x) ..."
+
+
+def test_two_ranks_stop_together_with_exit_65(tmp_path):
+    """Horovod, demo config (channels_last), lr = inf: both ranks stop at the same iteration (the
+    streak is decided over the ranks), each with the message, no hang, no checkpoint."""
+    need_backend("horovod")
+    rd = tmp_path / "run"
+    p = run_cmd(mpirun_cmd(2, sys.executable, str(REPO / "tests" / "dist_scripts" / "train_layout.py"),
+                           "--backend", "horovod", "--iters", "20", "--run-dir", str(rd), "--lr-inf"),
+                timeout=120, check=False, env={"HPCGAN_LOG_LEVEL": "ERROR"})
+    assert p.returncode == 65, p.stdout + p.stderr
+    lines = sorted(x for x in p.stdout.splitlines() if x.startswith("[train_layout] rank="))
+    assert len(lines) == 2, p.stdout
+    assert lines[0].split(" ", 2)[2] == lines[1].split(" ", 2)[2]  # same iteration, same message
+    assert "in 5 consecutive iterations (train.max_nonfinite_steps=5)" in lines[0]
+    assert_only_good_checkpoints(rd, [])
