@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SPLITS = ("unpaired", "paired-train", "paired-test")
+SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins
 REQUIRED = ("object_id", "survey", "split", "path", "ra", "dec")
 
 
@@ -134,10 +134,11 @@ def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -
         if not (full + os.sep).startswith(root_n.rstrip(os.sep) + os.sep):
             bad.append(quarantine_entry(f"path escapes the data root {root_n}", **q))
             continue
-        if (survey, oid) in first:
-            bad.append(quarantine_entry(f"duplicate object_id in {survey} (first at row {first[(survey, oid)]})", **q))
+        key = (survey, oid, split.endswith("-truth"))  # a noise-free twin shares its stamp's object_id
+        if key in first:
+            bad.append(quarantine_entry(f"duplicate object_id in {survey} (first at row {first[key]})", **q))
             continue
-        first[(survey, oid)] = i
+        first[key] = i
         good.append(Row(i, oid, survey, split, full, ra, dec))
     return good, bad, len(raw)
 

@@ -51,19 +51,23 @@ def clean(tmp_path_factory):
 
 def test_layout_and_headers(sim):
     out, cfg, rows = sim
-    assert len(rows) == 2 * 4 + 2 * 3
+    assert len(rows) == 2 * 4 * 2 + 2 * 3  # paired stamps and their noise-free twins, unpaired stamps
     assert (out / "config.yaml").is_file() and not (out / "catalog.parts").exists()
     splits = {(r["survey"], r["split"]) for r in rows}
-    assert {s for _, s in splits} == {"unpaired", "paired-train", "paired-test"}
+    assert {s for _, s in splits} == {"unpaired", "paired-train", "paired-test", "paired-train-truth",
+                                      "paired-test-truth"}
     paired = {r["object_id"]: r for r in rows if r["split"] != "unpaired" and r["survey"] == "sdss"}
     for r in rows:
         path = out / r["path"]
         assert r["path"] == f"{r['survey']}/{r['split']}/{r['object_id']}.fits" and path.is_file()
+        twin = r["split"] in ("paired-train", "paired-test")
+        assert r["truth_path"] == (f"{r['survey']}/{r['split']}-truth/{r['object_id']}.fits" if twin else "")
         with fits.open(path, memmap=False) as h:
             h.verify("exception")
             assert [hdu.name for hdu in h[1:]] == list(BANDS) and h[0].data is None
             p = h[0].header
             assert (p["OBJID"], p["SURVEY"], p["SPLIT"]) == (r["object_id"], r["survey"], r["split"])
+            assert p["NOISE"] is (not r["split"].endswith("-truth"))
             assert math.isclose(p["RA"], float(r["ra"]), abs_tol=1e-12)
             n = SIZES[r["survey"]]
             for b, hdu in zip(BANDS, h[1:]):
@@ -138,6 +142,48 @@ def test_flux_matches_catalog_within_noise(tmp_path):
                 assert abs(d.sum() - float(r[f"flux_{b}"])) < tol, (r["path"], b)
 
 
+def test_truth_twin_is_the_stamp_without_its_noise(sim, tmp_path):
+    """The twin has the stamp's headers but NOISE = F and its split; noisy - twin is the survey's sky
+    noise (additive: per-pixel std SKYSIG); the twin equals the stamp of a simulate.noise=false run."""
+    out, _, rows = sim
+    _, quiet = simulate(tmp_path, "simulate.noise=false")
+    noisy = [r for r in rows if r["truth_path"]]
+    assert len(noisy) == 2 * 4
+    for r in noisy:
+        with fits.open(out / r["path"]) as hn, fits.open(out / r["truth_path"]) as ht:
+            assert (ht[0].header["NOISE"], ht[0].header["SPLIT"]) == (False, r["split"] + "-truth")
+            for b in BANDS:
+                drop = ("CHECKSUM", "DATASUM")
+                assert {k: v for k, v in hn[b].header.items() if k not in drop} == \
+                       {k: v for k, v in ht[b].header.items() if k not in drop}
+                d = hn[b].data.astype(float) - ht[b].data.astype(float)
+                assert math.isclose(d.std(), hn[b].header["SKYSIG"], rel_tol=0.1), (r["path"], b)
+                assert abs(d.mean()) < 4 * hn[b].header["SKYSIG"] * 3 / hn[b].data.shape[0]
+        assert np.array_equal(stamp_arrays(out / r["truth_path"]), stamp_arrays(tmp_path / r["path"]))
+    assert [q["truth_path"] for q in quiet] == [r["truth_path"] for r in rows]
+
+
+def test_preprocess_shards_the_truth_splits(sim, tmp_path):
+    """preprocess writes the twins as their own paired splits, in the noisy splits' object order."""
+    import h5py
+
+    from preprocess.run import SerialComm, run as preprocess
+
+    out, _, rows = sim
+    shards = tmp_path / "shards"
+    assert preprocess(load_config(["default"], [f"preprocess.catalog={out / 'catalog.csv'}",
+                                                f"preprocess.out={shards}"]), SerialComm()) == 0
+    path = {(r["survey"], r["split"], r["object_id"]): r["path"] for r in rows}
+    for survey in SIZES:
+        for split in ("paired-train", "paired-test"):
+            with h5py.File(shards / survey / split / "part-0-of-1.h5") as fn, \
+                    h5py.File(shards / survey / f"{split}-truth" / "part-0-of-1.h5") as ft:
+                ids = [i.decode() for i in ft["object_id"][:]]
+                assert ids == [i.decode() for i in fn["object_id"][:]] and ids
+                for k, oid in enumerate(ids):
+                    assert np.array_equal(ft["images"][k], stamp_arrays(out / path[(survey, f"{split}-truth", oid)]))
+
+
 def test_deterministic_for_a_seed(sim, tmp_path):
     out, _, rows = sim
     _, rows2 = simulate(tmp_path)
@@ -160,6 +206,10 @@ def test_resume_skips_valid_and_redoes_broken(sim, tmp_path):
     assert summary["rendered"] == 1
     assert victim.read_bytes() == good
     assert all((tmp_path / p).stat().st_mtime_ns == t for p, t in mtimes.items() if p != rows[3]["path"])
+    twin = tmp_path / rows[3]["truth_path"]
+    good = twin.read_bytes()
+    twin.unlink()
+    assert run(cfg2)["rendered"] == 1 and twin.read_bytes() == good
 
 
 def test_mpi_two_ranks_equal_one_rank(tmp_path):
@@ -170,7 +220,7 @@ def test_mpi_two_ranks_equal_one_rank(tmp_path):
     one, two = (tmp_path / "one" / "catalog.csv").read_text(), (tmp_path / "two" / "catalog.csv").read_text()
     assert one == two
     rows = read_catalog(tmp_path / "one" / "catalog.csv")
-    assert len(rows) == 2 * 3 + 2 * 2
+    assert len(rows) == 2 * 3 * 2 + 2 * 2
     for r in rows:
         a, b = stamp_arrays(tmp_path / "one" / r["path"]), stamp_arrays(tmp_path / "two" / r["path"])
         assert np.array_equal(a, b)

@@ -10,14 +10,15 @@ from hpcgan.simulate.galaxies import SERSIC_N, Scene
 from hpcgan.simulate.surveys import SurveySpec
 from hpcgan.utils.atomic import atomic_write_text
 
-SPLITS = ("unpaired", "paired-train", "paired-test")
+SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")
 TRUTH_COLUMNS = ("mag_r", "hlr_arcsec", "bulge_hlr_arcsec", "q", "beta_deg", "sersic_n", "bulge_frac",
                  "redshift", "n_neighbours", "n_stars")
 
 
 def columns(bands: Sequence[str]) -> list[str]:
     """Catalog columns for a band list (both surveys must share it)."""
-    return ["object_id", "survey", "split", "path", "ra", "dec", *(f"flux_{b}" for b in bands), *TRUTH_COLUMNS]
+    return ["object_id", "survey", "split", "path", "truth_path", "ra", "dec", *(f"flux_{b}" for b in bands),
+            *TRUTH_COLUMNS]
 
 
 def _fmt(v: object) -> str:
@@ -26,10 +27,12 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def make_row(object_id: str, split: str, path: str, scene: Scene, spec: SurveySpec) -> dict[str, str]:
-    """One catalog row: where the stamp is and the true parameters of its central galaxy."""
+def make_row(object_id: str, split: str, path: str, scene: Scene, spec: SurveySpec,
+             truth_path: str = "") -> dict[str, str]:
+    """One catalog row: where the stamp (and its noise-free twin, if any) is and the true parameters of
+    its central galaxy."""
     row: dict[str, object] = {"object_id": object_id, "survey": spec.name, "split": split, "path": path,
-                              "ra": scene.ra, "dec": scene.dec}
+                              "truth_path": truth_path, "ra": scene.ra, "dec": scene.dec}
     for b in spec.bands:
         row[f"flux_{b.name}"] = spec.flux(scene.central_mag(b.name))
     row.update(mag_r=scene.mag_r, hlr_arcsec=scene.hlr, bulge_hlr_arcsec=scene.bulge_hlr, q=scene.q,

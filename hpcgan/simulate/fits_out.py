@@ -79,7 +79,7 @@ def _templates(spec: SurveySpec) -> tuple[_Template, tuple[_Template, ...]]:
                       ("EXTEND", True, ""), ("OBJID", "", "object id (same in both surveys when paired)"),
                       ("SURVEY", spec.name, "survey"), ("RA", 0.0, "[deg] ICRS right ascension of the stamp centre"),
                       ("DEC", 0.0, "[deg] ICRS declination of the stamp centre"),
-                      ("SPLIT", "", "unpaired, paired-train or paired-test"),
+                      ("SPLIT", "", "unpaired, paired-train/-test(-truth)"),
                       ("SIMSEED", 0, "simulate.seed"), ("SIMHASH", "", "hash of the settings that set pixels"),
                       ("NOISE", True, "sky noise added"), ("ORIGIN", "hpcgan simulate", "simulated stamp"),
                       ("FMTVER", FORMAT_VERSION, "hpcgan stamp format version")])
@@ -107,7 +107,7 @@ def stamp_bytes(images: np.ndarray, spec: SurveySpec, object_id: str, ra: float,
     parts = [prim.render({"OBJID": (object_id, "object id (same in both surveys when paired)"),
                           "RA": (float(ra), "[deg] ICRS right ascension of the stamp centre"),
                           "DEC": (float(dec), "[deg] ICRS declination of the stamp centre"),
-                          "SPLIT": (split, "unpaired, paired-train or paired-test"),
+                          "SPLIT": (split, "unpaired, paired-train/-test(-truth)"),
                           "SIMSEED": (int(seed), "simulate.seed"),
                           "SIMHASH": (simhash, "hash of the settings that set pixels"),
                           "NOISE": (bool(noise), "sky noise added")})]
@@ -125,23 +125,26 @@ def write_stamp(path: str | Path, data: bytes) -> None:
     atomic_write_bytes(path, data)
 
 
-def is_valid_stamp(path: str | Path, object_id: str, spec: SurveySpec, simhash: str) -> bool:
-    """True when ``path`` is a complete stamp of ``object_id`` in ``spec`` made with config ``simhash``."""
+def is_valid_stamp(path: str | Path, object_id: str, spec: SurveySpec, simhash: str, noise: bool = True) -> bool:
+    """True when ``path`` is a complete stamp of ``object_id`` in ``spec`` made with config ``simhash``,
+    with (``noise``) or without sky noise."""
     p = Path(path)
     if not p.is_file():
         return False
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # astropy warns about torn files: they are just invalid here
-            return _check_stamp(p, object_id, spec, simhash)
+            return _check_stamp(p, object_id, spec, simhash, noise)
     except (OSError, ValueError, TypeError, IndexError):
         return False
 
 
-def _check_stamp(p: Path, object_id: str, spec: SurveySpec, simhash: str) -> bool:
+def _check_stamp(p: Path, object_id: str, spec: SurveySpec, simhash: str, noise: bool) -> bool:
     with fits.open(p, memmap=False) as hdul:
         h = hdul[0].header
         if h.get("OBJID") != object_id or h.get("SURVEY") != spec.name or h.get("SIMHASH") != simhash:
+            return False
+        if h.get("NOISE") is not bool(noise):
             return False
         if len(hdul) != 1 + len(spec.bands):
             return False

@@ -8,7 +8,9 @@ space) from the sharpest band's seeing to that band's. The effective PSF of band
 (:func:`broadening_fwhm`), so its FWHM equals the band's seeing (``PSFFWHM``) to ~0.1%.
 
 Determinism: the observing conditions and the noise come from :func:`render_rng` (seed, stream,
-object index, survey), so any rank renders any stamp bit-identically.
+object index, survey), so any rank renders any stamp bit-identically. A stamp is rendered once,
+noise-free (:func:`render_clean`, the ground-truth twin of a paired stamp), and the noise is added
+to that same render (:func:`add_noise`).
 """
 from __future__ import annotations
 
@@ -155,22 +157,25 @@ def band_fluxes(scene: Scene, spec: SurveySpec) -> np.ndarray:
     return np.array([[spec.flux(c.mags[b.name]) for c in comps] for b in spec.bands])
 
 
-def render(scene: Scene, spec: SurveySpec, obs: Observation, rng: np.random.Generator,
-           noise: bool = True) -> np.ndarray:
-    """The stamp of ``scene`` in ``spec``: float32 array (nband, ny, nx) in pixel units.
+def render_clean(scene: Scene, spec: SurveySpec, obs: Observation) -> np.ndarray:
+    """The noise-free stamp of ``scene`` in ``spec``: float64 array (nband, ny, nx) in pixel units."""
+    comps = draw_components(scene, spec, obs)
+    fluxes = band_fluxes(scene, spec)
+    base = obs.base_fwhm
+    out = np.empty((len(spec.bands), spec.stamp_size, spec.stamp_size))
+    for i in range(len(spec.bands)):
+        extra = broadening_fwhm(spec, base, obs.fwhm[i]) * FWHM_TO_SIGMA / spec.pixel_scale
+        out[i] = gaussian_broaden(np.tensordot(fluxes[i], comps, axes=1), extra)
+    return out
+
+
+def add_noise(clean: np.ndarray, spec: SurveySpec, obs: Observation, rng: np.random.Generator) -> np.ndarray:
+    """``clean`` + sky noise, band by band, as float32 (the noise is additive: ``noisy - clean`` is it).
 
     ``rng`` must be the generator :func:`observe` was called with (the noise continues its stream).
     """
-    comps = draw_components(scene, spec, obs)
-    fluxes = band_fluxes(scene, spec)
-    n = spec.stamp_size
-    out = np.empty((len(spec.bands), n, n), dtype=np.float32)
-    base = obs.base_fwhm
+    shape = clean.shape[1:]
+    out = np.empty(clean.shape, dtype=np.float32)
     for i in range(len(spec.bands)):
-        img = np.tensordot(fluxes[i], comps, axes=1)
-        extra = broadening_fwhm(spec, base, obs.fwhm[i]) * FWHM_TO_SIGMA / spec.pixel_scale
-        img = gaussian_broaden(img, extra)
-        if noise:
-            img = img + sky_noise((n, n), obs.sky_sigma[i], spec.corr_noise_w, rng)
-        out[i] = img
+        out[i] = clean[i] + sky_noise(shape, obs.sky_sigma[i], spec.corr_noise_w, rng)
     return out

@@ -3,11 +3,13 @@
 Plan (identical on every rank): paired objects ``p0000000``... are one galaxy seen by both surveys
 (same id, same RA/Dec, same scene); unpaired objects ``<survey>-u0000000``... are different galaxies
 per survey. A seeded permutation puts ``round(n_paired * paired_test_fraction)`` paired objects in
-``paired-test``, the rest in ``paired-train``. Stamps are dealt to ranks by a deterministic greedy
-cost balance; pixels depend only on (seed, object), never on the rank count.
+``paired-test``, the rest in ``paired-train``. Every paired stamp has a noise-free twin (ground
+truth: the same render before the noise is added, ``NOISE = F``) in split ``<split>-truth``. Objects
+are dealt to ranks by a deterministic greedy cost balance; pixels depend only on (seed, object),
+never on the rank count.
 
-Resumable: a stamp whose file already exists, is complete and carries the same ``SIMHASH`` (hash of
-every setting that changes pixels) is not rendered again.
+Resumable: a file that already exists, is complete and carries the same ``SIMHASH`` (hash of every
+setting that changes pixels) and ``NOISE`` flag is not written again.
 """
 from __future__ import annotations
 
@@ -27,26 +29,35 @@ from hpcgan.log import get_logger
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
-from hpcgan.simulate.render import observe, render, render_rng
+from hpcgan.simulate.render import add_noise, observe, render_clean, render_rng
 from hpcgan.simulate.surveys import SurveySpec, survey_pair
 
 log = get_logger(__name__)
 
 STREAM_PAIRED, STREAM_X, STREAM_Y = 0, 1, 2
 PARTS_DIR = "catalog.parts"
+TRUTH_SUFFIX = "-truth"  # split of the noise-free twins: paired-train-truth, paired-test-truth
 
 
 @dataclass(frozen=True)
 class Item:
-    """One stamp to make: object ``index`` of ``stream`` seen by survey ``side``."""
+    """One object of ``stream`` seen by survey ``side``: its stamp (and, if paired, its noise-free twin)."""
     side: str  # 'x' or 'y'
     split: str
     object_id: str
     stream: int
     index: int
 
-    def rel_path(self, spec: SurveySpec) -> str:
-        return f"{spec.name}/{self.split}/{self.object_id}.fits"
+    @property
+    def paired(self) -> bool:
+        return self.stream == STREAM_PAIRED
+
+    def rel_path(self, spec: SurveySpec, truth: bool = False) -> str:
+        return f"{spec.name}/{self.split}{TRUTH_SUFFIX if truth else ''}/{self.object_id}.fits"
+
+    @property
+    def n_files(self) -> int:
+        return 2 if self.paired else 1
 
 
 class SerialComm:
@@ -109,22 +120,25 @@ def sim_hash(cfg: Config) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str) -> tuple[dict[str, str], bool]:
-    """Render and write one stamp unless a valid one exists; return (catalog row, rendered?)."""
+def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str) -> tuple[list[dict[str, str]], int]:
+    """Write the stamp of ``it`` (and its noise-free twin if paired) unless valid files exist; return
+    (catalog rows, files written). One noise-free render serves both; the noise is added to it."""
     s = cfg.simulate
     scene = sample_scene(s, it.stream, it.index)
-    rel = it.rel_path(spec)
-    path = out / rel
-    rendered = False
-    if not is_valid_stamp(path, it.object_id, spec, simhash):
+    rel, truth = it.rel_path(spec), it.rel_path(spec, truth=True) if it.paired else ""
+    files = [(rel, it.split, s.noise)] + ([(truth, it.split + TRUTH_SUFFIX, False)] if it.paired else [])
+    todo = [f for f in files if not is_valid_stamp(out / f[0], it.object_id, spec, simhash, f[2])]
+    if todo:
         rng = render_rng(s.seed, it.stream, it.index, it.side)
         obs = observe(spec, rng)
-        img = render(scene, spec, obs, rng, noise=s.noise)
-        data = stamp_bytes(img, spec, it.object_id, scene.ra, scene.dec, obs.fwhm, obs.sky_sigma, split=it.split,
-                           seed=s.seed, simhash=simhash, noise=s.noise)
-        write_stamp(path, data)
-        rendered = True
-    return make_row(it.object_id, it.split, rel, scene, spec), rendered
+        clean = render_clean(scene, spec, obs)
+        for path, split, noise in todo:
+            img = add_noise(clean, spec, obs, rng) if noise else clean.astype(np.float32)
+            write_stamp(out / path, stamp_bytes(img, spec, it.object_id, scene.ra, scene.dec, obs.fwhm, obs.sky_sigma,
+                                                split=split, seed=s.seed, simhash=simhash, noise=noise))
+    rows = [make_row(it.object_id, split, path, scene, spec, truth_path=truth if split == it.split else "")
+            for path, split, _ in files]
+    return rows, len(todo)
 
 
 def run(cfg: Config, comm: Any = None) -> dict[str, float]:
@@ -136,24 +150,25 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
     out = Path(cfg.simulate.out)
     simhash = sim_hash(cfg)
     items = plan(cfg, x, y)
+    n_files = sum(it.n_files for it in items)
     mine = assign(items, specs, size)[rank]
     bands = list(dict.fromkeys([b.name for b in x.bands] + [b.name for b in y.bands]))
     cols = columns(bands)
     if rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         save_config(cfg, out)
-        log.info("simulate: %d stamps (%d paired objects x 2 surveys, %d unpaired per survey) -> %s on %d rank(s)",
-                 len(items), cfg.simulate.n_paired, cfg.simulate.n_unpaired, out, size)
+        log.info("simulate: %d stamps (%d paired objects x 2 surveys + their noise-free twins, %d unpaired per "
+                 "survey) -> %s on %d rank(s)", n_files, cfg.simulate.n_paired, cfg.simulate.n_unpaired, out, size)
     comm.Barrier()
     t0 = time.perf_counter()
     rows, n_new = [], 0
     step = max(1, len(mine) // 5)
     for k, it in enumerate(mine):
-        row, new = make_stamp(cfg, it, specs[it.side], out, simhash)
-        rows.append(row)
+        new_rows, new = make_stamp(cfg, it, specs[it.side], out, simhash)
+        rows += new_rows
         n_new += new
         if rank == 0 and (k + 1) % step == 0:
-            log.info("rank 0: %d/%d stamps", k + 1, len(mine))
+            log.info("rank 0: %d/%d objects", k + 1, len(mine))
     part = out / PARTS_DIR / f"part-{rank:04d}-of-{size:04d}.csv"
     write_catalog(part, rows, cols)
     t_local = time.perf_counter() - t0
@@ -164,16 +179,16 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
         merged: list[dict[str, str]] = []
         for r in range(size):
             merged += read_catalog(out / PARTS_DIR / f"part-{r:04d}-of-{size:04d}.csv")
-        if len(merged) != len(items):
-            raise RuntimeError(f"catalog: gathered {len(merged)} rows, planned {len(items)}")
+        if len(merged) != n_files:
+            raise RuntimeError(f"catalog: gathered {len(merged)} rows, planned {n_files}")
         merged.sort(key=sort_key([x.name, y.name]))
         write_catalog(out / "catalog.csv", merged, cols)
         shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
         rate = n_new_all / t_all if t_all > 0 else float("nan")
         log.info("simulate: %d stamps rendered, %d already valid, in %.1f s on %d rank(s): %.1f stamps/s; "
-                 "catalog %s", n_new_all, len(items) - n_new_all, t_all, size, rate, out / "catalog.csv")
+                 "catalog %s", n_new_all, n_files - n_new_all, t_all, size, rate, out / "catalog.csv")
     comm.Barrier()
-    return {"stamps": len(items), "rendered": n_new_all, "seconds": t_all,
+    return {"stamps": n_files, "rendered": n_new_all, "seconds": t_all,
             "stamps_per_s": n_new_all / t_all if t_all > 0 else float("nan")}
 
 
