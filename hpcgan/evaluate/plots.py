@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -64,7 +65,9 @@ def aperture_flux(path: Path, res: dict, scores: Scores) -> str:
             lim = [vals.min() / 1.5, vals.max() * 1.5]
             ax.plot(lim, lim, color="grey", lw=1, label="1:1")
             ax.set(xscale="log", yscale="log", xlim=lim, ylim=lim)
-        ax.set(title=f"{b} band, r = {rad:g}\"", xlabel=f"{LABEL[ref]} flux ({res['target_survey']} units)")
+            for axis in (ax.xaxis, ax.yaxis):
+                axis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set(title=f"{b} band, r = {rad:g}\"", xlabel=f"{LABEL[ref]} flux within {rad:g}\" ({res['target_survey']} units)")
         if c == 0:
             ax.set_ylabel(f"flux within {rad:g}\" ({res['target_survey']} units)")
             ax.legend(fontsize=7)
