@@ -1,9 +1,11 @@
 """The input catalog (CSV or FITS table, columns in docs/formats.md) and the work plan built from it.
 
-Catalog-level problems are decided here, identically on every rank (pure functions of the catalog
-text): unreadable rows, unknown survey or split, duplicate ``object_id`` within a survey, paths
-escaping the data root (lexically; symlinks are checked when the file is read), paired objects
-without a counterpart. Each becomes a quarantine entry with a one-line reason.
+A catalog that cannot be used at all (missing, empty, not a regular file, no header line, a
+required column missing, an unreadable FITS table) raises :class:`CatalogError`. Row-level problems
+are decided here, identically on every rank (pure functions of the catalog text): unreadable
+rows, unknown survey or split, duplicate ``object_id`` within a survey, paths escaping the data
+root (lexically; symlinks are checked when the file is read), paired objects without a
+counterpart. Each becomes a quarantine entry with a one-line reason (:mod:`preprocess.reasons`).
 
 The plan is a list of *jobs*, one per output folder set: ``unpaired`` per survey, and one job per
 paired split covering both surveys. A job's *units* are objects: one row for unpaired data, an
@@ -13,11 +15,15 @@ shards keep the same object order (a pair rejected in one survey is dropped in t
 from __future__ import annotations
 
 import csv
+import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from preprocess import reasons as R
+from preprocess.fileio import FileProblem, bounded, read_regular
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins
 REQUIRED = ("object_id", "survey", "split", "path", "ra", "dec")
@@ -51,15 +57,27 @@ def quarantine_entry(reason: str, row: int | None = None, object_id: str = "", s
             "reason": " ".join(str(reason).split())}  # one line
 
 
+class CatalogError(ValueError):
+    """The catalog cannot be used at all; ``str(e)`` is one line naming the file and the problem."""
+
+
 def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, str]]]:
     """(header, [(row number, fields or None, error)]) from a CSV or a FITS table."""
+    try:
+        buf = read_regular(str(path))
+    except FileProblem as e:
+        raise CatalogError(f"catalog {path}: {e}") from None
     if path.suffix.lower() in (".fits", ".fit", ".fts") or path.name.lower().endswith(".fits.gz"):
         import warnings
 
         from astropy.table import Table
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            t = Table.read(path, format="fits", memmap=False)
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                t = Table.read(io.BytesIO(buf), format="fits", memmap=False)
+        except Exception as e:  # astropy raises many types for a bad table
+            raise CatalogError(f"catalog {path}: unreadable FITS table ({type(e).__name__}: "
+                               f"{(str(e).splitlines() or [''])[0][:120]})") from None
         header = list(t.colnames)
         rows = []
         for i, r in enumerate(t, start=1):
@@ -71,26 +89,25 @@ def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, 
             rows.append((i, vals, ""))
         return header, rows
     rows = []
-    with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        reader = csv.reader(f)
+    reader = csv.reader(io.StringIO(buf.decode("utf-8", errors="replace"), newline=""))
+    try:
+        header = [h.strip() for h in next(reader)]
+    except (StopIteration, csv.Error) as e:
+        raise CatalogError(f"catalog {path}: no readable header line ({e or 'no lines'})") from None
+    i = 0
+    while True:
+        i += 1
         try:
-            header = [h.strip() for h in next(reader)]
+            fields = next(reader)
         except StopIteration:
-            return [], []
-        i = 0
-        while True:
-            i += 1
-            try:
-                fields = next(reader)
-            except StopIteration:
-                break
-            except csv.Error as e:
-                rows.append((i, None, f"unreadable catalog row ({e})"))
-                continue
-            if not fields or all(not x.strip() for x in fields):
-                i -= 1  # blank line: not a row
-                continue
-            rows.append((i, fields, ""))
+            break
+        except csv.Error as e:
+            rows.append((i, None, R.CSV_ERROR.format(error=e)))
+            continue
+        if not fields or all(not x.strip() for x in fields):
+            i -= 1  # blank line: not a row
+            continue
+        rows.append((i, fields, ""))
     return header, rows
 
 
@@ -100,7 +117,8 @@ def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -
     header, raw = _raw_rows(path)
     missing = [c for c in REQUIRED if c not in header]
     if missing:
-        raise ValueError(f"catalog {path}: missing column(s) {missing}; has {header}")
+        raise CatalogError(f"catalog {path}: missing column(s) {', '.join(missing)}; has "
+                           f"{', '.join(header)[:200] or 'none'}")
     col = {c: header.index(c) for c in REQUIRED}
     root_n = os.path.normpath(os.path.abspath(root))
     good, bad, first = [], [], {}
@@ -109,34 +127,34 @@ def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -
         oid, survey, split, p = get("object_id"), get("survey"), get("split"), get("path")
         q = dict(row=i, object_id=oid, survey=survey, split=split, path=p)
         if err or fields is None:
-            bad.append(quarantine_entry(err or "unreadable catalog row", **q))
+            bad.append(quarantine_entry(err, **q))
             continue
         if len(fields) != len(header):
-            bad.append(quarantine_entry(f"unreadable catalog row: {len(fields)} fields, header has {len(header)}", **q))
+            bad.append(quarantine_entry(R.FIELD_COUNT.format(n=len(fields), header=len(header)), **q))
             continue
         try:
             ra, dec = float(get("ra")), float(get("dec"))
             if not (np.isfinite(ra) and np.isfinite(dec) and -90 <= dec <= 90):
                 raise ValueError
         except ValueError:
-            bad.append(quarantine_entry(f"unreadable catalog row: bad ra/dec {get('ra')!r}, {get('dec')!r}", **q))
+            bad.append(quarantine_entry(R.BAD_RADEC.format(ra=repr(get("ra")), dec=repr(get("dec"))), **q))
             continue
         if not oid or not p:
-            bad.append(quarantine_entry("unreadable catalog row: empty object_id or path", **q))
+            bad.append(quarantine_entry(R.EMPTY_ID, **q))
             continue
         if survey not in surveys:
-            bad.append(quarantine_entry(f"unreadable catalog row: unknown survey {survey!r}; allowed: {list(surveys)}", **q))
+            bad.append(quarantine_entry(R.UNKNOWN_SURVEY.format(survey=repr(survey), allowed=list(surveys)), **q))
             continue
         if split not in SPLITS:
-            bad.append(quarantine_entry(f"unreadable catalog row: unknown split {split!r}; allowed: {list(SPLITS)}", **q))
+            bad.append(quarantine_entry(R.UNKNOWN_SPLIT.format(split=repr(split), allowed=list(SPLITS)), **q))
             continue
         full = os.path.normpath(os.path.join(root_n, p))
         if not (full + os.sep).startswith(root_n.rstrip(os.sep) + os.sep):
-            bad.append(quarantine_entry(f"path escapes the data root {root_n}", **q))
+            bad.append(quarantine_entry(R.ESCAPES_ROOT.format(root=root_n), **q))
             continue
         key = (survey, oid, split.endswith("-truth"))  # a noise-free twin shares its stamp's object_id
         if key in first:
-            bad.append(quarantine_entry(f"duplicate object_id in {survey} (first at row {first[key]})", **q))
+            bad.append(quarantine_entry(R.DUPLICATE_ID.format(survey=survey, row=first[key]), **q))
             continue
         first[key] = i
         good.append(Row(i, oid, survey, split, full, ra, dec))
@@ -161,20 +179,24 @@ def plan_jobs(rows: list[Row], surveys: tuple[str, str]) -> tuple[list[Job], lis
         for s, other in ((x, y), (y, x)):
             for oid, r in by[s].items():
                 if oid not in by[other]:
-                    bad.append(quarantine_entry(f"paired object has no {other} row in split {job.split}",
+                    bad.append(quarantine_entry(R.NO_COUNTERPART.format(other=other, split=job.split),
                                                 r.row, oid, s, job.split, r.path))
     return [j for j in jobs if j.units or any(r.split == j.split and r.survey in j.surveys for r in rows)], bad
 
 
-def unit_weight(unit: tuple[Row, ...], bands: dict[str, tuple[str, ...]]) -> int:
-    """Bytes to read for a unit, plus a per-file overhead (an open costs like ~64 KiB of reading)."""
+def unit_weight(unit: tuple[Row, ...], bands: dict[str, tuple[str, ...]], timeout_s: float = 0.0) -> int:
+    """Bytes to read for a unit, plus a per-file overhead (an open costs like ~64 KiB of reading).
+
+    Each ``stat`` waits at most ``timeout_s`` (a hung mount must not stall the plan; the read will
+    then quarantine the file).
+    """
     w = 0
     for r in unit:
         paths = [r.path.replace("{band}", b) for b in bands[r.survey]] if "{band}" in r.path else [r.path]
         for p in paths:
             try:
-                w += os.stat(p).st_size
-            except OSError:
+                w += bounded(os.stat, p, timeout_s=timeout_s).st_size
+            except (OSError, FileProblem):
                 pass
             w += 65536
     return w

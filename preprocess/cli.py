@@ -4,7 +4,8 @@
     srun python -m preprocess -c demo preprocess.out=/scratch/shards
     hpcgan preprocess --catalog sim/catalog.csv --out shards
 
-Exit codes: 0 done; 2 config error; 3 quarantine fraction over ``preprocess.quarantine_max_frac``
+Exit codes: 0 done; 2 config error, unusable catalog (one line, from rank 0 only) or OUT in use by
+another run (its lock is held); 3 quarantine fraction over ``preprocess.quarantine_max_frac``
 (manifest written); 1 any other failure (with several ranks the whole job is aborted).
 """
 from __future__ import annotations
@@ -37,10 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
+    from preprocess.catalog import CatalogError
     from preprocess.run import get_comm, run
     comm = get_comm()
     try:
         return run(cfg, comm)
+    except CatalogError as e:  # raised on every rank at once: no collective is left waiting
+        if comm.Get_rank() == 0:
+            log.error("%s", e)
+        return 2
     except Exception:
         log.exception("preprocess failed on rank %d", comm.Get_rank())
         if comm.Get_size() > 1:

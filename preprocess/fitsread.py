@@ -4,8 +4,14 @@ Stamps are small (5 x 64 x 64 floats) and numerous, so per-file overhead dominat
 reads the whole file with one ``read`` and parses the 2880-byte header blocks itself (~50 us per
 file instead of a few ms for ``astropy.io.fits.open``). It handles what survey stamps use: primary
 and ``IMAGE`` extensions, BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO, BLANK on integer data, any
-NAXIS. Anything else (tile-compressed images, random groups, odd headers) goes to astropy, opened
-with ``memmap=False`` inside ``with`` so no file handle outlives the call (../shared/PITFALLS.md 6).
+NAXIS. Tile-compressed images and random groups go to astropy, opened with ``memmap=False``
+inside ``with`` so no file handle outlives the call (../shared/PITFALLS.md 6); any exception astropy
+raises becomes a :class:`FitsError`.
+
+The fast path trusts no card: BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, BSCALE, BZERO and BLANK are
+checked for type and range before any size is computed, a structural card given twice with two
+values is refused, and SIMPLE = F is refused rather than guessed at. Every reason is a template of
+:mod:`preprocess.reasons` that names the card, the HDU and what the card held.
 
 Pixels always come back as native-endian float32 (FITS is big-endian; torch rejects ``>f4``).
 Scaling (``BSCALE``/``BZERO``) is done in float64 and then cast, as astropy does; integer pixels
@@ -14,11 +20,19 @@ equal to ``BLANK`` become NaN.
 from __future__ import annotations
 
 import io
+import re
+
 import numpy as np
+
+from preprocess import reasons as R
+from preprocess.fileio import FileProblem, bounded, read_regular
 
 BLOCK = 2880
 CARD = 80
 BITPIX_DTYPE = {8: ">u1", 16: ">i2", 32: ">i4", 64: ">i8", -32: ">f4", -64: ">f8"}
+STRUCTURAL = ("SIMPLE", "XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "GROUPS", "ZIMAGE", "EXTNAME",
+              "BSCALE", "BZERO", "BLANK")
+_NAXISN = re.compile(r"NAXIS\d+$")
 
 
 class FitsError(ValueError):
@@ -90,13 +104,16 @@ def _value(raw: str):
         return raw  # complex or malformed: keep the text
 
 
-def parse_header(buf: memoryview | bytes, pos: int) -> tuple[dict, int]:
-    """Parse one header starting at ``pos``; return (cards, position of the data)."""
+def parse_header(buf: memoryview | bytes, pos: int, hdu: int = 0) -> tuple[dict, int]:
+    """Parse one header starting at ``pos``; return (cards, position of the data).
+
+    A structural card (:data:`STRUCTURAL`, ``NAXISn``) given twice with different values is refused.
+    """
     hdr: dict = {}
     n = len(buf)
     while True:
         if pos + BLOCK > n:
-            raise FitsError("truncated FITS header (no END card)")
+            raise FitsError(R.TRUNCATED_HEADER.format(hdu=hdu))
         block = bytes(buf[pos:pos + BLOCK]).decode("ascii", errors="replace")
         pos += BLOCK
         for i in range(0, BLOCK, CARD):
@@ -105,28 +122,75 @@ def parse_header(buf: memoryview | bytes, pos: int) -> tuple[dict, int]:
             if key == "END":
                 return hdr, pos
             if card[8:10] == "= " and key:
-                hdr[key] = _value(card[10:])
+                v = _value(card[10:])
+                if key in hdr and hdr[key] != v and (key in STRUCTURAL or _NAXISN.match(key)):
+                    raise FitsError(R.DUPLICATE_CARD.format(key=key, hdu=hdu, first=_show(hdr[key]), second=_show(v)))
+                hdr[key] = v
 
 
-def _data_size(hdr: dict) -> int:
-    naxis = int(hdr.get("NAXIS", 0))
-    if naxis == 0:
-        return 0
-    n = 1
-    for k in range(1, naxis + 1):
-        n *= int(hdr.get(f"NAXIS{k}", 0))
-    bits = abs(int(hdr["BITPIX"]))
-    return bits // 8 * int(hdr.get("GCOUNT", 1)) * (int(hdr.get("PCOUNT", 0)) + n)
+def _show(v) -> str:
+    """A card value as it would read in the header (quoted strings, T/F)."""
+    if isinstance(v, bool):
+        return "T" if v else "F"
+    if isinstance(v, str):
+        return repr(v)
+    return "(no value)" if v is None else str(v)
 
 
-def _raw_pixels(hdr: dict, raw: bytes | memoryview) -> np.ndarray:
-    """The stored array (file byte order, no copy)."""
-    bitpix = hdr["BITPIX"]
+def _int(hdr: dict, key: str, hdu: int, lo: int = 0, default: int | None = None, want: str = "") -> int:
+    """The integer card ``key`` (>= ``lo``); FitsError naming the card and what it held otherwise."""
+    if key not in hdr:
+        if default is None:
+            raise FitsError(R.MISSING_CARD.format(key=key, hdu=hdu))
+        return default
+    v = hdr[key]
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise FitsError(R.BAD_CARD.format(key=key, value=_show(v), hdu=hdu, want=want or f"an integer >= {lo}"))
+    return v
+
+
+def _number(hdr: dict, key: str, hdu: int, default: float) -> float:
+    v = hdr.get(key, default)
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or not np.isfinite(v):
+        raise FitsError(R.BAD_CARD.format(key=key, value=_show(v), hdu=hdu, want="a finite number"))
+    return float(v)
+
+
+def _structure(hdr: dict, hdu: int) -> tuple[tuple[int, ...], int]:
+    """Validate the cards that fix an HDU's data layout; return (pixel shape, data bytes).
+
+    The shape is numpy order (FITS axis 1 last) and empty for HDUs without image pixels.
+    """
+    bitpix = hdr.get("BITPIX")
+    if "BITPIX" not in hdr:
+        raise FitsError(R.MISSING_CARD.format(key="BITPIX", hdu=hdu))
+    if isinstance(bitpix, bool) or not isinstance(bitpix, int):
+        raise FitsError(R.BAD_CARD.format(key="BITPIX", value=_show(bitpix), hdu=hdu, want="8, 16, 32, 64, -32 or -64"))
     if bitpix not in BITPIX_DTYPE:
-        raise FitsError(f"unsupported BITPIX {bitpix}")
-    naxis = int(hdr["NAXIS"])
-    shape = tuple(int(hdr[f"NAXIS{k}"]) for k in range(naxis, 0, -1))  # FITS axis 1 is fastest (x)
-    return np.frombuffer(raw, dtype=BITPIX_DTYPE[bitpix], count=int(np.prod(shape))).reshape(shape)
+        raise FitsError(R.UNSUPPORTED_BITPIX.format(value=bitpix, hdu=hdu))
+    naxis = _int(hdr, "NAXIS", hdu, want="an integer 0..999")
+    if naxis > 999:
+        raise FitsError(R.BAD_CARD.format(key="NAXIS", value=naxis, hdu=hdu, want="an integer 0..999"))
+    axes = [_int(hdr, f"NAXIS{k}", hdu) for k in range(1, naxis + 1)]
+    xt = hdr.get("XTENSION", "IMAGE")
+    if not isinstance(xt, str):
+        raise FitsError(R.BAD_CARD.format(key="XTENSION", value=_show(xt), hdu=hdu, want="a string"))
+    image = xt.strip() == "IMAGE"
+    pcount = _int(hdr, "PCOUNT", hdu, default=0)
+    gcount = _int(hdr, "GCOUNT", hdu, lo=1, default=1)
+    if image and pcount != 0:
+        raise FitsError(R.BAD_CARD.format(key="PCOUNT", value=pcount, hdu=hdu, want="0 in an image HDU"))
+    if image and gcount != 1:
+        raise FitsError(R.BAD_CARD.format(key="GCOUNT", value=gcount, hdu=hdu, want="1 in an image HDU"))
+    n = int(np.prod(axes, dtype=object)) if naxis else 0
+    size = abs(bitpix) // 8 * gcount * (pcount + n) if naxis else 0
+    if not (image and n):
+        return (), size
+    _number(hdr, "BSCALE", hdu, 1.0)
+    _number(hdr, "BZERO", hdu, 0.0)
+    if bitpix > 0 and "BLANK" in hdr:
+        _int(hdr, "BLANK", hdu, lo=-(1 << 63), want="an integer")
+    return tuple(reversed(axes)), size  # FITS axis 1 is fastest (x)
 
 
 def _convert(hdr: dict, arr: np.ndarray, out: np.ndarray) -> None:
@@ -151,24 +215,25 @@ def read_fits_bytes(buf: bytes) -> list[Hdu]:
     """All HDUs of a FITS file held in memory (fast path; raises FitsError or _Fallback)."""
     mv = memoryview(buf)
     if not buf.startswith(b"SIMPLE  =") or len(buf) < BLOCK:
-        raise FitsError("not a FITS file (no SIMPLE card)")
+        raise FitsError(R.NOT_FITS)
     hdus, pos, i = [], 0, 0
     while pos < len(buf):
         if i > 0 and not bytes(mv[pos:pos + 8]).startswith(b"XTENSION"):
             if bytes(mv[pos:pos + BLOCK]).strip(b"\0 ") == b"":
                 break  # padding after the last HDU
-            raise FitsError(f"garbage after HDU {i - 1}")
-        hdr, pos = parse_header(mv, pos)
+            raise FitsError(R.GARBAGE.format(hdu=i - 1, pos=pos))
+        hdr, pos = parse_header(mv, pos, i)
         if i == 0 and hdr.get("SIMPLE") is not True:
-            raise _Fallback("SIMPLE = F")
+            raise FitsError(R.SIMPLE_F)
         if hdr.get("GROUPS") is True or hdr.get("ZIMAGE") is True:
             raise _Fallback("random groups or compressed image")
-        size = _data_size(hdr)
+        shape, size = _structure(hdr, i)
         if pos + size > len(buf):
-            raise FitsError(f"truncated FITS data in HDU {i}: {len(buf) - pos} of {size} bytes")
+            raise FitsError(R.TRUNCATED_DATA.format(hdu=i, have=len(buf) - pos, need=size))
         data = None
-        if hdr.get("XTENSION", "IMAGE") == "IMAGE" and int(hdr.get("NAXIS", 0)) > 0 and size > 0:
-            data = _raw_pixels(hdr, mv[pos:pos + size])
+        if shape:
+            raw = mv[pos:pos + size]
+            data = np.frombuffer(raw, dtype=BITPIX_DTYPE[hdr["BITPIX"]], count=int(np.prod(shape))).reshape(shape)
         hdus.append(Hdu(hdr, data, i, str(hdr.get("EXTNAME", "")).strip()))
         pos += (size + BLOCK - 1) // BLOCK * BLOCK
         i += 1
@@ -180,6 +245,7 @@ class _Fallback(Exception):
 
 
 def _read_astropy(buf: bytes) -> list[Hdu]:
+    """Any FITS astropy reads (compressed, random groups); every astropy failure is a FitsError."""
     import warnings
 
     from astropy.io import fits
@@ -196,24 +262,26 @@ def _read_astropy(buf: bytes) -> list[Hdu]:
                     hdr = {k: v for k, v in h.header.items() if k not in ("COMMENT", "HISTORY", "")}
                     name = str(h.name if h.name != "PRIMARY" else hdr.get("EXTNAME", "")).strip()
                     out.append(Hdu(hdr, data, i, name, converted=True))
-    except (OSError, ValueError, TypeError, KeyError, IndexError) as e:
-        raise FitsError(f"unreadable FITS ({type(e).__name__}: {str(e).splitlines()[0][:120]})") from None
+    except Exception as e:  # astropy raises many types (OSError, ValueError, its own, plain Exception)
+        msg = (str(e).splitlines() or [""])[0][:120]
+        raise FitsError(R.UNREADABLE.format(error=f"{type(e).__name__}: {msg}")) from None
     return out
 
 
-def read_fits(path: str, fast: bool = True) -> list[Hdu]:
-    """Read a FITS file's HDUs (header cards + native float32 pixels); FitsError with a one-line reason."""
+def read_fits(path: str, fast: bool = True, timeout_s: float = 0.0) -> list[Hdu]:
+    """Read a FITS file's HDUs (header cards + native float32 pixels); FitsError with a one-line reason.
+
+    ``timeout_s``: bound on the file system calls (:func:`preprocess.fileio.bounded`; 0 = none).
+    """
     try:
-        with open(path, "rb") as f:
-            buf = f.read()
-    except FileNotFoundError:
-        raise FitsError("missing file") from None
-    except IsADirectoryError:
-        raise FitsError("path is a directory") from None
-    except OSError as e:
-        raise FitsError(f"cannot read file ({e.strerror})") from None
-    if not buf:
-        raise FitsError("empty file")
+        buf = bounded(read_regular, path, timeout_s=timeout_s)
+    except FileProblem as e:
+        raise FitsError(str(e)) from None
+    return parse_fits(buf, fast)
+
+
+def parse_fits(buf: bytes, fast: bool = True) -> list[Hdu]:
+    """The HDUs of FITS bytes: the fast path, astropy for what it does not handle."""
     if fast:
         try:
             return read_fits_bytes(buf)

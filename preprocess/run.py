@@ -4,7 +4,12 @@ Every rank reads the catalog and builds the same plan (pure function of the cata
 strided slice of the files each and all-gather the sizes; each job's units are cut into contiguous,
 size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
 rank 0 gathers the parts' records and writes ``OUT/manifest.json`` atomically, after checking
-``accepted + quarantined == seen``. A failing rank aborts the whole job (``comm.Abort``).
+``accepted + quarantined == seen``.
+
+Before any work rank 0 takes OUT's lock (:mod:`hpcgan.utils.lock`; a second run on the same OUT
+gets :data:`EXIT_LOCKED` on every rank), and every rank reads the catalog: a :class:`CatalogError`
+on any rank is raised on all of them (the same message), so the caller can exit cleanly without
+``MPI_Abort``. Any other failing rank aborts the whole job (``comm.Abort``, in preprocess/cli.py).
 """
 from __future__ import annotations
 
@@ -24,7 +29,8 @@ from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.log import env_rank, get_logger
 from hpcgan.utils.atomic import atomic_write_text, sha256_file
-from preprocess.catalog import Row, partition, plan_jobs, read_catalog, unit_weight
+from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
+from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
 from preprocess.shard import JobPart
 from preprocess.stamps import read_stamp
 
@@ -57,15 +63,44 @@ def get_comm():
 def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
-    for k in ("catalog", "data_root", "out", "batch_size", "quarantine_max_frac"):
+    for k in ("catalog", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s"):
         p.pop(k)
     return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
                                       "pixel_transform": cfg.data.pixel_transform}}
 
 
 def run(cfg: Config, comm=None) -> int:
-    """Run the stage on this rank; returns the exit code (the same on every rank)."""
+    """Run the stage on this rank; returns the exit code (the same on every rank).
+
+    Raises CatalogError on every rank or on none (see module docstring).
+    """
     comm = comm or get_comm()
+    out = Path(cfg.preprocess.out)
+    if not lock_out(out, "preprocess", comm):
+        return EXIT_LOCKED
+    try:
+        return _run(cfg, comm)
+    finally:
+        release(out)
+
+
+def _read_catalog(cfg: Config, catalog: Path, root: str, comm) -> tuple[list[Row], list[dict], int, str]:
+    """Every rank reads the catalog; a CatalogError on any rank is raised on all of them."""
+    try:
+        rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name))
+        err = None
+    except CatalogError as e:
+        err = str(e)
+    errors = [e for e in comm.allgather(err) if e]
+    if errors:
+        raise CatalogError(errors[0])
+    if comm.Get_rank() == 0 and seen == 0:
+        log.warning("catalog %s has a header but no data rows (0 seen): nothing to preprocess", catalog)
+    cat_sha = comm.bcast(sha256_file(catalog) if comm.Get_rank() == 0 else None)
+    return rows, rejects, seen, cat_sha
+
+
+def _run(cfg: Config, comm) -> int:
     rank, size = comm.Get_rank(), comm.Get_size()
     pc = cfg.preprocess
     t0 = time.perf_counter()
@@ -73,19 +108,14 @@ def run(cfg: Config, comm=None) -> int:
     root = os.path.abspath(pc.data_root or catalog.parent)
     out = Path(pc.out)
     surveys = {s.name: (tuple(s.bands), s.stamp_size, s.flux_scale) for s in (cfg.data.x, cfg.data.y)}
-    if rank == 0:
-        if not catalog.is_file():
-            raise FileNotFoundError(f"preprocess.catalog: no file {catalog}")
-        cat_sha = sha256_file(catalog)
-    cat_sha = comm.bcast(cat_sha if rank == 0 else None)
-    rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name))
+    rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
     jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
     rejects += pair_rejects
 
     # size-balanced contiguous parts: each rank stats a strided slice, all ranks get all sizes
     bands = {k: v[0] for k, v in surveys.items()}
     flat = [u for j in jobs for u in j.units]
-    mine = [unit_weight(u, bands) for u in flat[rank::size]]
+    mine = [unit_weight(u, bands, pc.read_timeout_s) for u in flat[rank::size]]
     gathered = comm.allgather(mine)
     weights = np.zeros(len(flat), dtype=np.int64)
     for r, ws in enumerate(gathered):
@@ -124,7 +154,7 @@ def _reader(cfg: Config, root: str, surveys: dict):
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
-        st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac)
+        st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s)
         if pc.apply_transform:
             st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)
         return st

@@ -32,6 +32,7 @@ import numpy as np
 
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
+from preprocess import reasons as R
 from preprocess.catalog import Job, Row, quarantine_entry
 from preprocess.stamps import META_KEYS, Reject, Stamp
 
@@ -195,9 +196,14 @@ class JobPart:
                 except Reject as e:
                     reason, who = str(e), row.survey
                     break
+                except Exception as e:  # the per-file boundary: no input may abort the rank
+                    msg = " ".join((str(e).splitlines() or [""])[0].split())[:160]
+                    reason, who = R.UNEXPECTED.format(error=f"{type(e).__name__}: {msg}") + f": {row.path}", row.survey
+                    log.warning("row %d (%s): %s", row.row, row.object_id, reason)
+                    break
             if reason is not None:
                 for row in unit:
-                    r = reason if row.survey == who else f"counterpart quarantined in {who}: {reason}"
+                    r = reason if row.survey == who else R.COUNTERPART.format(survey=who, reason=reason)
                     quarantine.append(quarantine_entry(r, row.row, row.object_id, row.survey, row.split,
                                                        os.path.relpath(row.path, self.root)))
                 continue

@@ -10,7 +10,10 @@ Layouts (``preprocess.layout``):
 - ``auto``: ``per_band`` when the path holds ``{band}``, else ``cube`` when the first image HDU is
   3-D, else ``mef``.
 
-Every problem raises :class:`Reject` with a one-line reason (the quarantine list's entry).
+Every problem raises :class:`Reject` with a one-line reason (the quarantine list's entry), a
+:mod:`preprocess.reasons` template saying what was found: a file with no HDU named after a band
+lists the image HDUs it has (``1 image HDU (HDU 0: 300x300, no EXTNAME)``), and two image HDUs with
+the same band name are refused rather than one of them picked.
 Small NaN/Inf masks (fraction <= ``nan_fill_max_frac``) are filled with 0 (the sky level of
 sky-subtracted stamps) and counted per band in ``Stamp.nan_filled``.
 """
@@ -21,13 +24,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from preprocess.fitsread import FitsError, Hdu, read_fits
+from preprocess import reasons as R
+from preprocess.fileio import FileProblem, bounded, read_regular
+from preprocess.fitsread import FitsError, Hdu, parse_fits
 
 META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
 
 
 class Reject(Exception):
-    """A stamp that goes to quarantine; ``str(e)`` is the one-line reason."""
+    """A stamp that goes to quarantine; ``str(e)`` is the one-line reason, then ``: path`` when given."""
+
+    def __init__(self, reason: str, path: str = ""):
+        super().__init__(f"{reason}: {path}" if path else reason)
 
 
 @dataclass
@@ -45,20 +53,50 @@ def inside_root(path: str, root: str) -> bool:
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _read(path: str, root: str) -> list[Hdu]:
+def _load(path: str, root: str) -> bytes:
+    """Everything that touches the file system for one file (run by :func:`bounded`)."""
     if not inside_root(path, root):
-        raise Reject(f"path escapes the data root {root}: {path}")
+        raise FileProblem(R.ESCAPES_ROOT.format(root=root))
+    return read_regular(path)
+
+
+def _read(path: str, root: str, timeout_s: float, missing: str = R.MISSING_FILE) -> list[Hdu]:
+    """The file's HDUs; Reject with the reason (``missing`` for a file that does not exist)."""
     try:
-        return read_fits(path)
-    except FitsError as e:
-        raise Reject(f"{e}: {path}") from None
+        return parse_fits(bounded(_load, path, root, timeout_s=timeout_s))
+    except (FileProblem, FitsError) as e:
+        raise Reject(missing if str(e) == R.MISSING_FILE else str(e), path) from None
+
+
+def describe(hdus: list[Hdu]) -> str:
+    """What a file holds, for reasons: ``1 image HDU (HDU 0: 300x300, no EXTNAME)``."""
+    imgs = [h for h in hdus if h.shape is not None]
+    if not imgs:
+        return f"{len(hdus)} HDU{'s' if len(hdus) > 1 else ''}, no image"
+    parts = [f"HDU {h.index}: {'x'.join(map(str, h.shape))}, " + (repr(h.name) if h.name else "no EXTNAME")
+             for h in imgs[:6]]
+    more = f"; {len(imgs) - 6} more" if len(imgs) > 6 else ""
+    return f"{len(imgs)} image HDU{'s' if len(imgs) > 1 else ''} ({'; '.join(parts)}{more})"
 
 
 def _first_image(hdus: list[Hdu], path: str) -> Hdu:
     for h in hdus:
         if h.shape is not None:
             return h
-    raise Reject(f"no image HDU: {path}")
+    raise Reject(R.NO_IMAGE.format(found=describe(hdus)), path)
+
+
+def _by_band(hdus: list[Hdu], bands: tuple[str, ...], path: str) -> list[Hdu]:
+    """The image HDU named after each band (EXTNAME, case-insensitive); refuse a missing or repeated name."""
+    out = []
+    for b in bands:
+        named = [h for h in hdus if h.shape is not None and h.name.lower() == b.lower()]
+        if not named:
+            raise Reject(R.MISSING_BAND.format(band=repr(b), found=describe(hdus)), path)
+        if len(named) > 1:
+            raise Reject(R.DUPLICATE_EXTNAME.format(band=repr(b), hdus=", ".join(str(h.index) for h in named)), path)
+        out.append(named[0])
+    return out
 
 
 def _meta(hdrs: list[dict]) -> dict:
@@ -80,45 +118,42 @@ def detect_layout(path: str, hdus: list[Hdu] | None) -> str:
 
 
 def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: str = "auto",
-               nan_fill_max_frac: float = 0.01) -> Stamp:
-    """Read and validate one object's stamp (see module docstring); raise Reject on bad input."""
+               nan_fill_max_frac: float = 0.01, read_timeout_s: float = 0.0) -> Stamp:
+    """Read and validate one object's stamp (see module docstring); raise Reject on bad input.
+
+    ``read_timeout_s`` bounds the file system calls per file (:func:`preprocess.fileio.bounded`).
+    """
     shape = (len(bands), size, size)
     hdus = None
     if layout == "auto":
         if "{band}" not in path:
-            hdus = _read(path, root)
+            hdus = _read(path, root, read_timeout_s)
         layout = detect_layout(path, hdus)
     image = np.empty(shape, np.float32)
     if layout == "per_band":
         if "{band}" not in path:
-            raise Reject(f"per_band layout needs '{{band}}' in the path: {path}")
+            raise Reject(R.PER_BAND_PATH, path)
         hdrs = []
         for k, b in enumerate(bands):
             p = path.replace("{band}", b)
-            if not os.path.exists(p):
-                raise Reject(f"missing band {b!r}: {p}")
-            h = _first_image(_read(p, root), p)
+            h = _first_image(_read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b))), p)
             if h.shape != shape[1:]:
-                raise Reject(f"wrong shape {h.shape} in band {b!r}, expected {shape[1:]}: {p}")
+                raise Reject(R.WRONG_BAND_SHAPE.format(shape=h.shape, band=repr(b), expected=shape[1:]), p)
             h.fill(image[k])
             hdrs.append(h.header)
     else:
-        hdus = hdus if hdus is not None else _read(path, root)
+        hdus = hdus if hdus is not None else _read(path, root, read_timeout_s)
         if layout == "cube":
             h = _first_image(hdus, path)
             if h.shape != shape:
-                raise Reject(f"wrong shape {h.shape}, expected {shape}: {path}")
+                raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=shape), path)
             h.fill(image)
             hdrs = [h.header] * len(bands)
         else:  # mef
-            by_name = {h.name.strip().lower(): h for h in hdus if h.shape is not None and h.name}
             hdrs = []
-            for k, b in enumerate(bands):
-                h = by_name.get(b.lower())
-                if h is None:
-                    raise Reject(f"missing band {b!r} (no image HDU with EXTNAME={b}): {path}")
+            for k, (b, h) in enumerate(zip(bands, _by_band(hdus, bands, path))):
                 if h.shape != shape[1:]:
-                    raise Reject(f"wrong shape {h.shape} in band {b!r}, expected {shape[1:]}: {path}")
+                    raise Reject(R.WRONG_BAND_SHAPE.format(shape=h.shape, band=repr(b), expected=shape[1:]), path)
                 h.fill(image[k])
                 hdrs.append(h.header)
     flat = image.reshape(len(bands), -1)
@@ -128,10 +163,9 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
     if nbad:
         frac = nbad / image.size
         if frac > nan_fill_max_frac:
-            raise Reject(f"{nbad} NaN/Inf pixels ({100 * frac:.2f}%) > nan_fill_max_frac "
-                         f"{100 * nan_fill_max_frac:.2f}%: {path}")
+            raise Reject(R.TOO_MANY_NAN.format(n=nbad, pct=100 * frac, max_pct=100 * nan_fill_max_frac), path)
         flat[~finite] = 0.0
     zero = [b for b, nz in zip(bands, flat.any(axis=1)) if not nz]
     if zero:
-        raise Reject(f"all-zero image in band(s) {','.join(zero)}: {path}")
+        raise Reject(R.ALL_ZERO.format(bands=",".join(zero)), path)
     return Stamp(image, _meta(hdrs), nan_filled, image.nbytes)

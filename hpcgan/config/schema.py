@@ -54,6 +54,7 @@ class PreprocessCfg:
     nan_fill_max_frac: float = rng(0.0, 1.0, default=0.01)  # NaN/Inf fraction up to which pixels are filled and flagged
     quarantine_max_frac: float = rng(0.0, 1.0, default=0.05)  # above this the run exits non-zero
     batch_size: int = rng(1, None, default=256)  # stamps per committed write
+    read_timeout_s: float = rng(0.0, None, default=30.0)  # per-file read bound; past it: quarantined (0 = none)
     compression: Literal["none", "gzip", "lzf"] = "none"
     compression_level: int = rng(0, 9, default=1)
 

@@ -1,0 +1,58 @@
+"""Every quarantine reason the preprocess stage can emit, as ``str.format`` templates.
+
+A manifest's quarantine line is one of these, filled in, followed by ``: <path>`` for file problems.
+docs/preprocess.md's reason table lists each template verbatim (tests/test_preprocess_robust.py
+checks both ways), and every ``Reject``/``FitsError``/``quarantine_entry`` in ``preprocess/`` takes
+its reason from here (checked there too). ``{value}`` fields are ``repr``-like: what the card held.
+"""
+from __future__ import annotations
+
+# catalog rows (preprocess/catalog.py)
+CSV_ERROR = "unreadable catalog row ({error})"
+FIELD_COUNT = "unreadable catalog row: {n} fields, header has {header}"
+BAD_RADEC = "unreadable catalog row: bad ra/dec {ra}, {dec}"
+EMPTY_ID = "unreadable catalog row: empty object_id or path"
+UNKNOWN_SURVEY = "unreadable catalog row: unknown survey {survey}; allowed: {allowed}"
+UNKNOWN_SPLIT = "unreadable catalog row: unknown split {split}; allowed: {allowed}"
+ESCAPES_ROOT = "path escapes the data root {root}"
+DUPLICATE_ID = "duplicate object_id in {survey} (first at row {row})"
+NO_COUNTERPART = "paired object has no {other} row in split {split}"
+COUNTERPART = "counterpart quarantined in {survey}: {reason}"
+
+# the file itself (preprocess/fileio.py)
+MISSING_FILE = "missing file"
+NOT_REGULAR = "not a regular file ({kind})"
+CANNOT_READ = "cannot read file ({error})"
+READ_TIMEOUT = "read timed out after {seconds:g} s"
+EMPTY_FILE = "empty file"
+
+# FITS structure (preprocess/fitsread.py)
+NOT_FITS = "not a FITS file (no SIMPLE card)"
+SIMPLE_F = "SIMPLE = F (not standard FITS)"
+TRUNCATED_HEADER = "truncated FITS header in HDU {hdu} (no END card)"
+TRUNCATED_DATA = "truncated FITS data in HDU {hdu}: {have} of {need} bytes"
+GARBAGE = "garbage after HDU {hdu}: no XTENSION card at byte {pos}"
+MISSING_CARD = "missing {key} card in HDU {hdu}"
+BAD_CARD = "bad {key} = {value} in HDU {hdu} (want {want})"
+DUPLICATE_CARD = "duplicate {key} card in HDU {hdu} ({first} then {second})"
+UNSUPPORTED_BITPIX = "unsupported BITPIX {value} in HDU {hdu}"
+UNREADABLE = "unreadable FITS ({error})"
+
+# the stamp (preprocess/stamps.py)
+NO_IMAGE = "no image HDU: the file has {found}"
+MISSING_BAND = "missing band {band}: no image HDU with EXTNAME={band}; the file has {found}"
+MISSING_BAND_FILE = "missing band {band}: no file"
+DUPLICATE_EXTNAME = "duplicate EXTNAME {band} (HDUs {hdus})"
+PER_BAND_PATH = "per_band layout needs '{{band}}' in the path"
+WRONG_SHAPE = "wrong shape {shape}, expected {expected}"
+WRONG_BAND_SHAPE = "wrong shape {shape} in band {band}, expected {expected}"
+TOO_MANY_NAN = "{n} NaN/Inf pixels ({pct:.2f}%) > nan_fill_max_frac {max_pct:.2f}%"
+ALL_ZERO = "all-zero image in band(s) {bands}"
+
+# anything else raised while reading one object (preprocess/shard.py): recorded, never fatal
+UNEXPECTED = "unexpected error ({error})"
+
+
+def templates() -> dict[str, str]:
+    """Name -> template, in the order above."""
+    return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
