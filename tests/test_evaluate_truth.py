@@ -25,7 +25,7 @@ BANDS = ["u", "g", "r", "i", "z"]
 N, SIZE, SCALE, SIGMA = 30, 40, 0.187, 0.05  # objects, CFHT stamp (px), arcsec/px, real noise
 
 
-def gaussian(size: int, sx: float, sy: float = None, flux: float = 1.0, theta: float = 0.0) -> np.ndarray:
+def gaussian(size: int, sx: float, sy: float | None = None, flux: float = 1.0, theta: float = 0.0) -> np.ndarray:
     """Pixel-integrated elliptical Gaussian (sx, sy in px; exact for theta = 0) at the stamp centre."""
     sy = sx if sy is None else sy
     if theta == 0.0:
