@@ -11,7 +11,8 @@ Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
   an unfrozen D) fires their hooks on every rank alike; after each step the other optimisers with
   pending allreduces are synchronised (the maintainers' fix in horovod #1417), so their next
   ``zero_grad`` does not assert and no allreduce is left half-submitted across a phase boundary.
-* Start/resume: parameters broadcast from rank 0 (``broadcast_parameters``); optimiser state as an
+* Start/resume: parameters and buffers broadcast from rank 0 (``broadcast_async_`` per tensor, in
+  ``broadcast_parameters``' order, through the layout rule below); optimiser state as an
   object (:meth:`Dist.broadcast_optimizer`), never ``broadcast_optimizer_state`` (its internal
   zero-grad step changes Adam's moments, horovod #2805).
 * Layouts: Horovod's collectives refuse non-contiguous tensors ("Tensor is required to be
@@ -165,7 +166,7 @@ class HorovodDist(Dist):
     def allreduce_mean(self, tensor: torch.Tensor) -> torch.Tensor:
         out = tensor.detach().clone()  # same layout as ``tensor``
         w = wire(out)
-        self.hvd.allreduce_(w, op=self.hvd.Average, name=None)
+        self.hvd.allreduce_(w, op=self.hvd.Average)
         return land(out, w)
 
     def allreduce_min_int(self, value: int) -> int:
