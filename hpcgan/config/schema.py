@@ -139,8 +139,19 @@ class DistCfg:
 
 
 @dataclass(frozen=True)
+class BaselineCfg:
+    """The naive physical baseline (``hpcgan translate --method resample``, docs/translation.md)."""
+    # area: exact area-weighted overlap; bicubic: surface brightness x pixel-area ratio; auto: area when the
+    # target pixels are larger, else bicubic (the closer to the truth each way: docs/evaluation.md)
+    resample: Literal["auto", "area", "bicubic"] = "auto"
+    psf_match: bool = True  # convolve to the broader target PSF (Gaussian in quadrature) when it is broader
+    add_noise: bool = False  # add Gaussian sky noise of the target survey (seeded per object id)
+
+
+@dataclass(frozen=True)
 class TranslateCfg:
     """Offline bulk translation of whole survey footprints (``hpcgan translate``, docs/translation.md)."""
+    method: Literal["model", "resample"] = "model"  # a trained checkpoint, or the physical baseline (baseline.*)
     checkpoint: str = "runs/train/ours-step2"  # step-2 or single-step-variant checkpoint file, or its run dir
     direction: Literal["x2y", "y2x"] = "x2y"
     shards: str = ""  # input shard root ('' = data.shards)
@@ -184,4 +195,5 @@ class Config:
     kernels: KernelsCfg = KernelsCfg()
     dist: DistCfg = DistCfg()
     translate: TranslateCfg = TranslateCfg()
+    baseline: BaselineCfg = BaselineCfg()
     evaluate: EvaluateCfg = EvaluateCfg()
