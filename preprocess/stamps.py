@@ -88,6 +88,7 @@ def _first_image(hdus: list[Hdu], path: str) -> Hdu:
 
 def _by_band(hdus: list[Hdu], bands: tuple[str, ...], path: str) -> list[Hdu]:
     """The image HDU named after each band (EXTNAME, case-insensitive); refuse a missing or repeated name."""
+    _first_image(hdus, path)  # a file without any image says so
     out = []
     for b in bands:
         named = [h for h in hdus if h.shape is not None and h.name.lower() == b.lower()]

@@ -17,6 +17,7 @@ from hpcgan.cli import add_config_args, config_from_args
 from hpcgan.config import dump_config
 from hpcgan.log import env_rank, get_logger, setup_logging
 from hpcgan.simulate.surveys import survey_pair
+from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
 log = get_logger(__name__)
 
@@ -60,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     comm = _comm()
     rank, size = comm.Get_rank(), comm.Get_size()
     setup_logging(rank, size)
+    if not lock_out(cfg.simulate.out, "simulate", comm):  # another run writes this OUT
+        return EXIT_LOCKED
     from hpcgan.simulate.run import run
 
     try:

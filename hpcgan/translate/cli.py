@@ -1,12 +1,15 @@
-"""``hpcgan translate``: bulk translation of a survey/split with a trained checkpoint (docs/translation.md).
+"""``hpcgan translate``: bulk translation of a survey/split with a trained checkpoint or the physical
+baseline (docs/translation.md).
 
     hpcgan translate -c demo                                   # demo paired-test, x2y, demo step-2 checkpoint
+    hpcgan translate -c demo --method resample --out runs/translate-resample   # the naive baseline
     mpirun -np 4 hpcgan translate -c my.yaml translate.split=unpaired translate.n_realisations=4
     srun hpcgan translate -c my.yaml --checkpoint runs/train/ours-step2 --direction y2x --fits
 
 Flags are shorthands for ``translate.*`` overrides. Exit codes: 0 done (or resumed to done); 1 an
 unusable checkpoint or any failure (with several ranks the whole job is aborted at once with
-``MPI_Abort``); 2 config error. Run the same command again after a kill: committed batches are kept.
+``MPI_Abort``); 2 config error, or OUT in use by another run (hpcgan/utils/lock.py). Run the same
+command again after a kill: committed batches are kept.
 """
 from __future__ import annotations
 
@@ -17,9 +20,10 @@ from typing import Sequence
 from hpcgan.cli import add_config_args, config_from_args
 from hpcgan.config import ConfigError, dump_config
 from hpcgan.log import get_logger, setup_logging
+from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
 log = get_logger("hpcgan.translate")
-FLAGS = {"checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
+FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
          "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
          "n_realisations": "translate.n_realisations"}
 
@@ -28,6 +32,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="hpcgan translate", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
+    p.add_argument("--method", choices=["model", "resample"], help="= translate.method (resample: the physical "
+                   "baseline, settings baseline.*)")
     p.add_argument("--checkpoint", help="= translate.checkpoint (a checkpoint file or a run dir: its latest)")
     p.add_argument("--direction", choices=["x2y", "y2x"], help="= translate.direction")
     p.add_argument("--split", help="= translate.split (unpaired, paired-train, paired-test)")
@@ -36,9 +42,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, help="= translate.batch_size")
     p.add_argument("--n-realisations", type=int, help="= translate.n_realisations")
     p.add_argument("--fits", action="store_true", help="also write one FITS file per object and realisation")
+    p.add_argument("--add-noise", action="store_true", help="= baseline.add_noise=true (resample: target sky noise)")
     p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, ["translate.fits=true"] if a.fits else [], FLAGS)
+    cfg = config_from_args(a, ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise, FLAGS)
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
@@ -46,6 +53,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     comm = get_comm()
     setup_logging(comm.Get_rank(), comm.Get_size())
+    if not lock_out(cfg.translate.out, "translate", comm):  # another run writes this OUT
+        return EXIT_LOCKED
     from hpcgan.train.checkpoint import CheckpointError
     from hpcgan.translate.run import run
 
