@@ -181,3 +181,40 @@ def test_highpass_fixed_and_bands_independent():
     # a constant image is removed by the high-pass (its kernel sums to 0): the input offset is invisible
     with torch.no_grad():
         assert torch.allclose(disc(x), disc(x + 3.0), atol=1e-4)
+
+
+# ---- beyond the paper: linear output, residual generator (docs/models.md) ---------------------------
+@pytest.mark.parametrize("kind,kw", [("autoencoder", {}), ("generator", {"direction": "xy"})])
+def test_out_activation_linear_drops_only_the_last_lrelu(kind, kw):
+    from dataclasses import replace
+
+    from hpcgan.models.layers import last_conv
+
+    paper, lin = build(kind, SMALL, **kw), build(kind, replace(SMALL, out_activation="linear"), **kw)
+    assert count_params(paper) == count_params(lin)
+    seq = [m for m in lin.modules() if isinstance(m, torch.nn.Sequential) and last_conv(lin) in list(m)][-1]
+    assert list(seq)[-1] is last_conv(lin)  # nothing after the output conv
+    n_act = lambda m: sum(isinstance(a, torch.nn.LeakyReLU) for a in m.modules())  # noqa: E731
+    assert n_act(paper) == n_act(lin) + 1
+
+
+@pytest.mark.parametrize("direction,body", [("xy", "paper"), ("yx", "paper"), ("xy", "unet")])
+def test_residual_generator_starts_at_the_baseline(direction, body):
+    from dataclasses import replace
+
+    from hpcgan.config.schema import DataCfg
+    from hpcgan.data.transforms import from_model_space, to_model_space
+    from hpcgan.models.baseline import PhysicalBaseline
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
+    g = build("generator", replace(SMALL, generator="residual", residual_body=body), direction=direction, data=data)
+    x = to_model_space(torch.rand(2, 5, src.stamp_size, src.stamp_size) * 50, src.flux_scale)
+    want = to_model_space(PhysicalBaseline(src, dst)(from_model_space(x, src.flux_scale)), dst.flux_scale)
+    out = g(x)
+    assert out.shape == want.shape and torch.allclose(out, want, atol=1e-5)
+    out.sum().backward()  # only the correction has parameters, and its output conv gets a gradient
+    assert g.net.tail.net[-1][0].weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError, match="survey geometry"):
+        build("generator", replace(SMALL, generator="residual"), direction=direction)

@@ -76,7 +76,11 @@ class DataCfg:
 class ModelCfg:
     """Networks. ``width`` multiplies every hidden channel count (1.0 = the paper)."""
     width: float = rng(0.0, 16.0, lo_open=True, default=1.0)
-    generator: Literal["paper", "unet", "resnet6"] = "paper"
+    # residual: the physical baseline (resample + PSF match, in model space) plus a network correction
+    # (body ``residual_body``, last conv zero-initialised: it starts at the baseline); docs/models.md
+    generator: Literal["paper", "unet", "resnet6", "residual"] = "paper"
+    residual_body: Literal["paper", "unet"] = "paper"
+    out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
     discriminator: Literal["paper", "patchgan"] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them
     ne_hidden: int = rng(1, None, default=64)  # noise-emulator amplitude MLP width (1-64-64-1)
@@ -119,6 +123,12 @@ class TrainCfg:
     channels_last: bool = False
     deterministic: bool = False
     tensorboard: bool = False
+    # paired identity loss + flux_loss_weight * relative aperture-flux error (0 = the paper's MSE only)
+    flux_loss_weight: float = rng(0.0, None, default=0.0)
+    flux_loss_radii_arcsec: tuple[float, ...] = (1.5, 3.0)
+    # validation vs the noise-free twins (paired-test-truth) every eval_every iterations (0 = off)
+    eval_every: int = rng(0, None, default=0)
+    eval_count: int = rng(1, None, default=64)  # held-out paired-test stamps scored
 
 
 @dataclass(frozen=True)

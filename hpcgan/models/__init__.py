@@ -1,10 +1,10 @@
 """The networks of the method (PAPER.md), one file each, built by name through :func:`build`.
 
-Kinds and names: ``autoencoder/paper``, ``noise_emulator/paper``, ``generator/{paper,unet,resnet6}``
+Kinds and names: ``autoencoder/paper``, ``noise_emulator/paper``, ``generator/{paper,unet,resnet6,residual}``
 (``direction='xy'`` 64 -> 136 or ``'yx'`` 136 -> 64), ``discriminator/{paper,patchgan}``.
 See docs/models.md for layer lists, output shapes and parameter counts.
 """
-from hpcgan.models import autoencoder, discriminator, generator, noise_emulator, patchgan, resnet, unet  # noqa: F401  (registration)
+from hpcgan.models import autoencoder, discriminator, generator, noise_emulator, patchgan, residual, resnet, unet  # noqa: F401  (registration)
 from hpcgan.models.autoencoder import Autoencoder
 from hpcgan.models.discriminator import Discriminator
 from hpcgan.models.generator import GeneratorXY, GeneratorYX

@@ -2,7 +2,8 @@
 
 c3-64, pool, c3-128, pool, c3-256, pool, c3-256, up, c3-256, up, c3-128, up, c5-64, c5-64, c5-5
 (136 -> 68 -> 34 -> 17 -> 34 -> 68 -> 136). Step 1 trains it on the reconstruction MSE; what it
-cannot reconstruct is the noise that the noise emulator learns.
+cannot reconstruct is the noise that the noise emulator learns. ``out_act=False``
+(``model.out_activation: linear``) drops the LeakyReLU after the last conv.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from hpcgan.models.registry import register
 class Autoencoder(nn.Module):
     """(N, bands, H, W) -> (N, bands, H, W), H and W divisible by 8."""
 
-    def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1):
+    def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
         self.net = nn.Sequential(
@@ -26,7 +27,7 @@ class Autoencoder(nn.Module):
             ConvAct(c256, c256, 3), Up(),
             ConvAct(c256, c256, 3), Up(),
             ConvAct(c256, c128, 3), Up(),
-            ConvAct(c128, c64, 5), ConvAct(c64, c64, 5), ConvAct(c64, bands, 5),
+            ConvAct(c128, c64, 5), ConvAct(c64, c64, 5), ConvAct(c64, bands, 5, act=out_act),
         )
         init_weights(self, bias_init)
 
@@ -38,4 +39,4 @@ class Autoencoder(nn.Module):
 
 @register("autoencoder", "paper")
 def _autoencoder(cfg, bands: int = 5) -> Autoencoder:
-    return Autoencoder(bands, cfg.width, cfg.bias_init)
+    return Autoencoder(bands, cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")

@@ -120,22 +120,29 @@ class ResizeTail(nn.Module):
 
     ``xy`` (64 -> 136): symmetric pad 2 (-> 68), nearest x2 (-> 136), c5-64, c5-64, c5-out.
     ``yx`` (136 -> 64): input already at 68 px (``pool_first`` pools a 136-px input first),
-    c5-64 VALID (-> 64), c5-64, c5-out.
+    c5-64 VALID (-> 64), c5-64, c5-out. ``out_act=False`` drops the LeakyReLU after c5-out (linear output).
     """
 
-    def __init__(self, direction: str, cin: int, cout: int, width: float, pool_first: bool = False):
+    def __init__(self, direction: str, cin: int, cout: int, width: float, pool_first: bool = False,
+                 out_act: bool = True):
         super().__init__()
         h = ch(64, width)
+        last = ConvAct(h, cout, 5, act=out_act)
         if direction == "xy":
-            self.net = nn.Sequential(SymmetricPad(2), Up(), ConvAct(cin, h, 5), ConvAct(h, h, 5), ConvAct(h, cout, 5))
+            self.net = nn.Sequential(SymmetricPad(2), Up(), ConvAct(cin, h, 5), ConvAct(h, h, 5), last)
         elif direction == "yx":
             head: list[nn.Module] = [Pool()] if pool_first else []
-            self.net = nn.Sequential(*head, ConvAct(cin, h, 5, padding="valid"), ConvAct(h, h, 5), ConvAct(h, cout, 5))
+            self.net = nn.Sequential(*head, ConvAct(cin, h, 5, padding="valid"), ConvAct(h, h, 5), last)
         else:
             raise ValueError(f"direction: expected 'xy' or 'yx', got {direction!r}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
+
+
+def last_conv(module: nn.Module) -> nn.Conv2d:
+    """The output convolution of a network (the last ``Conv2d`` registered)."""
+    return [m for m in module.modules() if isinstance(m, nn.Conv2d)][-1]
 
 
 def count_params(module: nn.Module, trainable_only: bool = True) -> int:

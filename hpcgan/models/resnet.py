@@ -38,7 +38,8 @@ class ResBlock(nn.Module):
 class ResnetGenerator(nn.Module):
     """(N, 5, s, s) -> xy: (N, 5, 2(s+4), 2(s+4)); yx: (N, 5, s/2-4, s/2-4). ``s`` divisible by 4."""
 
-    def __init__(self, direction: str, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, blocks: int = 6):
+    def __init__(self, direction: str, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, blocks: int = 6,
+                 out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
         self.body = nn.Sequential(
@@ -46,7 +47,7 @@ class ResnetGenerator(nn.Module):
             *[ResBlock(c256) for _ in range(blocks)],
             Up(), _conv(c256, c128, 3), Up(), _conv(c128, c64, 3), _conv(c64, c64, 7, norm=False),
         )
-        self.tail = ResizeTail(direction, c64, bands, width, pool_first=(direction == "yx"))
+        self.tail = ResizeTail(direction, c64, bands, width, pool_first=(direction == "yx"), out_act=out_act)
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -55,4 +56,4 @@ class ResnetGenerator(nn.Module):
 
 @register("generator", "resnet6")
 def _resnet6(cfg, direction: str, bands: int = 5) -> ResnetGenerator:
-    return ResnetGenerator(direction, bands, cfg.width, cfg.bias_init)
+    return ResnetGenerator(direction, bands, cfg.width, cfg.bias_init, out_act=cfg.out_activation == "lrelu")

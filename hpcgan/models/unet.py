@@ -17,14 +17,15 @@ from hpcgan.models.registry import register
 class UNetGenerator(nn.Module):
     """(N, 5, s, s) -> xy: (N, 5, 2(s+4), 2(s+4)); yx: (N, 5, s/2-4, s/2-4). ``s`` divisible by 8."""
 
-    def __init__(self, direction: str, bands: int = 5, width: float = 1.0, bias_init: float = 0.1):
+    def __init__(self, direction: str, bands: int = 5, width: float = 1.0, bias_init: float = 0.1,
+                 out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
         self.enc1, self.enc2, self.enc3 = ConvAct(bands, c64, 3), ConvAct(c64, c128, 3), ConvAct(c128, c256, 3)
         self.mid = ConvAct(c256, c256, 3)
         self.dec3, self.dec2, self.dec1 = ConvAct(2 * c256, c256, 3), ConvAct(c256 + c128, c128, 3), ConvAct(c128 + c64, c64, 3)
         self.pool, self.up = Pool(), Up()
-        self.tail = ResizeTail(direction, c64, bands, width, pool_first=(direction == "yx"))
+        self.tail = ResizeTail(direction, c64, bands, width, pool_first=(direction == "yx"), out_act=out_act)
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -40,4 +41,4 @@ class UNetGenerator(nn.Module):
 
 @register("generator", "unet")
 def _unet(cfg, direction: str, bands: int = 5) -> UNetGenerator:
-    return UNetGenerator(direction, bands, cfg.width, cfg.bias_init)
+    return UNetGenerator(direction, bands, cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")
