@@ -149,23 +149,25 @@ def prune(run_dir: str | Path, keep: int) -> None:
 
 
 def load(path: str | Path) -> dict:
-    """Verify the checksum, then ``torch.load(weights_only=True)`` on CPU."""
+    """Verify the checksum (if it is there: a committed checkpoint that fails it is "corrupt"), that the file
+    is a torch archive at all, then ``torch.load(weights_only=True)`` on CPU and the state's keys."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path}: no such file")
+    sha = Path(str(path) + ".sha256")
+    if sha.is_file():
+        want = sha.read_text().split()[0] if sha.read_text().strip() else ""
+        got = sha256_file(path)
+        if got != want:
+            raise CheckpointError(f"checkpoint {path}: corrupt (SHA-256 {got[:12]}... does not match "
+                                  f"{sha.name} {want[:12]}...): {_fallback_hint(path)}")
     with open(path, "rb") as f:
         head = f.read(len(ZIP_MAGIC))
     if head != ZIP_MAGIC:
         raise CheckpointError(f"checkpoint {path}: not a checkpoint ({_what_it_is(path, head)}; hpcgan checkpoints "
                               "are torch archives checkpoints/ckpt-NNNNNNN.pt with a .sha256 beside)")
-    sha = Path(str(path) + ".sha256")
     if not sha.is_file():
         raise CheckpointError(f"checkpoint {path}: checksum file {sha.name} is missing (incomplete write?)")
-    want = sha.read_text().split()[0] if sha.read_text().strip() else ""
-    got = sha256_file(path)
-    if got != want:
-        raise CheckpointError(f"checkpoint {path}: corrupt (SHA-256 {got[:12]}... does not match "
-                              f"{sha.name} {want[:12]}...): {_fallback_hint(path)}")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling error means an unusable file
