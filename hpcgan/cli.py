@@ -15,16 +15,9 @@ from typing import Mapping, Sequence
 from hpcgan.config import ConfigError, Config, dump_config, load_config
 from hpcgan.log import setup_logging
 
-# stage name -> module with main(argv); imported lazily so `hpcgan --help` stays fast
-STAGES = {
-    "config": "hpcgan.cli",
-    "simulate": "hpcgan.simulate.cli",
-    "preprocess": "preprocess.cli",
-    "train": "hpcgan.train.cli",
-    "submit": "hpcgan.launch.submit",
-    "translate": "hpcgan.translate.cli",
-    "evaluate": "hpcgan.evaluate.cli",
-}
+# commands besides the stages of hpcgan.stages (simulate ... evaluate, step1/step2 = train --step 1/2);
+# modules imported lazily so `hpcgan --help` stays fast
+COMMANDS = {"config": "hpcgan.cli", "train": "hpcgan.train.cli", "submit": "hpcgan.launch.submit"}
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -57,9 +50,11 @@ def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (),
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from hpcgan import stages
+
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in STAGES:
-        known = ", ".join(STAGES)
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in {**COMMANDS, **stages.STAGES}:
+        known = ", ".join([*COMMANDS, *stages.STAGES])
         if argv and argv[0] not in ("-h", "--help"):
             print(f"hpcgan: unknown command {argv[0]!r}; allowed: {known}", file=sys.stderr)
             return 2
@@ -70,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if stage == "config":
             return config_main(rest)
-        return importlib.import_module(STAGES[stage]).main(rest)
+        if stage in stages.STAGES:
+            return stages.main(stage, rest)
+        return importlib.import_module(COMMANDS[stage]).main(rest)
     except ConfigError as e:
         print(f"hpcgan {stage}: config error: {e}", file=sys.stderr)
         return 2

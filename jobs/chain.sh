@@ -1,44 +1,55 @@
 #!/usr/bin/env bash
-# Chain preprocess -> step 1 -> step 2 with --dependency=afterok (a requeued job keeps its id, so the
-# next stage waits for its final success). Run from the repository root, on a login node:
-#   CONFIG=configs/my.yaml SITE=generic jobs/chain.sh [--from step1] [-- extra sbatch args for every stage]
-# Per-stage sbatch args: PREPROCESS_ARGS, STAGE1_ARGS, STAGE2_ARGS (e.g. "-N 8 --gpus-per-node=4").
-# Prints the job ids; `squeue -u $USER` shows them pending on their dependencies.
+# Chain stages of hpcgan.stages with --dependency=afterok (a requeued job keeps its id, so the next
+# stage waits for its final success); each stage reads the result file of the one before, so step 2
+# starts from the checkpoint step 1 named, translate from the last training checkpoint, evaluate from
+# that translation. Run from the repository root, on a login node:
+#   CONFIG=configs/my.yaml SITE=generic jobs/chain.sh [--stages S1,S2,..] [--from STAGE] [--after FILE]
+#       [-- extra sbatch args for every stage]
+# Stages (default preprocess,step1,step2,translate,evaluate; also simulate, check): jobs/<stage>.slurm,
+# else jobs/stage.slurm. --from drops the stages before STAGE; --after FILE reads an earlier chain's
+# result file (e.g. logs/chain-.../step2.json). Per-stage sbatch args: <STAGE>_ARGS, e.g.
+# STEP1_ARGS="-N 8 --gpus-per-node=4" TRANSLATE_ARGS="-N 2". Result files: $RESULTS (default
+# logs/chain-<date>-<pid>/<stage>.json). Prints "<stage> <job id>"; `squeue -u $USER` shows them pending.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
-from=preprocess
+stages=preprocess,step1,step2,translate,evaluate
+from=""
+after=""
 while [ $# -gt 0 ]; do
   case "$1" in
+    --stages) stages="$2"; shift 2 ;;
     --from) from="$2"; shift 2 ;;
+    --after) after="$(realpath "$2")"; shift 2 ;;
     --) shift; break ;;
-    -h|--help) sed -n 2,8p "$0"; exit 0 ;;
+    -h|--help) sed -n 2,12p "$0"; exit 0 ;;
     *) echo "chain.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-case "$from" in preprocess|step1|step2) ;; *) echo "chain.sh: --from preprocess|step1|step2" >&2; exit 2 ;; esac
+IFS=, read -r -a list <<<"$stages"
+if [ -n "$from" ]; then
+  for i in "${!list[@]}"; do [ "${list[$i]}" = "$from" ] && { list=("${list[@]:$i}"); from=""; break; }; done
+  [ -z "$from" ] || { echo "chain.sh: --from $from is not one of $stages" >&2; exit 2; }
+fi
+[ -z "$after" ] || [ -f "$after" ] || { echo "chain.sh: --after: no file $after" >&2; exit 2; }
 command -v sbatch >/dev/null || { echo "chain.sh: sbatch not found (not on a SLURM login node?)" >&2; exit 2; }
-mkdir -p logs
+RESULTS="$(realpath -m "${RESULTS:-logs/chain-$(date +%Y%m%d-%H%M%S)-$$}")"
+mkdir -p logs "$RESULTS"
 export CONFIG="${CONFIG:-default}" SITE="${SITE:-generic}"
 # inside a job (chaining from a job): drop the job's SLURM_* so the new jobs do not inherit its geometry
 for v in $(env | awk -F= '/^(SLURM_|SBATCH_|SRUN_)/ {print $1}'); do [ "$v" = SLURM_CONF ] || unset "$v"; done
 dep=()
 EXTRA=("$@")
-submit() {  # name, script, per-stage args
-  local id
+for s in "${list[@]}"; do
+  script="jobs/$s.slurm" name=()
+  [ -f "$script" ] || { script=jobs/stage.slurm; name=(-J "hpcgan-$s"); }
+  args_var="$(echo "${s}_ARGS" | tr '[:lower:]-' '[:upper:]_')"
+  result="$RESULTS/$s.json"
   # shellcheck disable=SC2086
-  id="$(sbatch --parsable --export=ALL "${dep[@]}" $3 "${EXTRA[@]}" "$2")" || true
+  id="$(sbatch --parsable --export="ALL,STAGE=$s,HPCGAN_AFTER=$after,HPCGAN_RESULT=$result" "${name[@]}" \
+        "${dep[@]}" ${!args_var:-} "${EXTRA[@]}" "$script")" || true
   id="${id%%;*}"
-  [ -n "$id" ] || { echo "chain.sh: sbatch of $2 failed" >&2; exit 1; }
-  echo "$1 $id"
+  [ -n "$id" ] || { echo "chain.sh: sbatch of $script ($s) failed" >&2; exit 1; }
+  echo "$s $id"
   dep=(--dependency="afterok:$id" --kill-on-invalid-dep=yes)
-}
-started=0
-for s in preprocess step1 step2; do
-  [ "$s" = "$from" ] && started=1
-  [ "$started" = 1 ] || continue
-  case "$s" in
-    preprocess) submit preprocess jobs/preprocess.slurm "${PREPROCESS_ARGS:-}" ;;
-    step1) submit step1 jobs/stage1.slurm "${STAGE1_ARGS:-}" ;;
-    step2) submit step2 jobs/stage2.slurm "${STAGE2_ARGS:-}" ;;
-  esac
+  after="$result"
 done

@@ -1,6 +1,8 @@
 # Sourced by jobs/*.slurm: environment, signal trap + forward + requeue, and the srun line.
 # Knobs (environment; all optional):
 #   CONFIG=configs/x.yaml   hpcgan config (YAML holds the training knobs; the job holds resources only)
+#   HPCGAN_AFTER=FILE       results of the stages before (hpcgan <stage> --after; jobs/chain.sh sets it)
+#   HPCGAN_RESULT=FILE      where this stage writes the results so far plus its own (--result)
 #   SITE=generic            jobs/sites/$SITE.sh: modules, NCCL/fabric variables, srun flags
 #   SRUN_MPI=pmix           srun --mpi=$SRUN_MPI (pmix, pmi2, cray_shasta, none)
 #   SRUN_ARGS="..."         extra srun flags (e.g. --gpu-bind=none)
@@ -18,7 +20,6 @@ source "jobs/sites/$SITE.sh"
 source env/activate.sh
 CONFIG="${CONFIG:-default}"
 SRUN_MPI="${SRUN_MPI:-pmix}"
-HPCGAN_MAX_REQUEUE="${HPCGAN_MAX_REQUEUE:-20}"
 export CONFIG
 
 _hpcgan_child=""
@@ -32,7 +33,8 @@ trap '_hpcgan_forward USR1' USR1
 trap '_hpcgan_forward TERM' TERM
 
 # hpcgan_srun CMD...: run CMD as one task per rank with srun, in the background so the trap can fire,
-# then requeue the job if a signal asked for it (the stage checkpointed and exited 75) or exit with CMD's status.
+# then requeue the job if hpcgan.launch.requeue's rule says so (USR1 then a non-zero exit, or exit 75;
+# never after TERM or past HPCGAN_MAX_REQUEUE restarts), else return CMD's status.
 hpcgan_srun() {
   echo "[job] $(date -Is) job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0} site=$SITE config=$CONFIG" \
        "tasks=${SLURM_NTASKS:-1} nodes=${SLURM_JOB_NUM_NODES:-1}: srun --mpi=$SRUN_MPI $*" >&2
@@ -46,16 +48,19 @@ hpcgan_srun() {
     kill -0 "$_hpcgan_child" 2>/dev/null || break
   done
   _hpcgan_child=""
-  # requeue only after the time-limit warning (B:USR1) and only if the stage did not finish anyway
-  # (rc 0: done; a job shorter than the warning time gets USR1 at once). TERM: scancel/preemption.
-  if [ "$_hpcgan_signalled" = USR1 ] && [ "$rc" -ne 0 ]; then
-    if [ "${SLURM_RESTART_COUNT:-0}" -ge "$HPCGAN_MAX_REQUEUE" ]; then
-      echo "[job] not requeueing: restart ${SLURM_RESTART_COUNT:-0} >= HPCGAN_MAX_REQUEUE=$HPCGAN_MAX_REQUEUE" >&2
-      return 1
-    fi
-    echo "[job] $(date -Is) step ended ($rc) after SIG$_hpcgan_signalled: requeueing ${SLURM_JOB_ID:-?}" >&2
-    scontrol requeue "${SLURM_JOB_ID}" || { echo "[job] scontrol requeue failed" >&2; return 1; }
+  # rc 0: done (a job shorter than the warning time gets USR1 at once and may still finish)
+  if [ "$rc" -ne 0 ] && python -m hpcgan.launch.requeue "$rc" "$_hpcgan_signalled"; then
+    scontrol requeue "${SLURM_JOB_ID}" || { echo "[job] scontrol requeue of ${SLURM_JOB_ID} failed" >&2; return 1; }
     exit 0
   fi
   return "$rc"
+}
+
+# hpcgan_stage STAGE [ARGS...]: `hpcgan STAGE` of hpcgan.stages with the job's config and chain files.
+hpcgan_stage() {
+  local stage="$1"; shift
+  local chain=()
+  [ -n "${HPCGAN_AFTER:-}" ] && chain+=(--after "$HPCGAN_AFTER")
+  [ -n "${HPCGAN_RESULT:-}" ] && chain+=(--result "$HPCGAN_RESULT")
+  hpcgan_srun hpcgan "$stage" --config "$CONFIG" "${chain[@]}" "$@"
 }

@@ -148,7 +148,8 @@ def evaluate(cfg: Config) -> dict:
         "baseline": str(Path(ec.baseline).resolve()) if ec.baseline else None,
         "baseline_method": base_man.get("method") if base_man else None,
         "direction": man["direction"], "split": split, "source_survey": src["survey"], "target_survey": survey,
-        "checkpoint_sha256": man.get("checkpoint_sha256"), "n_objects": len(ids), "bands": bands,
+        "checkpoint": man.get("checkpoint"), "checkpoint_sha256": man.get("checkpoint_sha256"),
+        "n_objects": len(ids), "bands": bands,
         "unmatched": None if ec.limit else n_translated - len(ids),
         "references": {
             "vs_truth": str(truth_dir) if truth_src is not None else None,

@@ -1,20 +1,25 @@
-"""``hpcgan submit``: run stages as submitit jobs, chained preprocess -> step1 -> step2.
+"""``hpcgan submit``: run stages of :mod:`hpcgan.stages` as submitit jobs, each reading the one before.
 
-    hpcgan submit -c my.yaml --stages step1,step2 --nodes 8 --tasks-per-node 4 --gpus-per-node 4 \
-        --time-min 240 --partition gpu                      # SLURM, each stage afterok the previous
+    hpcgan submit -c my.yaml --stages preprocess,step1,step2,translate,evaluate --nodes 8 \
+        --tasks-per-node 4 --gpus-per-node 4 --time-min 240 --partition gpu   # SLURM, each afterok the previous
     hpcgan submit -c demo --executor local --tasks-per-node 2 --stages step1 train.iters=20
     hpcgan submit -c demo --executor debug --stages step1   # in this process (pdb works)
 
-Each stage is a :class:`StageJob` (submitit ``Checkpointable``): it runs the stage's ``main(argv)``
-on every task (srun starts one per rank; hpcgan.dist reads the SLURM step environment). It never
-carries a "resume from X" argument: a requeued job re-runs the *same* pickle (fairchem #1055), so at
-start it looks up the latest checkpoint of its run dir, and the trainer resumes from that.
+Each stage is a :class:`StageJob` (submitit ``Checkpointable``): it runs the stage
+(:func:`hpcgan.stages.run_chained`) on every task (srun starts one per rank; hpcgan.dist reads the
+SLURM step environment). Stage *k* writes the results so far to ``<folder>/<stage>/result.json``
+and stage *k+1* reads that file (``--after``): its input is the output dir or checkpoint the stage
+before *named*, never a guess. ``--after FILE`` starts a chain from an earlier chain's result file.
+A job never carries a "resume from X" argument: a requeued job re-runs the *same* pickle (fairchem
+#1055), so at start it looks up the latest checkpoint of its run dir (``default_run_dir``, the
+trainer's own naming), and the trainer resumes from that.
 
 Time limits: the sbatch line gets ``--signal=USR1@<signal_delay_s>`` (SUBMITIT_PREEMPT_SIGNAL=USR1,
 not the default USR2, because the trainer's stop handler listens to USR1/SIGTERM and overrides
 submitit's handler). The trainer checkpoints at the next iteration and returns 75; rank 0 of the
-StageJob then requeues the job (``scontrol requeue``, what submitit's own handler does) and every
-rank exits without a result. Should submitit's handler fire instead (a stage without its own
+StageJob then requeues the job (``scontrol requeue``, what submitit's own handler does) when
+:func:`hpcgan.launch.requeue.should_requeue` says so (the rule ``jobs/lib.sh`` applies too), and
+every rank exits without a result. Should submitit's handler fire instead (a stage without its own
 handler, ``job._interrupt()``), :meth:`StageJob.checkpoint` resubmits a fresh StageJob.
 
 From inside a job (chaining from a running stage), submissions happen under
@@ -23,7 +28,6 @@ From inside a job (chaining from a running stage), submissions happen under
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import random
 import subprocess
@@ -37,23 +41,14 @@ os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
 
 import submitit  # noqa: E402
 
+from hpcgan.launch.requeue import should_requeue  # noqa: E402
 from hpcgan.log import get_logger  # noqa: E402
+from hpcgan.stages import CHAIN, STAGES, StageFailed, StageResult, read_results, run_chained  # noqa: E402
 
 log = get_logger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
-EXIT_INTERRUPTED = 75
-# stage -> (module with main(argv), extra argv)
-STAGES = {
-    "check": ("hpcgan.launch.check", []),
-    "preprocess": ("preprocess.cli", []),
-    "step1": ("hpcgan.train.cli", ["--step", "1"]),
-    "step2": ("hpcgan.train.cli", ["--step", "2"]),
-}
 EXECUTORS = ("auto", "slurm", "local", "debug")
-
-
-def _stage_main(module: str):
-    return importlib.import_module(module).main
+TRAIN = "hpcgan.train.cli"
 
 
 def _export_task_env() -> None:
@@ -81,61 +76,49 @@ class StageJob(submitit.helpers.Checkpointable):
     configs: list[str] = field(default_factory=list)
     overrides: list[str] = field(default_factory=list)
     run_dir: str | None = None
+    after: str | None = None  # result file of the stage before (read at start: it exists by then)
+    result: str | None = None  # where this stage writes the results so far plus its own
     resumed_from: str | None = None  # set at start, for the log; never an input
 
     def argv(self) -> list[str]:
-        command, extra = STAGES[self.stage]
-        out = [*extra]
+        out = []
         for c in self.configs:
             out += ["--config", c]
-        if self.run_dir and command == "hpcgan.train.cli":
+        if self.run_dir and STAGES[self.stage].module == TRAIN:
             out += ["--run-dir", self.run_dir]
         return out + list(self.overrides)
 
     def stage_run_dir(self) -> Path | None:
-        """Where this stage checkpoints (train stages), from the config like the trainer computes it."""
-        if STAGES[self.stage][0] != "hpcgan.train.cli":
+        """Where this stage checkpoints (train stages): the stage's own out dir, as the trainer names it."""
+        stage = STAGES[self.stage]
+        if stage.module != TRAIN:
             return None
-        if self.run_dir:
-            return Path(self.run_dir)
-        from hpcgan.config import load_config
-
-        step = STAGES[self.stage][1][1]
-        cfg = load_config(self.configs or ["default"], [*self.overrides, f"train.step={step}"])
-        try:
-            from hpcgan.train.trainer import default_run_dir
-
-            return default_run_dir(cfg)
-        except ImportError:
-            return Path(cfg.train.run_dir) / f"{cfg.train.variant}-step{step}"
+        return stage.out_dir(*stage.parse([*stage.reads(read_results(self.after)), *self.argv()]))
 
     def latest_checkpoint(self) -> Path | None:
         rd = self.stage_run_dir()
         if rd is None:
             return None
-        try:
-            from hpcgan.train.checkpoint import latest
+        from hpcgan.train.checkpoint import latest
 
-            return latest(rd)
-        except ImportError:
-            cks = sorted(rd.glob("checkpoints/ckpt-*.pt"))
-            return cks[-1] if cks else None
+        return latest(rd)
 
-    def __call__(self) -> int:
+    def __call__(self) -> StageResult:
         _export_task_env()
         ck = self.latest_checkpoint()
         self.resumed_from = str(ck) if ck else None
         rank = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
-        if rank == 0:
+        if rank == 0 and STAGES[self.stage].module == TRAIN:
             log.info("stage %s: %s (restart %s)", self.stage,
                      f"resuming from {ck}" if ck else "no checkpoint in its run dir: starting fresh",
                      os.environ.get("SLURM_RESTART_COUNT", "0"))
-        rc = _stage_main(STAGES[self.stage][0])(self.argv())
-        if rc == EXIT_INTERRUPTED:
-            self._requeue_after_stop(rank)
-        if rc != 0:
-            raise RuntimeError(f"stage {self.stage} exited {rc}")
-        return rc
+        try:
+            return run_chained(self.stage, self.argv(), self.after, self.result)
+        except StageFailed as e:
+            requeue, why = should_requeue(e.rc)
+            if requeue:
+                self._requeue_after_stop(rank)
+            raise RuntimeError(f"{e} ({why})") from None
 
     def _requeue_after_stop(self, rank: int) -> None:
         """The stage stopped on a signal with a checkpoint saved: requeue (rank 0) and leave quietly."""
@@ -153,7 +136,7 @@ class StageJob(submitit.helpers.Checkpointable):
     def checkpoint(self, *args, **kwargs) -> submitit.helpers.DelayedSubmission:
         """Resubmit a fresh StageJob with the same stage/config; it finds the latest checkpoint itself."""
         return submitit.helpers.DelayedSubmission(StageJob(self.stage, list(self.configs), list(self.overrides),
-                                                           self.run_dir))
+                                                           self.run_dir, self.after, self.result))
 
 
 @dataclass
@@ -203,8 +186,10 @@ def make_executor(kind: str, folder: str | Path, res: Resources, name: str,
 
 def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str], executor: str = "auto",
                  folder: str | Path = "runs/submitit", res: Resources | None = None,
-                 run_dirs: dict[str, str] | None = None, wait: bool = False) -> list[submitit.Job]:
-    """Submit ``stages`` in order. SLURM: all at once, each ``afterok`` the previous. Local/debug (no
+                 run_dirs: dict[str, str] | None = None, wait: bool = False,
+                 after: str | None = None) -> list[submitit.Job]:
+    """Submit ``stages`` in order, each reading the result file of the one before (the first reads
+    ``after``, if given). SLURM: all at once, each ``afterok`` the previous. Local/debug (no
     dependencies there): one after the other, each waited for; a failure stops the chain."""
     res = res or Resources()
     jobs: list[submitit.Job] = []
@@ -217,7 +202,9 @@ def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str]
         for s in stages:
             ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}", jobs[-1].job_id if jobs else None)
             sequential = ex.cluster != "slurm"
-            job = ex.submit(StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s)))
+            result = str((Path(folder) / s / "result.json").resolve())
+            job = ex.submit(StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s), after, result))
+            after = result
             log.info("submitted %s as job %s (%s)", s, job.job_id, ex.cluster)
             print(f"{s} {job.job_id}", flush=True)
             jobs.append(job)
@@ -237,7 +224,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_config_args(p)
     p.add_argument("--executor", choices=EXECUTORS, default="auto",
                    help="auto: slurm when sbatch is on PATH, else local")
-    p.add_argument("--stages", default="preprocess,step1,step2", help="comma-separated, in order")
+    p.add_argument("--stages", default=",".join(CHAIN[1:]),
+                   help=f"comma-separated, in order, of: {', '.join(STAGES)} (default: %(default)s)")
+    p.add_argument("--after", help="a result.json of an earlier chain: the first stage reads from it")
     p.add_argument("--folder", default="runs/submitit", help="submitit logs and pickles")
     p.add_argument("--nodes", type=int, default=1)
     p.add_argument("--tasks-per-node", type=int, default=1, help="ranks per node (one per GPU)")
@@ -262,7 +251,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     res = Resources(a.nodes, a.tasks_per_node, a.gpus_per_node, a.cpus_per_task, a.time_min, a.partition,
                     a.account, a.srun_mpi, a.signal_delay_s, a.site)
     try:
-        submit_chain(stages, a.config, [*a.sets, *a.overrides], a.executor, a.folder, res, run_dirs, a.wait)
+        submit_chain(stages, a.config, [*a.sets, *a.overrides], a.executor, a.folder, res, run_dirs, a.wait,
+                     a.after and str(Path(a.after).resolve()))
     except (submitit.core.utils.FailedJobError, submitit.core.utils.UncompletedJobError, RuntimeError) as e:
         print(f"hpcgan submit: a stage failed: {str(e)[-2000:]}", file=sys.stderr)
         return 1

@@ -16,9 +16,9 @@ import sys
 from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
+from hpcgan.launch.requeue import EXIT_REQUEUE as EXIT_INTERRUPTED
 from hpcgan.train.checkpoint import CheckpointError
 
-EXIT_INTERRUPTED = 75
 EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
 
 

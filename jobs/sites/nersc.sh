@@ -1,7 +1,7 @@
 # Site profile: NERSC-like (Perlmutter: 4x A100 per node, Slingshot-11, Cray MPICH, SLURM).
 # After docs.nersc.gov/machinelearning (launchers) and PITFALLS.md section 3.
 # Usage: SITE=nersc CONFIG=... sbatch -A <account> -C gpu -q regular -N 8 --gpus-per-node=4 \
-#          --ntasks-per-node=4 --cpus-per-task=32 jobs/stage1.slurm
+#          --ntasks-per-node=4 --cpus-per-task=32 jobs/step1.slurm
 module load pytorch 2>/dev/null || true   # or: module load python; source your own venv below
 # Cray MPICH is wired by SLURM's cray_shasta plugin (the default there); Horovod must be built against
 # that MPI (MPICC=cc, env/install-horovod.sh with HOROVOD_GPU_OPERATIONS=NCCL).

@@ -3,7 +3,7 @@
 # scale), srun direct launch with one GCD per task bound closest, NCCL/RCCL on the hsn0 interface,
 # environment staged on node-local NVMe, sbatch --export=NONE for a clean environment.
 # Usage: SITE=olcf CONFIG=... sbatch -A <proj> -N 64 --ntasks-per-node=8 --gpus-per-task=1 \
-#          --cpus-per-task=7 -C nvme jobs/stage1.slurm
+#          --cpus-per-task=7 -C nvme jobs/step1.slurm
 module load PrgEnv-gnu rocm craype-accel-amd-gfx90a 2>/dev/null || true
 export SRUN_MPI="${SRUN_MPI:-cray_shasta}"
 export SRUN_ARGS="${SRUN_ARGS:-} --gpus-per-task=1 --gpu-bind=closest"  # one GCD per task: device index 0

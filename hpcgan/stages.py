@@ -1,0 +1,204 @@
+"""The stage registry: one :class:`Stage` per stage, for ``hpcgan <stage>``, ``hpcgan submit`` and ``jobs/*.slurm``.
+
+    simulate -> preprocess -> step1 -> step2 -> translate -> evaluate     (and ``check``: is the job wired right?)
+
+A stage is its command (a module with ``main(argv) -> int`` that parses, runs and returns the exit
+code), the overrides it always gets (``step1``: ``train.step=1``), where it writes (derived from the
+config with the very function the stage uses: ``default_run_dir`` for training), and what it reads
+from the stages before it. ``Stage.run(argv)`` returns a :class:`StageResult` naming its output dir
+(and, for training, the checkpoint it left); a failing stage raises :class:`StageFailed` with its exit
+code. A new stage is one entry in :data:`STAGES`.
+
+Chaining: ``hpcgan <stage> --after PREV.json --result THIS.json ...`` reads the results of the stages
+before (``PREV.json``, written by the previous stage) and turns them into overrides (``step2`` gets
+``train.init_from=<step1's checkpoint>``, ``translate`` gets ``translate.checkpoint=<the last train
+stage's checkpoint>``, ...), runs, and writes the results so far plus its own to ``THIS.json``
+(rank 0). Explicit overrides on the command line still win. ``jobs/chain.sh`` and ``hpcgan submit``
+pass these two flags; nothing downstream guesses a path.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from hpcgan.config import Config
+from hpcgan.log import env_rank, get_logger
+
+log = get_logger(__name__)
+Done = Mapping[str, "StageResult"]  # results of the stages before, by name
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What a stage left: its output dir and a few named outputs (``extra``: checkpoint, catalog, ...)."""
+
+    name: str
+    out_dir: str | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class StageFailed(RuntimeError):
+    def __init__(self, name: str, rc: int):
+        super().__init__(f"stage {name} exited {rc}")
+        self.name, self.rc = name, rc
+
+
+def _quoted(key: str, value: Any) -> str:
+    return f"{key}={json.dumps(str(value))}"  # JSON-quoted: YAML reads paths with ':' or '#' back exactly
+
+
+# ---- where each stage writes, and what it tells the next ------------------------------------------
+def _train_dir(cfg: Config, a: argparse.Namespace) -> Path:
+    from hpcgan.train.trainer import default_run_dir  # the function the trainer names its run dir with
+
+    return Path(a.run_dir) if a.run_dir else default_run_dir(cfg)
+
+
+def _train_extra(out: Path) -> dict:
+    from hpcgan.train.checkpoint import latest
+    from hpcgan.translate.model import checkpoint_sha256
+
+    ck = latest(out)
+    return {"checkpoint": str(ck), "checkpoint_sha256": checkpoint_sha256(ck)} if ck else {}
+
+
+def _translate_extra(out: Path) -> dict:
+    man = json.loads((out / "manifest.json").read_text())
+    return {"manifest": str(out / "manifest.json"), "checkpoint": man["checkpoint"],
+            "checkpoint_sha256": man["checkpoint_sha256"]}
+
+
+def _shards(done: Done, key: str) -> list[str]:
+    return [_quoted(key, done["preprocess"].out_dir)] if "preprocess" in done else []
+
+
+def _last_checkpoint(done: Done) -> list[str]:
+    for s in ("step2", "step1"):  # a single-step variant has only step1
+        if s in done and done[s].extra.get("checkpoint"):
+            return [_quoted("translate.checkpoint", done[s].extra["checkpoint"])]
+    return []
+
+
+def _reads_step2(done: Done) -> list[str]:
+    ck = done["step1"].extra.get("checkpoint") if "step1" in done else None
+    return _shards(done, "data.shards") + ([_quoted("train.init_from", ck)] if ck else [])
+
+
+def _reads_evaluate(done: Done) -> list[str]:
+    out = [_quoted("evaluate.translations", done["translate"].out_dir)] if "translate" in done else []
+    return out + ([_quoted("evaluate.catalog", done["simulate"].extra["catalog"])] if "simulate" in done else [])
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage: its command, fixed overrides, output dir, the overrides it reads from earlier results."""
+
+    name: str
+    module: str  # main(argv) -> int
+    help: str
+    fixed: tuple[str, ...] = ()  # overrides it always runs with (after the caller's: they win)
+    flags: str = "FLAGS"  # the command module's dict of shorthand value flags -> config keys
+    out_dir: Callable[[Config, argparse.Namespace], Path] | None = None
+    extra: Callable[[Path], dict] = lambda out: {}
+    reads: Callable[[Done], list[str]] = lambda done: []
+
+    def parse(self, argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
+        """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
+        from hpcgan.cli import add_config_args, config_from_args
+
+        flags = getattr(importlib.import_module(self.module), self.flags, {})
+        p = argparse.ArgumentParser(prog=f"hpcgan {self.name}", add_help=False, allow_abbrev=False)
+        add_config_args(p)
+        for dest in flags:
+            p.add_argument("--" + dest.replace("_", "-"), dest=dest)
+        p.add_argument("--run-dir", dest="run_dir")
+        a, unknown = p.parse_known_intermixed_args(argv)
+        # argparse stops at a flag it does not know (--dry-run, --fits): the overrides, in their order
+        loose = {*a.overrides, *unknown} - set(a.sets)
+        a.overrides = [t for t in argv if t in loose and "=" in t and not t.startswith("-")]
+        return config_from_args(a, self.fixed, flags), a
+
+    def command(self, argv: Sequence[str]) -> list[str]:
+        """The command line of its ``main``."""
+        return [*argv, *self.fixed]
+
+    def run(self, argv: Sequence[str]) -> StageResult:
+        """Run the command; its result, or :class:`StageFailed` with its exit code."""
+        rc = importlib.import_module(self.module).main(self.command(argv))
+        if rc:
+            raise StageFailed(self.name, rc)
+        if self.out_dir is None:
+            return StageResult(self.name, None)
+        out = self.out_dir(*self.parse(argv))
+        return StageResult(self.name, str(out), self.extra(out))
+
+
+STAGES: dict[str, Stage] = {s.name: s for s in (
+    Stage("check", "hpcgan.launch.check", "is the job wired right (ranks, gradients, bandwidth)"),
+    Stage("simulate", "hpcgan.simulate.cli", "render a simulated SDSS/CFHT survey pair with ground truth",
+          flags="FLAG_KEYS",
+          out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")}),
+    Stage("preprocess", "preprocess.cli", "FITS stamps -> per-rank HDF5 shards",
+          out_dir=lambda cfg, a: Path(cfg.preprocess.out),
+          reads=lambda done: ([_quoted("preprocess.catalog", done["simulate"].extra["catalog"])]
+                              if "simulate" in done else [])),
+    Stage("step1", "hpcgan.train.cli", "training step 1 (noise emulators; a single-step variant's only step)",
+          fixed=("train.step=1",), out_dir=_train_dir, extra=_train_extra,
+          reads=lambda done: _shards(done, "data.shards")),
+    Stage("step2", "hpcgan.train.cli", "training step 2 (generators, from step 1's noise emulators)",
+          fixed=("train.step=2",), out_dir=_train_dir, extra=_train_extra,
+          reads=_reads_step2),
+    Stage("translate", "hpcgan.translate.cli", "bulk translation with the trained checkpoint",
+          out_dir=lambda cfg, a: Path(cfg.translate.out), extra=_translate_extra,
+          reads=lambda done: _shards(done, "translate.shards") + _last_checkpoint(done)),
+    Stage("evaluate", "hpcgan.evaluate.cli", "score the translation (metrics.json, figures)",
+          out_dir=lambda cfg, a: Path(cfg.evaluate.out),
+          extra=lambda out: {"metrics": str(out / "metrics.json")}, reads=_reads_evaluate),
+)}
+CHAIN = ("simulate", "preprocess", "step1", "step2", "translate", "evaluate")
+
+
+def read_results(path: str | Path | None) -> dict[str, StageResult]:
+    """The results a stage's ``--result`` file holds (the chain so far), by stage name."""
+    if not path:
+        return {}
+    return {r["name"]: StageResult(**r) for r in json.loads(Path(path).read_text())}
+
+
+def write_results(path: str | Path, done: Done) -> None:
+    from hpcgan.utils.atomic import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps([asdict(r) for r in done.values()], indent=1) + "\n")
+
+
+def run_chained(name: str, argv: Sequence[str], after: str | Path | None = None,
+                result: str | Path | None = None) -> StageResult:
+    """Run stage ``name`` reading the earlier results in ``after``; rank 0 writes them plus its own to ``result``."""
+    stage = STAGES[name]
+    done = read_results(after)
+    wired = stage.reads(done)
+    if wired:
+        log.info("stage %s reads from %s: %s", name, after, " ".join(wired))
+    res = stage.run([*wired, *argv])  # explicit overrides come later: they win
+    if result and env_rank()[0] == 0:
+        write_results(result, {**done, name: res})
+    return res
+
+
+def main(name: str, argv: Sequence[str]) -> int:
+    """``hpcgan <name> [--after PREV.json] [--result THIS.json] ...``: the stage's command, chained."""
+    p = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    p.add_argument("--after", help="results of the stages before (a --result file)")
+    p.add_argument("--result", help="write the results so far plus this stage's here")
+    a, rest = p.parse_known_args(argv)
+    if not (a.after or a.result):  # plain `hpcgan <stage>`: exactly its command
+        return importlib.import_module(STAGES[name].module).main(STAGES[name].command(rest))
+    try:
+        run_chained(name, rest, a.after, a.result)
+    except StageFailed as e:
+        return e.rc
+    return 0
