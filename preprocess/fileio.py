@@ -65,28 +65,22 @@ def read_regular(path: str) -> bytes:
     return buf
 
 
-class _Call:
-    def __init__(self, fn: Callable, args: tuple):
-        self.fn, self.args, self.done = fn, args, threading.Event()
-        self.value, self.error = None, None
-
-
 class _Worker(threading.Thread):
-    """One daemon thread running calls from a queue, in order."""
+    """One daemon thread running calls from a queue, in order; outcomes go to its own result queue."""
 
     def __init__(self):
         super().__init__(name="preprocess-read", daemon=True)
-        self.calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self.calls: queue.SimpleQueue = queue.SimpleQueue()
+        self.results: queue.SimpleQueue = queue.SimpleQueue()
         self.start()
 
     def run(self) -> None:
         while True:
-            c = self.calls.get()
+            fn, args = self.calls.get()
             try:
-                c.value = c.fn(*c.args)
+                self.results.put((True, fn(*args)))
             except BaseException as e:  # handed to the caller, which re-raises it
-                c.error = e
-            c.done.set()
+                self.results.put((False, e))
 
 
 _worker: _Worker | None = None
@@ -103,11 +97,12 @@ def bounded(fn: Callable[..., T], *args, timeout_s: float) -> T:
         return fn(*args)
     if _worker is None:
         _worker = _Worker()
-    c = _Call(fn, args)
-    _worker.calls.put(c)
-    if not c.done.wait(timeout_s):
+    _worker.calls.put((fn, args))
+    try:
+        ok, value = _worker.results.get(timeout=timeout_s)
+    except queue.Empty:
         _worker = None  # stuck in the kernel: abandon it, the next call gets a fresh thread
-        raise FileProblem(R.READ_TIMEOUT.format(seconds=timeout_s))
-    if c.error is not None:
-        raise c.error
-    return c.value
+        raise FileProblem(R.READ_TIMEOUT.format(seconds=timeout_s)) from None
+    if not ok:
+        raise value
+    return value
