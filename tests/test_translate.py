@@ -82,6 +82,7 @@ def test_shapes_units_roundtrip_and_realisations(tiny, tmp_path):
     assert run(tcfg(tiny, out, "translate.n_realisations=2", "translate.batch_size=4"), SerialComm()) == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["translated"] == 6 and m["totals"] == {"r0": 6, "r1": 6} and m["target"]["survey"] == "cfht"
+    assert m["method"] == "model" and "baseline" not in m
     assert m["checkpoint_sha256"] == ckpt.resolve(tiny / "train/ours-step2").with_suffix(".pt.sha256").read_text().split()[0]
     y0, ids = read_all(out / "r0")
     y1, ids1 = read_all(out / "r1")
@@ -192,3 +193,45 @@ def test_y2x_runs(tiny, tmp_path):
     assert run(tcfg(tiny, out, "translate.direction=y2x", "translate.split=unpaired"), SerialComm()) == 0
     y, ids = read_all(out / "r0", "sdss", "unpaired")
     assert y.shape == (6, 5, 16, 16) and all(i.startswith("cfht-u") for i in ids) and np.isfinite(y).all()
+
+
+def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
+    """--method resample writes what a model writes (shards, FITS, manifest with method and baseline
+    settings, checkpoint_sha256 null); 2 ranks = 1 rank bit for bit; the pixels are the baseline's, and
+    --add-noise adds the target's sky noise, seeded per object id."""
+    from hpcgan.models.baseline import baseline_from_config
+
+    one, two, clean = tmp_path / "one", tmp_path / "two", tmp_path / "clean"
+    sets = ("translate.method=resample", "translate.batch_size=2", "translate.n_realisations=2")
+    assert run(tcfg(tiny, one, *sets, "baseline.add_noise=true", "translate.fits=true"), SerialComm()) == 0
+    run_cmd(mpirun_cmd(2, *hpcgan_cmd("translate", *cli_args(tiny, two, *sets), "--fits", "--add-noise")), timeout=240)
+    for k in (0, 1):
+        (a, ida), (b, idb) = read_all(one / f"r{k}"), read_all(two / f"r{k}")
+        assert ida == idb and np.array_equal(a, b)
+    for f in sorted((one / "fits").rglob("*.fits")):
+        assert f.read_bytes() == (two / f.relative_to(one)).read_bytes()
+    m = json.loads((one / "manifest.json").read_text())
+    assert (m["method"], m["checkpoint_sha256"], m["model_config"]) == ("resample", None, None)
+    assert m["baseline"]["resample"] == "bicubic" and m["baseline"]["add_noise"] is True
+    assert json.loads((two / "manifest.json").read_text())["nranks"] == 2
+    cfg = tcfg(tiny, clean, "translate.method=resample")
+    assert run(cfg, SerialComm()) == 0
+    y, ids = read_all(clean / "r0")
+    src = open_source(tiny / "shards", "sdss", "paired-test")
+    want = baseline_from_config(cfg, "x2y")(torch.from_numpy(src.read(np.arange(len(src)))),
+                                            torch.from_numpy(src.column("psf_fwhm").astype(np.float64)))
+    assert ids == list(src.object_ids()) and np.allclose(y, want.numpy(), rtol=1e-4, atol=1e-3)
+    y0, _ = read_all(one / "r0")
+    y1, _ = read_all(one / "r1")
+    sky = np.array([2.43, 2.01, 3.55, 4.60, 10.06])  # CFHT SKYSIG per band (docs/simulation.md)
+    for noisy in (y0, y1):
+        assert np.allclose((noisy - y).std(axis=(0, 2, 3)), sky, rtol=0.1)
+    assert not np.array_equal(y0, y1)
+    with fits.open(one / "fits/r1/cfht/paired-test" / f"{ids[0]}.fits") as h:
+        assert (h[0].header["METHOD"], h[0].header["CKPTSHA"], h[1].header["REALIS"]) == ("resample", "", 1)
+        np.testing.assert_array_equal(h[1].data.astype(np.float32), y1[0, 0])
+    out = tmp_path / "y2x"
+    assert run(tcfg(tiny, out, "translate.method=resample", "translate.direction=y2x"), SerialComm()) == 0
+    y, _ = read_all(out / "r0", "sdss")
+    assert y.shape == (6, 5, 16, 16) and json.loads((out / "manifest.json").read_text())["baseline"]["resample"] == "area"
+    src.close()

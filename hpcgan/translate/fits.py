@@ -4,8 +4,9 @@ TARGET survey, with translation provenance instead of simulation cards.
 An empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC``, provenance), then one float32 image
 HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object at the target
 survey's pixel scale (north up, east left), ``BUNIT``/``MAGZP`` of the target survey, and the
-provenance cards again. Provenance: ``ORIGIN = 'hpcgan translate'``, ``SRCSURV`` (input survey),
-``CKPTSHA`` (SHA-256 of the checkpoint file), ``CKPTITER``, ``REALIS`` (realisation index, 0-based),
+provenance cards again. Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` (``model`` or
+``resample``: the physical baseline), ``SRCSURV`` (input survey), ``CKPTSHA`` (SHA-256 of the
+checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
 
 Header cards are formatted through :mod:`hpcgan.simulate.fits_out`'s templates (``wcs_cards`` is the
@@ -40,10 +41,13 @@ class TargetSpec:
     ckpt_iteration: int
     n_realisations: int
     seed: int
+    method: str = "model"  # translate.method: model (CKPTSHA/CKPTITER set) or resample ('' / 0)
 
 
 def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str]]:
-    return [("ORIGIN", "hpcgan translate", "translated stamp: G(x) + NE(z)"),
+    what = "G(x) + NE(z)" if spec.method == "model" else "physical baseline"
+    return [("ORIGIN", "hpcgan translate", f"translated stamp: {what}"),
+            ("METHOD", spec.method, "translate.method: model or resample (baseline)"),
             ("SRCSURV", spec.source_survey, "survey of the input stamp"),
             ("CKPTSHA", spec.ckpt_sha256, ""),
             ("CKPTITER", spec.ckpt_iteration, "checkpoint iteration"),

@@ -7,7 +7,7 @@ same set of stamps whatever the rank count, and a 2-rank run writes exactly what
 
 Output (``translate.out``)::
 
-    manifest.json                                     counts, checkpoint sha, shards with sha256
+    manifest.json                                     counts, method, checkpoint sha (or baseline settings), shards
     r<k>/<target>/<split>/part-<rank>-of-<R>.h5        realisation k, shard format (docs/formats.md)
     fits/r<k>/<target>/<split>/<object_id>.fits       optional (translate.fits)
     .work/<target>-<split>/part-<rank>-of-<R>/        resume records
@@ -38,6 +38,7 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.log import get_logger
+from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import atomic_write_text
@@ -64,7 +65,7 @@ def target_units(survey: SurveyCfg, side: str, bunit: str, magzp: float | None) 
 class TranslatePart(JobPart):
     """This rank's stamps ``[lo, hi)`` of the input: one shard per realisation (see module docstring)."""
 
-    def __init__(self, job: Job, lo: int, rank: int, nranks: int, out: Path, tr: Translator, source,
+    def __init__(self, job: Job, lo: int, rank: int, nranks: int, out: Path, tr: Translator | BaselineTranslator, source,
                  n_real: int, seed: int, magzp: float, spec: TargetSpec | None, attrs: dict, plan_key: str,
                  batch_size: int, survey_attrs: dict):
         dst = tr.dst
@@ -106,6 +107,16 @@ def pick_device(prefer: str):
     return Dist(DistInfo(local_rank=local_rank, local_size=local_size)).device(prefer)
 
 
+def provenance(tr: Translator | BaselineTranslator) -> dict:
+    """What made the translation: the checkpoint (``method: model``) or the baseline's settings
+    (``method: resample``, checkpoint keys null)."""
+    if isinstance(tr, BaselineTranslator):
+        return {"method": "resample", "checkpoint": None, "checkpoint_sha256": None, "checkpoint_phase": None,
+                "checkpoint_iteration": None, "baseline": tr.settings()}
+    return {"method": "model", "checkpoint": str(tr.path), "checkpoint_sha256": tr.sha256, "checkpoint_phase": tr.phase,
+            "checkpoint_iteration": tr.iteration}
+
+
 def input_key(source) -> list:
     """What identifies the input shards (a changed input restarts the parts)."""
     return [[s.path.name, s.count, s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in source.shards]
@@ -117,14 +128,21 @@ def run(cfg: Config, comm) -> int:
     rank, size = comm.Get_rank(), comm.Get_size()
     t0 = time.perf_counter()
     device = pick_device(tc.device)
-    tr = Translator(tc.checkpoint, tc.direction, device, cfg.kernels.impl)
-    src, dst = tr.src, tr.dst
     root = Path(tc.shards or cfg.data.shards)
-    source = open_source(root, src.name, tc.split)
+    side = DIRECTIONS[tc.direction][0]
+    if tc.method == "model":
+        tr = Translator(tc.checkpoint, tc.direction, device, cfg.kernels.impl)
+        source = open_source(root, tr.src.name, tc.split)
+    else:
+        source = open_source(root, getattr(cfg.data, side).name, tc.split)
+        tr = BaselineTranslator(cfg, tc.direction, device, source)
+    src, dst = tr.src, tr.dst
     want = (len(src.bands), src.stamp_size, src.stamp_size)
     if tuple(source.shape) != want:
+        whose = "the checkpoint's" if tc.method == "model" else "the config's"
         raise ConfigError(f"translate.shards: {root} holds {src.name}/{tc.split} stamps of shape {tuple(source.shape)}; "
-                          f"the checkpoint's data.{DIRECTIONS[tc.direction][0]} expects {want}")
+                          f"{whose} data.{side} expects {want}")
+    prov = provenance(tr)
     n = len(source) if not tc.limit else min(tc.limit, len(source))
     B = tc.batch_size
     blo, bhi = rank_range(math.ceil(n / B), rank, size)
@@ -134,25 +152,30 @@ def run(cfg: Config, comm) -> int:
     job = Job(tc.split, (dst.name,), [(Row(int(row[i]), str(ids[i]), dst.name, tc.split, "", float(ra[i]),
                                            float(dec[i])),) for i in range(hi - lo)])
     bunit, magzp = target_units(dst, DIRECTIONS[tc.direction][1], tc.bunit, tc.magzp)
-    spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp, tr.sha256,
-                      tr.iteration, tc.n_realisations, tc.seed) if tc.fits else None
+    spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp,
+                      prov["checkpoint_sha256"] or "", prov["checkpoint_iteration"] or 0, tc.n_realisations, tc.seed,
+                      prov["method"]) if tc.fits else None
     settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
                 "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp}
     attrs = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
-             "checkpoint": tr.path.name, "checkpoint_sha256": tr.sha256, "checkpoint_phase": tr.phase,
-             "checkpoint_iteration": tr.iteration, "source_survey": src.name, "source_split": tc.split,
-             "direction": tc.direction, "n_realisations": tc.n_realisations, "noise_seed": tc.seed,
-             "config": json.dumps(settings, sort_keys=True)}
+             **{k: ("" if v is None else Path(v).name if k == "checkpoint" else v) for k, v in prov.items()},
+             "source_survey": src.name, "source_split": tc.split, "direction": tc.direction,
+             "n_realisations": tc.n_realisations, "noise_seed": tc.seed, "config": json.dumps(settings, sort_keys=True)}
     attrs["config_hash"] = hashlib.sha256(json.dumps(attrs, sort_keys=True).encode()).hexdigest()[:16]
     survey_attrs = {dst.name: {"flux_scale_applied": 1.0, "pixel_transform_applied": "none", "bunit": bunit,
                                "magzp": magzp}}
     plan_key = hashlib.sha256(json.dumps([attrs["config_hash"], input_key(source), lo, hi, size, B]).encode()
                               ).hexdigest()[:16]
     out = Path(tc.out)
-    log.info("translate %s %s -> %s on %s: stamps [%d, %d) of %d, batch %d, %d realisation(s), checkpoint %s (%s)",
-             tc.direction, src.name, dst.name, device, lo, hi, n, B, tc.n_realisations, tr.path, tr.phase)
-    if tr.ne is None and tc.n_realisations > 1:
+    what = (f"checkpoint {tr.path} ({tr.phase})" if tc.method == "model" else
+            f"baseline resample={tr.base.kind} psf_match={cfg.baseline.psf_match} add_noise={cfg.baseline.add_noise}")
+    log.info("translate %s %s -> %s on %s: stamps [%d, %d) of %d, batch %d, %d realisation(s), %s",
+             tc.direction, src.name, dst.name, device, lo, hi, n, B, tc.n_realisations, what)
+    if tc.method == "model" and tr.ne is None and tc.n_realisations > 1:
         log.warning("checkpoint has no noise emulator (%s): all %d realisations are the same G(x)", tr.phase,
+                    tc.n_realisations)
+    if tc.method == "resample" and not cfg.baseline.add_noise and tc.n_realisations > 1:
+        log.warning("baseline without noise (baseline.add_noise=false): all %d realisations are the same",
                     tc.n_realisations)
     part = TranslatePart(job, lo, rank, size, out, tr, source, tc.n_realisations, tc.seed, magzp, spec, attrs, plan_key,
                          B, survey_attrs)
@@ -160,7 +183,7 @@ def run(cfg: Config, comm) -> int:
     log.info("rank done: %d stamps x %d realisation(s) in %.1f s", hi - lo, tc.n_realisations, time.perf_counter() - t0)
     everything = comm.gather(done, root=0)
     if rank == 0:
-        _manifest(out, everything, cfg, tr, root, n, size, settings, time.perf_counter() - t0)
+        _manifest(out, everything, cfg, tr, prov, root, n, size, settings, time.perf_counter() - t0)
     comm.Barrier()
     return 0
 
@@ -168,8 +191,8 @@ def run(cfg: Config, comm) -> int:
 _REAL = re.compile(r"^r(\d+)/")
 
 
-def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator, root: Path, n: int, size: int,
-              settings: dict, elapsed: float) -> None:
+def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator | BaselineTranslator, prov: dict, root: Path,
+              n: int, size: int, settings: dict, elapsed: float) -> None:
     tc = cfg.translate
     shards = sorted((dict(s, realisation=int(_REAL.match(s["path"]).group(1))) for d in parts for s in d["shards"]),
                     key=lambda s: (s["realisation"], s["rank"]))
@@ -178,14 +201,14 @@ def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator, root: P
         raise AssertionError(f"accounting: {n} input stamps but realisation totals {totals}")
     dst = tr.dst
     manifest = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
-                "checkpoint": str(tr.path), "checkpoint_sha256": tr.sha256, "checkpoint_phase": tr.phase,
-                "checkpoint_iteration": tr.iteration, "direction": tc.direction, **settings,
+                **prov, "direction": tc.direction, **settings,
                 "source": {"root": str(root.resolve()), "survey": tr.src.name, "split": tc.split, "count": n,
                            "bands": list(tr.src.bands), "stamp_size": tr.src.stamp_size,
                            "pixel_scale": tr.src.pixel_scale, "flux_scale": tr.src.flux_scale},
                 "target": {"survey": dst.name, "bands": list(dst.bands), "stamp_size": dst.stamp_size,
                            "pixel_scale": dst.pixel_scale, "flux_scale": dst.flux_scale},
-                "model_config": to_dict(tr.cfg.model), "pixel_transform": tr.transform, "nranks": size,
+                "model_config": to_dict(tr.cfg.model) if prov["method"] == "model" else None,
+                "pixel_transform": tr.transform, "nranks": size,
                 "translated": n, "totals": totals, "fits_files": n * tc.n_realisations if tc.fits else 0,
                 "elapsed_s": round(elapsed, 3), "shards": shards}
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
