@@ -33,11 +33,15 @@ class LockHeld(RuntimeError):
 def acquire(out: str | Path, stage: str) -> None:
     """Create ``out`` and take its lock for this process; LockHeld if another process has it."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     path = out / LOCK_NAME
     if str(path.resolve()) in _held:
         return
-    f = open(path, "a+")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = open(path, "a+")
+    except OSError as e:  # the stage's own writes will report the folder problem
+        log.warning("cannot lock %s (%s)", path, e.strerror or e)
+        return
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except OSError as e:
