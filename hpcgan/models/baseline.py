@@ -33,6 +33,7 @@ from typing import Optional, Sequence, Union
 import torch
 import torch.nn as nn
 
+from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import BaselineCfg, Config, SurveyCfg
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
@@ -95,7 +96,11 @@ def survey_table(survey: SurveyCfg) -> tuple[float, tuple[float, ...]]:
     """(MAGZP, nominal seeing FWHM per band) of a survey from the simulator's table."""
     from hpcgan.simulate.surveys import survey_spec
 
-    spec = survey_spec(survey, "x")
+    try:
+        spec = survey_spec(survey, "x")
+    except ConfigError as e:
+        raise ConfigError(f"baseline: no zero point / nominal seeing for survey {survey.name!r} ({e}); "
+                          f"pass magzp_* and psf_fwhm_* explicitly") from None
     return spec.magzp, tuple(b.psf_fwhm for b in spec.bands)
 
 
