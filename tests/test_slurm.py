@@ -139,12 +139,13 @@ def test_submitit_slurm_chain_with_dependency(slurm, tmp_path, monkeypatch):
     """hpcgan's StageJob through submitit's SlurmExecutor: two stages, the second afterok the first,
     2 tasks each with srun --mpi=pmix (auto backend -> horovod)."""
     from hpcgan.launch.submit import Resources, submit_chain
+    from hpcgan.stages import StageResult
 
     monkeypatch.chdir(REPO)
     monkeypatch.setenv("VENV", VENV)
     jobs = submit_chain(["check", "check"], ["demo"], [], executor="slurm", folder=tmp_path,
                         res=Resources(tasks_per_node=2, time_min=15), wait=True)
-    assert [j.results() for j in jobs] == [[0, 0], [0, 0]]
+    assert [j.results() for j in jobs] == [[StageResult("check", None)] * 2] * 2
     sbatch_second = (tmp_path / "check" / f"{jobs[1].job_id}_submission.sh").read_text()
     assert f"--dependency=afterok:{jobs[0].job_id}" in sbatch_second
     assert "--mpi=pmix" in sbatch_second and "--signal=USR1@300" in sbatch_second and "--requeue" in sbatch_second
@@ -162,11 +163,11 @@ def test_submit_cli_local_executor_two_tasks(tmp_path):
 
 
 def test_stage1_template_dry_run(slurm, tmp_path):
-    """The product template itself: jobs/stage1.slurm on 2 tasks (horovod under srun --mpi=pmix), the
+    """The product template itself: jobs/step1.slurm on 2 tasks (horovod under srun --mpi=pmix), the
     trainer in --dry-run (builds the phase on every rank, trains nothing)."""
     out = tmp_path / "s1.out"
     jid = run_cmd(["sbatch", "--parsable", "-N", "1", "--ntasks-per-node=2", "--cpus-per-task=1", "-t", "15",
-                   "-o", str(out), str(REPO / "jobs" / "stage1.slurm"), "--dry-run"],
+                   "-o", str(out), str(REPO / "jobs" / "step1.slurm"), "--dry-run"],
                   env=job_env(CONFIG="demo")).stdout.strip()
     try:
         wait_for(lambda: any(f"JobState={s}" in scontrol_job(jid) for s in ("COMPLETED", "FAILED", "CANCELLED")),
@@ -175,7 +176,7 @@ def test_stage1_template_dry_run(slurm, tmp_path):
         subprocess.run(["scancel", jid], capture_output=True)
     text = out.read_text() if out.exists() else ""
     assert "JobState=COMPLETED" in scontrol_job(jid), text[-3000:]
-    assert text.count("# phase ours-step1") == 2 and "srun --mpi=pmix hpcgan train --step 1" in text, text[-3000:]
+    assert text.count("# phase ours-step1") == 2 and "srun --mpi=pmix hpcgan step1 --config demo" in text, text[-3000:]
 
 
 def test_stagejob_finds_latest_checkpoint_and_resubmits_fresh(tmp_path):
@@ -193,7 +194,7 @@ def test_stagejob_finds_latest_checkpoint_and_resubmits_fresh(tmp_path):
             (ck / f"ckpt-{it:07d}.pt.sha256").write_text("x")
     job = StageJob("step1", ["demo"], ["train.iters=5"], run_dir=str(tmp_path / "run"))
     assert job.latest_checkpoint() == ck / "ckpt-0000010.pt"
-    assert job.argv() == ["--step", "1", "--config", "demo", "--run-dir", str(tmp_path / "run"), "train.iters=5"]
+    assert job.argv() == ["--config", "demo", "--run-dir", str(tmp_path / "run"), "train.iters=5"]
     job.resumed_from = "stale"
     sub = job.checkpoint()
     assert isinstance(sub, submitit.helpers.DelayedSubmission)
@@ -201,5 +202,6 @@ def test_stagejob_finds_latest_checkpoint_and_resubmits_fresh(tmp_path):
     assert isinstance(fresh, StageJob) and fresh is not job and fresh.resumed_from is None
     assert (fresh.stage, fresh.configs, fresh.overrides, fresh.run_dir) == (job.stage, job.configs, job.overrides,
                                                                             job.run_dir)
-    # without --run-dir the run dir comes from the config, as the trainer computes it
+    # without --run-dir the run dir comes from the config, as the trainer names it (single-step: no -stepN)
     assert StageJob("step2", ["demo"]).stage_run_dir().name == "ours-step2"
+    assert StageJob("step1", ["demo", "cyclegan"]).stage_run_dir().name == "cyclegan"
