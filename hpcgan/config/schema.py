@@ -26,6 +26,9 @@ class SurveyCfg:
     stamp_size: int = rng(8, 4096, default=64)
     pixel_scale: float = rng(0.0, None, lo_open=True, default=0.396)  # arcsec / px
     flux_scale: float = rng(0.0, None, lo_open=True, default=1.0)  # multiply raw pixels by this before the pixel transform
+    # model units: inputs are converted to them at ingest (hpcgan/io/units.py); translated FITS carry them
+    bunit: str = "nanomaggy"
+    magzp: float = 22.5  # AB magnitude of one pixel unit: mag = magzp - 2.5 log10(flux)
 
 
 @dataclass(frozen=True)
@@ -45,8 +48,12 @@ class SimulateCfg:
 
 @dataclass(frozen=True)
 class PreprocessCfg:
-    """FITS stamps -> per-rank HDF5 shards."""
+    """FITS stamps (or survey frames + an object catalog) -> per-rank HDF5 shards."""
+    source: Literal["stamps", "frames"] = "stamps"  # frames: cut-outs from preprocess.frames (docs/preprocess.md)
     catalog: str = "runs/sim/catalog.csv"
+    frames: str = ""  # source=frames: the frame index CSV (path, survey, band, hdu, ...; docs/formats.md)
+    frame_choice: Literal["first", "best"] = "best"  # object in several frames: first in the index, or most covered
+    require_units: bool = False  # stamps without any unit card: quarantined (true) or taken as model units (frames always need units)
     data_root: str = ""  # paths in the catalog are relative to this ('' = catalog's folder)
     out: str = "runs/shards"
     layout: Literal["auto", "mef", "cube", "per_band"] = "auto"
@@ -64,7 +71,7 @@ class DataCfg:
     """Training data: shards, the four streams, transforms, augmentation."""
     shards: str = "runs/shards"
     x: SurveyCfg = SurveyCfg()
-    y: SurveyCfg = SurveyCfg(name="cfht", stamp_size=136, pixel_scale=0.187, flux_scale=0.001)
+    y: SurveyCfg = SurveyCfg(name="cfht", stamp_size=136, pixel_scale=0.187, flux_scale=0.001, bunit="ADU", magzp=30.0)
     batch_size: int = rng(1, None, default=24)  # per stream, per rank
     augment: bool = True  # D4: rot90 k in 0..3 then {vflip, hflip, none}
     pixel_transform: Literal["sqrt", "none"] = "sqrt"  # sign(I)*(sqrt(|I|+1)-1)
@@ -172,8 +179,8 @@ class TranslateCfg:
     seed: int = rng(0, None, default=0)  # noise of (object_id, realisation) is seeded from this
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fits: bool = False  # also one multi-extension FITS file per object and realisation
-    bunit: str = ""  # target pixel unit for FITS ('' = the survey table's, hpcgan/simulate/surveys.py)
-    magzp: Optional[float] = None  # target AB zero point (null = the survey table's)
+    bunit: str = ""  # target pixel unit for FITS ('' = the target survey's data.<side>.bunit)
+    magzp: Optional[float] = None  # target AB zero point (null = the target survey's data.<side>.magzp)
     limit: int = rng(0, None, default=0)  # translate at most this many stamps (0 = all)
 
 

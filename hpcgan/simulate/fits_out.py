@@ -1,7 +1,8 @@
 """Multi-extension FITS stamps exactly as docs/formats.md specifies, written with one atomic write.
 
 Layout: an empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC`` + provenance), then one float32
-image HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object.
+image HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object
+(the model grid, :func:`hpcgan.io.grid.wcs_cards`).
 
 Speed: astropy's HDU objects cost ~25 ms per 6-HDU file; here astropy formats every header card once
 per survey (a template) and only the few per-stamp cards per stamp, and the file is assembled as
@@ -15,8 +16,7 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from astropy.wcs import WCS
-
+from hpcgan.io.grid import wcs_cards
 from hpcgan.simulate.surveys import SurveySpec
 from hpcgan.utils.atomic import atomic_write_bytes
 
@@ -25,25 +25,6 @@ FORMAT_VERSION = 1
 
 BLOCK = 2880
 CARD = 80
-
-
-def wcs_cards(ra: float, dec: float, size: int, pixel_scale: float) -> list[tuple[str, object, str]]:
-    """TAN WCS cards: CRVAL = (ra, dec), CRPIX = stamp centre ((n+1)/2, 1-based), CD from the pixel
-    scale, north up, east left (CD1_1 < 0)."""
-    c = (size + 1) / 2.0
-    s = pixel_scale / 3600.0
-    return [("WCSAXES", 2, "number of WCS axes"), ("CTYPE1", "RA---TAN", "gnomonic projection"),
-            ("CTYPE2", "DEC--TAN", "gnomonic projection"), ("CUNIT1", "deg", ""), ("CUNIT2", "deg", ""),
-            ("CRVAL1", float(ra), "[deg] RA of the reference pixel"),
-            ("CRVAL2", float(dec), "[deg] Dec of the reference pixel"),
-            ("CRPIX1", c, "reference pixel (1-based): stamp centre"), ("CRPIX2", c, "reference pixel (1-based)"),
-            ("CD1_1", -s, "[deg/px] east left"), ("CD1_2", 0.0, "[deg/px]"), ("CD2_1", 0.0, "[deg/px]"),
-            ("CD2_2", s, "[deg/px] north up"), ("LONPOLE", 180.0, "[deg]"), ("RADESYS", "ICRS", "")]
-
-
-def stamp_wcs(ra: float, dec: float, size: int, pixel_scale: float) -> WCS:
-    """The stamp's WCS as an astropy object (built from the same cards that go into the file)."""
-    return WCS(fits.Header(wcs_cards(ra, dec, size, pixel_scale)))
 
 
 class _Template:

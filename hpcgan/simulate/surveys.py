@@ -1,7 +1,8 @@
 """Per-survey, per-band observing specifications of the simulated SDSS / CFHT pair.
 
-Stamp geometry (size, pixel scale, band names) comes from ``data.x`` / ``data.y`` of the config; the
-observing conditions (seeing, depth, units) are the survey's own and live in the tables below.
+Stamp geometry (size, pixel scale, band names) and units (``bunit``, ``magzp``) come from ``data.x`` /
+``data.y`` of the config; the observing conditions (seeing, depth) are the survey's own and live in
+the tables below.
 Sky noise per pixel is derived from a 5-sigma point-source depth and the seeing, so the numbers stay
 self-consistent when the pixel scale changes.
 """
@@ -47,11 +48,11 @@ class SurveySpec:
 # Nominal seeing (arcsec FWHM) and 5-sigma point-source depths (AB): SDSS DR7-like single epoch,
 # CFHTLS-Wide-like MegaCam stacks.
 _SURVEY_TABLE: dict[str, dict] = {
-    "sdss": dict(magzp=22.5, bunit="nanomaggy", psf_kind="moffat", psf_beta=3.5, seeing_jitter=0.10,
+    "sdss": dict(psf_kind="moffat", psf_beta=3.5, seeing_jitter=0.10,
                  band_jitter=0.03, psf_shear=0.02, corr_noise_w=0.0,
                  seeing={"u": 1.55, "g": 1.45, "r": 1.35, "i": 1.30, "z": 1.30},
                  depth5={"u": 22.0, "g": 22.2, "r": 22.2, "i": 21.3, "z": 20.5}),
-    "cfht": dict(magzp=30.0, bunit="ADU", psf_kind="kolmogorov", psf_beta=0.0, seeing_jitter=0.10,
+    "cfht": dict(psf_kind="kolmogorov", psf_beta=0.0, seeing_jitter=0.10,
                  band_jitter=0.03, psf_shear=0.015, corr_noise_w=0.15,
                  seeing={"u": 0.85, "g": 0.78, "r": 0.70, "i": 0.65, "z": 0.68},
                  depth5={"u": 25.2, "g": 25.5, "r": 25.0, "i": 24.8, "z": 23.9}),
@@ -80,9 +81,9 @@ def survey_spec(cfg: SurveyCfg, side: str) -> SurveySpec:
             raise ConfigError(f"data.{side}.bands: survey {cfg.name!r} has no band {b!r}; known: "
                               f"{', '.join(t['seeing'])}")
         bands.append(BandSpec(b, t["seeing"][b], t["depth5"][b],
-                              sky_sigma(t["depth5"][b], t["seeing"][b], cfg.pixel_scale, t["magzp"])))
+                              sky_sigma(t["depth5"][b], t["seeing"][b], cfg.pixel_scale, cfg.magzp)))
     return SurveySpec(name=cfg.name, side=side, stamp_size=cfg.stamp_size, pixel_scale=cfg.pixel_scale,
-                      magzp=t["magzp"], bunit=t["bunit"], psf_kind=t["psf_kind"], psf_beta=t["psf_beta"],
+                      magzp=cfg.magzp, bunit=cfg.bunit, psf_kind=t["psf_kind"], psf_beta=t["psf_beta"],
                       seeing_jitter=t["seeing_jitter"], band_jitter=t["band_jitter"], psf_shear=t["psf_shear"],
                       corr_noise_w=t["corr_noise_w"], bands=tuple(bands))
 

@@ -9,7 +9,7 @@ provenance cards again. Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` 
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
 
-Header cards are formatted through :mod:`hpcgan.simulate.fits_out`'s templates (``wcs_cards`` is the
+Header cards are formatted through :mod:`hpcgan.simulate.fits_out`'s templates (:func:`hpcgan.io.grid.wcs_cards` is the
 one WCS definition of the project) and each file is assembled in memory and written once, atomically
 (PITFALLS section 6).
 """
@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcgan.simulate.fits_out import _pad, _Template, wcs_cards  # noqa: PLC2701 (the shared FITS helpers)
+from hpcgan.io.grid import wcs_cards
+from hpcgan.simulate.fits_out import _pad, _Template  # noqa: PLC2701 (the shared FITS helpers)
 from hpcgan.utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1

@@ -49,17 +49,10 @@ log = get_logger(__name__)
 FORMAT_VERSION = 1
 
 
-def target_units(survey: SurveyCfg, side: str, bunit: str, magzp: float | None) -> tuple[str, float]:
-    """(BUNIT, MAGZP) of the target survey: the config's, else the survey table's
-    (:func:`hpcgan.simulate.surveys.survey_spec`: sdss, cfht), else ('', NaN)."""
-    from hpcgan.simulate.surveys import survey_spec
-
-    try:
-        spec = survey_spec(survey, side)
-        table = (spec.bunit, spec.magzp)
-    except ConfigError:
-        table = ("", float("nan"))
-    return (bunit or table[0]), float(magzp if magzp is not None else table[1])
+def target_units(survey: SurveyCfg, bunit: str, magzp: float | None) -> tuple[str, float]:
+    """(BUNIT, MAGZP) of the target survey: ``translate.bunit``/``translate.magzp`` when set, else the
+    survey's declared model units (``data.<side>.bunit``/``magzp``, hpcgan/io/units.py)."""
+    return (bunit or survey.bunit), float(magzp if magzp is not None else survey.magzp)
 
 
 class TranslatePart(JobPart):
@@ -151,7 +144,7 @@ def run(cfg: Config, comm) -> int:
     ra, dec, row = (source.column(c)[lo:hi] for c in ("ra", "dec", "catalog_row"))
     job = Job(tc.split, (dst.name,), [(Row(int(row[i]), str(ids[i]), dst.name, tc.split, "", float(ra[i]),
                                            float(dec[i])),) for i in range(hi - lo)])
-    bunit, magzp = target_units(dst, DIRECTIONS[tc.direction][1], tc.bunit, tc.magzp)
+    bunit, magzp = target_units(dst, tc.bunit, tc.magzp)
     spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp,
                       prov["checkpoint_sha256"] or "", prov["checkpoint_iteration"] or 0, tc.n_realisations, tc.seed,
                       prov["method"]) if tc.fits else None

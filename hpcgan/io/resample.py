@@ -1,0 +1,77 @@
+"""Flux-conserving resampling of an image with a celestial WCS onto a model grid (:mod:`hpcgan.io.grid`).
+
+``reproject_exact`` (spherical polygon overlap of every input and output pixel) gives the
+area-weighted mean surface brightness of each model pixel; times the pixel-area ratio that is the
+flux in the model pixel, so any aperture's flux is kept (measured on the real SDSS frame: 0.04% to
+0.7% from the frame's own aperture flux at the same scale, docs/preprocess.md; ``reproject_adaptive``
+with ``conserve_flux=True`` was 1.2% to 2.9% off, so it is not used). The input is cut first
+(astropy ``Cutout2D``) to the part the grid can touch, so a large frame costs no more than a stamp.
+
+Coverage and masks: a model pixel not fully covered by finite input pixels is NaN (then the
+preprocess NaN-fill / quarantine rules apply); input pixels that are masked or have ``ivar <= 0``
+are set to NaN first, so they poison exactly the model pixels they overlap.
+
+Inverse variance: the variance ``1/ivar`` is resampled like flux (area-weighted mean times the
+area ratio). That is exact for independent pixel noise when model pixels are unions of input
+pixels and ignores the correlation that splitting pixels introduces (the per-pixel variance of an
+upsampled image is then an upper bound).
+"""
+from __future__ import annotations
+
+import math
+import warnings
+
+import numpy as np
+from astropy.nddata import Cutout2D, NoOverlapError
+from astropy.wcs import WCS
+from astropy.wcs.utils import proj_plane_pixel_area, proj_plane_pixel_scales
+
+from hpcgan.io.grid import grid_wcs
+
+FULL = 1.0 - 1e-6  # footprint below this: the model pixel is not fully covered
+
+
+def pixel_scale(wcs: WCS) -> float:
+    """Mean pixel scale of a celestial WCS, arcsec / px."""
+    return float(np.mean(proj_plane_pixel_scales(wcs.celestial)) * 3600.0)
+
+
+def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scale: float,
+             ivar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(flux image, ivar or None) on the model grid ``size`` x ``size`` at ``scale`` "/px centred on (ra, dec).
+
+    ``image`` (H, W) in any units (they are kept), ``wcs`` its celestial WCS; float64 NaN where not covered.
+    """
+    from reproject import reproject_exact
+
+    wcs = wcs.celestial
+    grid = grid_wcs(ra, dec, size, scale)
+    shape = (size, size)
+    x, y = wcs.world_to_pixel_values(ra, dec)
+    half = size * scale / pixel_scale(wcs) * math.sqrt(0.5) + 3  # input pixels the grid can touch, each side
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return np.full(shape, np.nan), None if ivar is None else np.full(shape, np.nan)
+    try:
+        cut = Cutout2D(np.asarray(image, np.float64), (float(x), float(y)), int(2 * half + 1), wcs=wcs,
+                       mode="partial", fill_value=np.nan, copy=True)
+    except NoOverlapError:
+        return np.full(shape, np.nan), None if ivar is None else np.full(shape, np.nan)
+    data = cut.data
+    var = None
+    if ivar is not None:
+        iv = np.asarray(ivar, np.float64)[cut.slices_original]
+        var = np.full(data.shape, np.nan)
+        var[cut.slices_cutout] = np.where(iv > 0, 1.0 / np.where(iv > 0, iv, 1.0), np.nan)
+        data[~np.isfinite(var)] = np.nan
+    area = proj_plane_pixel_area(grid) / proj_plane_pixel_area(cut.wcs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        out, foot = reproject_exact((data, cut.wcs), grid, shape_out=shape)
+        out = out * area
+        out[foot < FULL] = np.nan
+        if var is None:
+            return out, None
+        v, _ = reproject_exact((var, cut.wcs), grid, shape_out=shape)
+    v = v * area
+    v[~np.isfinite(out)] = np.nan
+    return out, np.where(v > 0, 1.0 / v, np.nan)
