@@ -12,7 +12,7 @@ from scipy.special import erf
 
 from hpcgan.config import load_config
 from hpcgan.models.baseline import (FWHM_TO_SIGMA, PhysicalBaseline, area_matrix, baseline_from_config,
-                                    bicubic_matrix, survey_table)
+                                    bicubic_matrix, nominal_seeing)
 
 CFG = load_config(["default"])
 DIRS = {"x2y": (CFG.data.x, CFG.data.y), "y2x": (CFG.data.y, CFG.data.x)}
@@ -43,7 +43,7 @@ def test_recovers_resampled_gaussian_galaxy_aperture_flux(direction, kind):
     """Source = the galaxy through the source PSF; truth = the same galaxy on the target grid through
     the broader of the two PSFs, in target units: 3" aperture flux within 1%, total flux within 0.1%."""
     src, dst = DIRS[direction]
-    (zs, fs), (zd, fd) = survey_table(src), survey_table(dst)
+    (zs, fs), (zd, fd) = (src.magzp, nominal_seeing(src)), (dst.magzp, nominal_seeing(dst))
     b = PhysicalBaseline(src, dst, kind=kind)
     x = galaxy(src, fs, zs)
     truth = galaxy(dst, tuple(max(a, c) for a, c in zip(fs, fd)), zd)

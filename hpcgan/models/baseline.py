@@ -22,8 +22,9 @@ inside a network and move with it to any device):
    in its direction (docs/evaluation.md, "The naive baseline").
 3. Unit conversion from the AB zero points: ``flux_dst = flux_src * 10**(0.4 * (zp_dst - zp_src))``.
 
-Zero points and nominal seeing come from the survey table (:func:`hpcgan.simulate.surveys.survey_spec`)
-unless given. The PSF is approximated as Gaussian for the matching only.
+Zero points are the surveys' declared model units (``data.<side>.magzp``, the same values translate
+writes as ``MAGZP``) and the nominal seeing comes from the simulator's survey table
+(:func:`hpcgan.simulate.surveys.survey_spec`), unless given. The PSF is approximated as Gaussian for the matching only.
 """
 from __future__ import annotations
 
@@ -83,25 +84,23 @@ def gaussian_matrix(n: int, sigma_px: torch.Tensor) -> torch.Tensor:
     return 0.5 * (torch.erf((d + 0.5) / s) - torch.erf((d - 0.5) / s))
 
 
-def _per_band(v: Fwhm, default: Sequence[float], n: int, what: str) -> tuple[float, ...]:
-    if v is None:
-        return tuple(default)
+def _per_band(v: Fwhm, n: int, what: str) -> tuple[float, ...]:
     vals = (float(v),) * n if isinstance(v, (int, float)) else tuple(float(x) for x in v)
     if len(vals) != n or not all(math.isfinite(x) and x >= 0 for x in vals):
         raise ValueError(f"{what}: expected {n} finite FWHMs >= 0 (arcsec), got {v!r}")
     return vals
 
 
-def survey_table(survey: SurveyCfg) -> tuple[float, tuple[float, ...]]:
-    """(MAGZP, nominal seeing FWHM per band) of a survey from the simulator's table."""
+def nominal_seeing(survey: SurveyCfg) -> tuple[float, ...]:
+    """Nominal seeing FWHM (arcsec) per band of a survey, from the simulator's table."""
     from hpcgan.simulate.surveys import survey_spec
 
     try:
         spec = survey_spec(survey, "x")
     except ConfigError as e:
-        raise ConfigError(f"baseline: no zero point / nominal seeing for survey {survey.name!r} ({e}); "
-                          f"pass magzp_* and psf_fwhm_* explicitly") from None
-    return spec.magzp, tuple(b.psf_fwhm for b in spec.bands)
+        raise ConfigError(f"baseline: no nominal seeing for survey {survey.name!r} ({e}); pass psf_fwhm_src "
+                          f"and psf_fwhm_dst, or psf_match=False") from None
+    return tuple(b.psf_fwhm for b in spec.bands)
 
 
 class PhysicalBaseline(nn.Module):
@@ -112,9 +111,9 @@ class PhysicalBaseline(nn.Module):
     src, dst : the source and target surveys (bands, ``stamp_size``, ``pixel_scale`` in arcsec/px).
     kind : ``'auto'``, ``'area'`` or ``'bicubic'`` resampling (``kind`` holds the resolved one).
     psf_fwhm_src, psf_fwhm_dst : PSF FWHM (arcsec), one per band or one for all; None = the survey
-        table's nominal seeing. ``forward(psf_fwhm_src=...)`` overrides the source one per stamp.
+        table's nominal seeing (only read with ``psf_match``). ``forward(psf_fwhm_src=...)`` overrides the source one per stamp.
     psf_match : False skips step 1.
-    magzp_src, magzp_dst : AB zero points; None = the survey table's.
+    magzp_src, magzp_dst : AB zero points; None = ``src.magzp`` / ``dst.magzp``.
     """
 
     def __init__(self, src: SurveyCfg, dst: SurveyCfg, kind: str = BaselineCfg.resample,
@@ -129,13 +128,14 @@ class PhysicalBaseline(nn.Module):
             kind = "area" if dst.pixel_scale > src.pixel_scale else "bicubic"
         self.src, self.dst, self.kind, self.psf_match = src, dst, kind, psf_match
         nb = len(src.bands)
-        need_table = psf_match and (psf_fwhm_src is None or psf_fwhm_dst is None) or None in (magzp_src, magzp_dst)
-        (zs, fs), (zd, fd) = (survey_table(src), survey_table(dst)) if need_table else ((0.0, ()), (0.0, ()))
-        self.magzp_src = float(zs if magzp_src is None else magzp_src)
-        self.magzp_dst = float(zd if magzp_dst is None else magzp_dst)
+        self.magzp_src = float(src.magzp if magzp_src is None else magzp_src)
+        self.magzp_dst = float(dst.magzp if magzp_dst is None else magzp_dst)
         self.gain = 10.0 ** (0.4 * (self.magzp_dst - self.magzp_src))
-        self.fwhm_src = _per_band(psf_fwhm_src, fs, nb, "psf_fwhm_src") if psf_match else ()
-        self.fwhm_dst = _per_band(psf_fwhm_dst, fd, nb, "psf_fwhm_dst") if psf_match else ()
+        if psf_match:
+            self.fwhm_src = nominal_seeing(src) if psf_fwhm_src is None else _per_band(psf_fwhm_src, nb, "psf_fwhm_src")
+            self.fwhm_dst = nominal_seeing(dst) if psf_fwhm_dst is None else _per_band(psf_fwhm_dst, nb, "psf_fwhm_dst")
+        else:
+            self.fwhm_src = self.fwhm_dst = ()
         build = area_matrix if kind == "area" else bicubic_matrix
         self.register_buffer("resample", build(src.stamp_size, src.pixel_scale, dst.stamp_size, dst.pixel_scale),
                              persistent=False)
