@@ -32,3 +32,23 @@ def d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor
 def g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     """Non-saturating generator / noise-emulator loss: ``BCE(D(fake), 1)``."""
     return _bce(fake_logits, 1.0)
+
+
+def aperture_flux_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.Tensor,
+                       transform: str = "sqrt") -> torch.Tensor:
+    """Mean squared relative aperture-flux error of model-space stamps (N, C, H, W).
+
+    Fluxes ``F = weights @ T^-1(img)`` (``weights`` (R, H*W): the exact circle overlaps of
+    ``hpcgan.evaluate.photometry._weights``; the flux scale cancels in the ratio), error
+    ``(F_pred - F_true) / (|F_true| + 0.1 mean_batch |F_true|)`` per object, band and radius (the floor
+    keeps faint, noise-dominated targets from dominating).
+    """
+    from hpcgan.data.transforms import from_model_space
+
+    def flux(img: torch.Tensor) -> torch.Tensor:
+        phys = from_model_space(_f32(img), 1.0, transform)
+        return torch.einsum("ncp,rp->ncr", phys.flatten(2), weights.to(phys.dtype))
+
+    f_true = flux(target).detach()
+    den = f_true.abs() + 0.1 * f_true.abs().mean(dim=0, keepdim=True)
+    return (((flux(pred) - f_true) / den) ** 2).mean()

@@ -4,7 +4,9 @@
 ``g_xy`` and ``g_yx`` with one optimiser on ``L = L_cycle + L_identity`` (one backward):
 
 - cycle (unpaired x, y): ``MSE(G_yx(G_xy(x) + NE_y), x) + MSE(G_xy(G_yx(y) + NE_x), y)``;
-- identity (paired xp, yp): ``MSE(G_xy(xp), yp) + MSE(G_yx(yp), xp)``.
+- identity (paired xp, yp): ``MSE(G_xy(xp), yp) + MSE(G_yx(yp), xp)``, plus (beyond the paper,
+  ``train.flux_loss_weight`` > 0) that weight times the relative aperture-flux error of each term
+  (:func:`hpcgan.train.losses.aperture_flux_loss`, radii ``train.flux_loss_radii_arcsec``).
 
 Recipes (``RECIPES``; all other variants are the same code with flags):
 
@@ -35,6 +37,8 @@ from typing import Any
 import torch
 
 from hpcgan.config.schema import Config
+from hpcgan.evaluate.photometry import _weights
+from hpcgan.models.residual import generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
@@ -71,8 +75,12 @@ class TranslationPhase(Phase):
         self.recipe = r = recipe or RECIPES[cfg.train.variant]
         self.name = cfg.train.variant if r.single_step else "step2"
         self.streams = (("x", "y") if r.cycle else ()) + (("xp", "yp") if r.identity else ())
-        self.add_net("g_xy", "generator", direction="xy")
-        self.add_net("g_yx", "generator", direction="yx")
+        self.add_net("g_xy", "generator", direction="xy", **generator_kwargs(cfg))
+        self.add_net("g_yx", "generator", direction="yx", **generator_kwargs(cfg))
+        # train.flux_loss_weight: aperture weights (R, H*W) of each target domain for the identity term
+        self.ap_weights = {s: torch.from_numpy(_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
+                           .float().to(device) for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))
+                           } if cfg.train.flux_loss_weight and r.identity else {}
         if r.noise != "none":
             for s in DOMAINS:
                 self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"))
@@ -128,6 +136,11 @@ class TranslationPhase(Phase):
                     fake_s = self.translate(s, batch[src])
                     l = losses.mse(fake_s, batch[s + "p"])
                     out[f"loss/identity_{s}"] = l.detach()
+                    if self.ap_weights:
+                        lf = losses.aperture_flux_loss(fake_s, batch[s + "p"], self.ap_weights[s],
+                                                       self.cfg.data.pixel_transform)
+                        out[f"loss/flux_{s}"] = lf.detach()
+                        l = l + tc.flux_loss_weight * lf
                     l_mse = l_mse + l
                     fakes.setdefault(s, fake_s)
                     reals.setdefault(s, batch[s + "p"])

@@ -8,7 +8,8 @@ seeding, device, phase (networks + optimisers), run dir, then either resume from
 checkpoint of the run dir or (step 2) restore the noise emulators from ``train.init_from``;
 broadcast the weights; loop. Each iteration: batch (the streams are a pure function of seed, rank and
 iteration), ``phase.iteration = it``, ``phase.train_step``, LR schedule; then metrics every
-``log_every``, a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at the end,
+``log_every``, validation vs truth every ``eval_every`` (rank 0, :mod:`hpcgan.train.validate`; also
+before the first iteration), a sample grid every ``sample_every``, a checkpoint every ``ckpt_every`` and at the end,
 and on a stop signal (``train.stop_signals``: checkpoint, then return ``interrupted``). Non-finite
 losses or gradients: :mod:`hpcgan.train.guard` (steps skipped, stop after ``train.max_nonfinite_steps``,
 no checkpoint with nan/inf).
@@ -41,6 +42,7 @@ from hpcgan.train.phase import Phase
 from hpcgan.train.samples import save_grid
 from hpcgan.train.step1 import NoisePhase
 from hpcgan.train.step2 import RECIPES, TranslationPhase
+from hpcgan.train.validate import Validator
 from hpcgan.utils.seeding import seed_everything
 
 log = get_logger(__name__)
@@ -205,6 +207,9 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
     if d.is_main and start > 0:
         writer.truncate_after(start)  # lines logged after the checkpoint by a run that then died
     acc, stop = MeanAccumulator(), StopFlag(tc.stop_signals)
+    validator = Validator.from_config(cfg) if d.is_main and tc.eval_every else None
+    if validator is not None and start == 0:
+        writer.write(0, validator(phase))  # the initial score
     guard = NonFiniteGuard(tc.max_nonfinite_steps, d, run_dir)
     progress = show_progress(d.rank)
     it, saved_at, interrupted = start, (start if found is not None else -1), False
@@ -242,6 +247,8 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
                 else:
                     log.info("iter %d/%d %s", it, tc.iters, " ".join(f"{k}={v:.4g}" for k, v in m.items()))
                 t_last, it_last = now, it
+            if validator is not None and it % tc.eval_every == 0:
+                writer.write(it, validator(phase))
             if d.is_main and tc.sample_every and it % tc.sample_every == 0:
                 with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
                     save_grid(run_dir / "samples" / f"iter-{it:07d}.png", phase.sample_rows(batch), tc.sample_count)

@@ -29,6 +29,7 @@ from hpcgan.config.loader import validate
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.transforms import from_model_space
 from hpcgan.models import build
+from hpcgan.models.residual import generator_kwargs
 from hpcgan.train import checkpoint as ckpt
 
 # direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
@@ -88,7 +89,7 @@ class Translator:
         self.src: SurveyCfg = getattr(self.cfg.data, src)
         self.dst: SurveyCfg = getattr(self.cfg.data, dst)
         self.transform = self.cfg.data.pixel_transform
-        self.gen = build("generator", self.cfg.model, direction=gdir)
+        self.gen = build("generator", self.cfg.model, direction=gdir, **generator_kwargs(self.cfg))
         self.ne = build("noise_emulator", self.cfg.model, impl=impl) if ne in nets else None
         for prefix, net in ((gen, self.gen), (ne, self.ne)):
             if net is None:

@@ -1,0 +1,112 @@
+"""Validation against the noise-free twins during training (``train.eval_every``, rank 0 only).
+
+A fixed held-out subset (the first ``train.eval_count`` stamps of ``paired-test`` and of its
+``paired-test-truth`` twin, both surveys) is read once at start. Every ``train.eval_every`` iterations
+the phase's translations are scored against the truth:
+
+- step 2 and the single-step variants: ``G_xy(x)`` vs truth_y (``x2y``) and ``G_yx(y)`` vs truth_x
+  (``y2x``), and with noise emulators ``+NE`` too (``x2y_ne``, ``y2x_ne``);
+- step 1: ``A_x(x)`` vs truth_x (``ae_x``) and ``A_y(y)`` vs truth_y (``ae_y``).
+
+Each gets ``val/mse_<tag>`` (model space) and the r-band 3" aperture-flux ``val/ap3_bias_<tag>`` /
+``val/ap3_nmad_<tag>`` (:func:`hpcgan.evaluate.photometry.bias_nmad` of translated / true flux in
+physical units). Without truth shards (real data) validation is skipped with one log line.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from hpcgan.config.schema import Config, SurveyCfg
+from hpcgan.data.shards import open_source, stamps_to_model
+from hpcgan.data.transforms import from_model_space
+from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
+from hpcgan.log import get_logger
+
+log = get_logger(__name__)
+TRUTH_SPLIT = "paired-test-truth"
+RADIUS_ARCSEC, BAND = 3.0, "r"
+
+
+def load_split(root: str, survey: SurveyCfg, split: str, count: int, transform: str) -> tuple[torch.Tensor, np.ndarray]:
+    """The first ``count`` stamps of one survey/split in model space, and their object ids."""
+    src = open_source(root, survey.name, split)
+    n = min(count, len(src))
+    return stamps_to_model(src.read(np.arange(n)), src, survey.flux_scale, transform), src.object_ids()[:n]
+
+
+def score(pred: torch.Tensor, truth: torch.Tensor, survey: SurveyCfg, transform: str) -> dict[str, float]:
+    """MSE vs truth in model space and the r-band 3" aperture-flux bias/NMAD in physical units."""
+    pred, truth = pred.detach().float().cpu(), truth.float().cpu()
+    out = {"mse": float(((pred - truth) ** 2).mean())}
+    b = survey.bands.index(BAND) if BAND in survey.bands else 0
+    f = [aperture_fluxes(from_model_space(t[:, b], survey.flux_scale, transform).numpy(), survey.pixel_scale,
+                         [RADIUS_ARCSEC])[:, 0, 0] for t in (pred, truth)]
+    s = bias_nmad(*f)
+    out.update({"ap3_bias": s["bias"], "ap3_nmad": s["nmad"]})
+    return out
+
+
+class Validator:
+    """Scores a phase on the held-out subset; ``__call__(phase) -> {"val/<metric>_<tag>": value}``."""
+
+    def __init__(self, cfg: Config, inputs: dict[str, torch.Tensor], truth: dict[str, torch.Tensor],
+                 batch_size: int = 32):
+        self.cfg, self.inputs, self.truth, self.batch_size = cfg, inputs, truth, batch_size
+
+    @classmethod
+    def from_config(cls, cfg: Config, root: str | None = None, truth_root: str | None = None,
+                    truth_split: str = TRUTH_SPLIT) -> "Validator | None":
+        """Read the subset (``data.shards``; truth from ``truth_root``/``truth_split``); None, with one
+        log line, when ``train.eval_every`` is 0 or no truth shards exist."""
+        dc, n = cfg.data, cfg.train.eval_count
+        root = root or dc.shards
+        inputs, truth = {}, {}
+        try:
+            for s, survey in (("x", dc.x), ("y", dc.y)):
+                inputs[s], ids = load_split(root, survey, "paired-test", n, dc.pixel_transform)
+                truth[s], tids = load_split(truth_root or root, survey, truth_split, n, dc.pixel_transform)
+                if len(ids) != len(tids) or not np.array_equal(ids, tids):
+                    raise ValueError(f"{survey.name} {truth_split}: object ids differ from paired-test")
+        except (FileNotFoundError, ValueError) as e:
+            log.info("validation vs truth skipped: %s", e)
+            return None
+        log.info("validation vs truth: %d paired-test stamps every %d iterations", len(inputs["x"]),
+                 cfg.train.eval_every)
+        return cls(cfg, inputs, truth)
+
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device) -> torch.Tensor:
+        return torch.cat([fn(x[i:i + self.batch_size].to(device)).float().cpu()
+                          for i in range(0, len(x), self.batch_size)])
+
+    @torch.no_grad()
+    def __call__(self, phase: Any) -> dict[str, float]:
+        dc, dev, nets = self.cfg.data, phase.device, phase.nets
+        surveys = {"x": dc.x, "y": dc.y}
+        jobs: list[tuple[str, str, str, Callable]] = []  # (tag, source, target domain, fn)
+        if "g_xy" in nets:
+            for src, dst, g in (("x", "y", "g_xy"), ("y", "x", "g_yx")):
+                tag = f"{src}2{dst}"
+                jobs.append((tag, src, dst, nets[g]))
+                if f"ne_{dst}" in nets:
+                    ne = nets[f"ne_{dst}"]
+                    jobs.append((f"{tag}_ne", src, dst, lambda t, g=nets[g], ne=ne: ne(g(t))))
+        else:
+            jobs += [(f"ae_{s}", s, s, nets[f"ae_{s}"]) for s in ("x", "y")]
+        out: dict[str, float] = {}
+        was = {k: m.training for k, m in nets.items()}
+        for m in nets.values():
+            m.eval()
+        try:
+            with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), phase.autocast():
+                torch.manual_seed(self.cfg.train.seed)  # the same NE draws at every evaluation
+                for tag, src, dst, fn in jobs:
+                    pred = self._apply(fn, self.inputs[src], dev)
+                    for k, v in score(pred, self.truth[dst], surveys[dst], dc.pixel_transform).items():
+                        out[f"val/{k}_{tag}"] = v
+        finally:
+            for k, m in nets.items():
+                m.train(was[k])
+        return out
