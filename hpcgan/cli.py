@@ -54,7 +54,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help") or argv[0] not in {**COMMANDS, **stages.STAGES}:
-        known = ", ".join([*COMMANDS, *stages.STAGES])
+        known = ", ".join(dict.fromkeys(["config", *stages.STAGES, *COMMANDS]))
         if argv and argv[0] not in ("-h", "--help"):
             print(f"hpcgan: unknown command {argv[0]!r}; allowed: {known}", file=sys.stderr)
             return 2

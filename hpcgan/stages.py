@@ -68,8 +68,8 @@ def _train_extra(out: Path) -> dict:
 
 def _translate_extra(out: Path) -> dict:
     man = json.loads((out / "manifest.json").read_text())
-    return {"manifest": str(out / "manifest.json"), "checkpoint": man["checkpoint"],
-            "checkpoint_sha256": man["checkpoint_sha256"]}
+    return {"manifest": str(out / "manifest.json"), "checkpoint": man.get("checkpoint"),  # none: --method resample
+            "checkpoint_sha256": man.get("checkpoint_sha256")}
 
 
 def _shards(done: Done, key: str) -> list[str]:
@@ -99,12 +99,12 @@ class Stage:
 
     name: str
     module: str  # main(argv) -> int
-    help: str
     fixed: tuple[str, ...] = ()  # overrides it always runs with (after the caller's: they win)
     flags: str = "FLAGS"  # the command module's dict of shorthand value flags -> config keys
     out_dir: Callable[[Config, argparse.Namespace], Path] | None = None
     extra: Callable[[Path], dict] = lambda out: {}
     reads: Callable[[Done], list[str]] = lambda done: []
+    in_chain: bool = True  # in the default chain (CHAIN)
 
     def parse(self, argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
@@ -138,28 +138,34 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("check", "hpcgan.launch.check", "is the job wired right (ranks, gradients, bandwidth)"),
-    Stage("simulate", "hpcgan.simulate.cli", "render a simulated SDSS/CFHT survey pair with ground truth",
-          flags="FLAG_KEYS",
+    # render a simulated SDSS/CFHT survey pair with ground truth
+    Stage("simulate", "hpcgan.simulate.cli", flags="FLAG_KEYS",
           out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")}),
-    Stage("preprocess", "preprocess.cli", "FITS stamps -> per-rank HDF5 shards",
+    # FITS stamps -> per-rank HDF5 shards
+    Stage("preprocess", "preprocess.cli",
           out_dir=lambda cfg, a: Path(cfg.preprocess.out),
           reads=lambda done: ([_quoted("preprocess.catalog", done["simulate"].extra["catalog"])]
                               if "simulate" in done else [])),
-    Stage("step1", "hpcgan.train.cli", "training step 1 (noise emulators; a single-step variant's only step)",
+    # training step 1 (noise emulators; a single-step variant's only step)
+    Stage("step1", "hpcgan.train.cli",
           fixed=("train.step=1",), out_dir=_train_dir, extra=_train_extra,
           reads=lambda done: _shards(done, "data.shards")),
-    Stage("step2", "hpcgan.train.cli", "training step 2 (generators, from step 1's noise emulators)",
+    # training step 2 (generators, from step 1's noise emulators)
+    Stage("step2", "hpcgan.train.cli",
           fixed=("train.step=2",), out_dir=_train_dir, extra=_train_extra,
           reads=_reads_step2),
-    Stage("translate", "hpcgan.translate.cli", "bulk translation with the trained checkpoint",
+    # bulk translation with the trained checkpoint
+    Stage("translate", "hpcgan.translate.cli",
           out_dir=lambda cfg, a: Path(cfg.translate.out), extra=_translate_extra,
           reads=lambda done: _shards(done, "translate.shards") + _last_checkpoint(done)),
-    Stage("evaluate", "hpcgan.evaluate.cli", "score the translation (metrics.json, figures)",
+    # score the translation (metrics.json, figures)
+    Stage("evaluate", "hpcgan.evaluate.cli",
           out_dir=lambda cfg, a: Path(cfg.evaluate.out),
           extra=lambda out: {"metrics": str(out / "metrics.json")}, reads=_reads_evaluate),
+    # is the job wired right (ranks, gradients, bandwidth); not in the default chain
+    Stage("check", "hpcgan.launch.check", in_chain=False),
 )}
-CHAIN = ("simulate", "preprocess", "step1", "step2", "translate", "evaluate")
+CHAIN = tuple(name for name, s in STAGES.items() if s.in_chain)
 
 
 def read_results(path: str | Path | None) -> dict[str, StageResult]:
