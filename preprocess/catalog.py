@@ -111,19 +111,23 @@ def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, 
     return header, rows
 
 
-def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -> tuple[list[Row], list[dict], int]:
-    """Valid rows, quarantine entries for the others, and the number of rows seen."""
+def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...],
+                 need_path: bool = True) -> tuple[list[Row], list[dict], int]:
+    """Valid rows, quarantine entries for the others, and the number of rows seen.
+
+    ``need_path=False`` (``preprocess.source: frames``): an object catalog, no ``path`` column needed.
+    """
     path = Path(path)
     header, raw = _raw_rows(path)
-    missing = [c for c in REQUIRED if c not in header]
+    missing = [c for c in REQUIRED if c not in header and (need_path or c != "path")]
     if missing:
         raise CatalogError(f"catalog {path}: missing column(s) {', '.join(missing)}; has "
                            f"{', '.join(header)[:200] or 'none'}")
-    col = {c: header.index(c) for c in REQUIRED}
+    col = {c: header.index(c) for c in REQUIRED if c in header}
     root_n = os.path.normpath(os.path.abspath(root))
     good, bad, first = [], [], {}
     for i, fields, err in raw:
-        get = (lambda c: fields[col[c]].strip() if fields is not None and col[c] < len(fields) else "")
+        get = (lambda c: fields[col[c]].strip() if fields is not None and col.get(c, len(fields)) < len(fields) else "")
         oid, survey, split, p = get("object_id"), get("survey"), get("split"), get("path")
         q = dict(row=i, object_id=oid, survey=survey, split=split, path=p)
         if err or fields is None:
@@ -139,7 +143,7 @@ def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -
         except ValueError:
             bad.append(quarantine_entry(R.BAD_RADEC.format(ra=repr(get("ra")), dec=repr(get("dec"))), **q))
             continue
-        if not oid or not p:
+        if not oid or (need_path and not p):
             bad.append(quarantine_entry(R.EMPTY_ID, **q))
             continue
         if survey not in surveys:
@@ -148,8 +152,8 @@ def read_catalog(path: str | Path, root: str | Path, surveys: tuple[str, ...]) -
         if split not in SPLITS:
             bad.append(quarantine_entry(R.UNKNOWN_SPLIT.format(split=repr(split), allowed=list(SPLITS)), **q))
             continue
-        full = os.path.normpath(os.path.join(root_n, p))
-        if not (full + os.sep).startswith(root_n.rstrip(os.sep) + os.sep):
+        full = os.path.normpath(os.path.join(root_n, p)) if p else ""
+        if p and not (full + os.sep).startswith(root_n.rstrip(os.sep) + os.sep):
             bad.append(quarantine_entry(R.ESCAPES_ROOT.format(root=root_n), **q))
             continue
         key = (survey, oid, split.endswith("-truth"))  # a noise-free twin shares its stamp's object_id

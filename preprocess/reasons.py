@@ -49,6 +49,19 @@ WRONG_BAND_SHAPE = "wrong shape {shape} in band {band}, expected {expected}"
 TOO_MANY_NAN = "{n} NaN/Inf pixels ({pct:.2f}%) > nan_fill_max_frac {max_pct:.2f}%"
 ALL_ZERO = "all-zero image in band(s) {bands}"
 
+# units and geometry (hpcgan/io/units.py, preprocess/stamps.py)
+UNKNOWN_UNITS = "unknown pixel units ({found})"
+NO_WCS_SHAPE = "wrong shape {shape}, expected {expected}, and no celestial WCS to resample from"
+
+# frames (preprocess.source: frames, hpcgan/io/frames.py): a frame's problem, then the objects it leaves uncut
+FRAME_NO_HDU = "no image HDU {hdu}: the file has {found}"
+FRAME_AMBIGUOUS = "no hdu given and {n} 2-D image HDUs, none named {names}: the file has {found}"
+FRAME_SHAPE = "image HDU {hdu} has shape {shape}: a frame is 2-D, or a cube with a plane"
+FRAME_NO_WCS = "no celestial WCS in HDU {hdu}"
+WEIGHT_SHAPE = "{kind} HDU {hdu} has shape {shape}, image has {expected}"
+OUTSIDE_FRAMES = "outside every {survey} frame in band {band} ({n} usable)"
+ONLY_UNUSABLE = "no usable {survey} frame in band {band}; {n} unusable, first: {reason}: {path}"
+
 # anything else raised while reading one object (preprocess/shard.py): recorded, never fatal
 UNEXPECTED = "unexpected error ({error})"
 

@@ -27,6 +27,7 @@ import hpcgan
 from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
+from hpcgan.io.grid import grid_text
 from hpcgan.log import env_rank, get_logger
 from hpcgan.utils.atomic import atomic_write_text, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
@@ -63,7 +64,7 @@ def get_comm():
 def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
-    for k in ("catalog", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s"):
+    for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s"):
         p.pop(k)
     return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
                                       "pixel_transform": cfg.data.pixel_transform}}
@@ -87,7 +88,8 @@ def run(cfg: Config, comm=None) -> int:
 def _read_catalog(cfg: Config, catalog: Path, root: str, comm) -> tuple[list[Row], list[dict], int, str]:
     """Every rank reads the catalog; a CatalogError on any rank is raised on all of them."""
     try:
-        rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name))
+        rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name),
+                                           need_path=cfg.preprocess.source == "stamps")
         err = None
     except CatalogError as e:
         err = str(e)
@@ -111,17 +113,24 @@ def _run(cfg: Config, comm) -> int:
     rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
     jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
     rejects += pair_rejects
+    frames = None
+    if pc.source == "frames":  # cut-outs from survey frames (hpcgan/io/frames.py): units sorted by frame
+        from hpcgan.io.frames import FrameReader, plan_frames, sort_jobs
+        frames, picks = plan_frames(cfg, rows, comm)
+        sort_jobs(jobs, picks)
 
     # size-balanced contiguous parts: each rank stats a strided slice, all ranks get all sizes
     bands = {k: v[0] for k, v in surveys.items()}
     flat = [u for j in jobs for u in j.units]
-    mine = [unit_weight(u, bands, pc.read_timeout_s) for u in flat[rank::size]]
+    mine = [unit_weight(u, bands, pc.read_timeout_s) if frames is None else 1 for u in flat[rank::size]]
     gathered = comm.allgather(mine)
     weights = np.zeros(len(flat), dtype=np.int64)
     for r, ws in enumerate(gathered):
         weights[r::size] = ws
     attrs_common = {"format_version": FORMAT_VERSION, "catalog": catalog.name, "catalog_sha256": cat_sha,
                     "code_version": hpcgan.__version__, "config": stored_config(cfg)}
+    if frames is not None:
+        attrs_common["frames_sha256"] = comm.bcast(sha256_file(Path(pc.frames)) if rank == 0 else None)
     cfg_hash = hashlib.sha256(json.dumps(attrs_common, sort_keys=True).encode()).hexdigest()[:16]
     attrs_common["config_hash"] = cfg_hash
     attrs_common["config"] = json.dumps(attrs_common["config"], sort_keys=True)
@@ -130,7 +139,7 @@ def _run(cfg: Config, comm) -> int:
                     for s, (_, _, flux) in surveys.items()}
 
     results, pos = [], 0
-    reader = _reader(cfg, root, surveys)
+    reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
     for job in jobs:
         w = weights[pos:pos + len(job.units)]
         pos += len(job.units)
@@ -139,22 +148,29 @@ def _run(cfg: Config, comm) -> int:
         part = JobPart(job, lo, hi, rank, size, out, {s: surveys[s][:2] for s in job.surveys}, reader,
                        attrs_common, survey_attrs, plan_key, pc.batch_size, root, pc.compression, pc.compression_level)
         results.append(part.run())
-    log.info("rank done: %d parts in %.1f s", len(results), time.perf_counter() - t0)
+    log.info("rank done: %d parts in %.1f s%s", len(results), time.perf_counter() - t0,
+             "" if frames is None else f"; {reader.opened} frame opens")
 
     everything = comm.gather(results, root=0)
     rc = 0
     if rank == 0:
+        extra = {} if frames is None else {"frames": {
+            "index": str(pc.frames), "count": len(frames),
+            "unusable": [{"path": f.path, "survey": f.survey, "band": f.band, "reason": f.reason}
+                         for f in frames if f.reason]}}
         rc = _manifest(out, [d for rs in everything for d in rs], rejects, seen, cat_sha, cfg, attrs_common, size,
-                       time.perf_counter() - t0)
+                       time.perf_counter() - t0, extra)
     return int(comm.bcast(rc))
 
 
 def _reader(cfg: Config, root: str, surveys: dict):
     pc = cfg.preprocess
+    scales = {s.name: s.pixel_scale for s in (cfg.data.x, cfg.data.y)}
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
         st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s)
+        st.wcs = st.wcs or grid_text(row.ra, row.dec, size, scales[row.survey])
         if pc.apply_transform:
             st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)
         return st
@@ -166,7 +182,7 @@ def _reason_kind(reason: str) -> str:
 
 
 def _manifest(out: Path, parts: list[dict], rejects: list[dict], seen: int, cat_sha: str, cfg: Config,
-              attrs: dict, size: int, elapsed: float) -> int:
+              attrs: dict, size: int, elapsed: float, extra: dict | None = None) -> int:
     shards = sorted((s for d in parts for s in d["shards"]), key=lambda s: (s["survey"], s["split"], s["rank"]))
     quarantine = sorted(rejects + [q for d in parts for q in d["quarantine"]], key=lambda q: (q["row"] or 0, q["survey"]))
     accepted = sum(s["count"] for s in shards)
@@ -178,7 +194,7 @@ def _manifest(out: Path, parts: list[dict], rejects: list[dict], seen: int, cat_
     manifest = {"format_version": FORMAT_VERSION, "catalog": str(cfg.preprocess.catalog), "catalog_sha256": cat_sha,
                 "code_version": attrs["code_version"], "config_hash": attrs["config_hash"], "nranks": size,
                 "seen": seen, "accepted": accepted, "quarantined": len(quarantine), "quarantine_frac": round(frac, 6),
-                "totals": totals, "shards": shards, "quarantine": quarantine}
+                "totals": totals, **(extra or {}), "shards": shards, "quarantine": quarantine}
     if accepted + len(quarantine) != seen:
         raise AssertionError(f"accounting: accepted {accepted} + quarantined {len(quarantine)} != seen {seen}")
     atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")

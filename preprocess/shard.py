@@ -3,7 +3,7 @@
 Shard file ``OUT/<survey>/<split>/part-<r>-of-<R>.h5`` (docs/preprocess.md has the full list):
 ``images`` (N, 5, H, W) ``<f4``, chunks ``(1, 5, H, W)`` (one stamp per chunk: a random batch read
 touches exactly the stamps it needs, and the chunk cache only has to hold one stamp), plus
-``object_id``, ``ra``, ``dec``, ``catalog_row``, per-band ``psf_fwhm``/``sky_sigma``/``mag_zp``/
+``object_id``, ``ra``, ``dec``, ``catalog_row``, ``wcs`` (the model-grid header), per-band ``psf_fwhm``/``sky_sigma``/``mag_zp``/
 ``nan_filled`` and provenance attributes.
 
 How a shard is written, so that a kill -9 at any moment resumes to the same bytes:
@@ -185,7 +185,7 @@ class JobPart:
         return self._finalize(recs)
 
     def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
-        objects = [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [],
+        objects = [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [],
                     **{k: [] for k, _ in META_KEYS}} for _ in self.outs]
         quarantine = []
         for unit in self.units[b0:b1]:
@@ -205,7 +205,7 @@ class JobPart:
                 for row in unit:
                     r = reason if row.survey == who else R.COUNTERPART.format(survey=who, reason=reason)
                     quarantine.append(quarantine_entry(r, row.row, row.object_id, row.survey, row.split,
-                                                       os.path.relpath(row.path, self.root)))
+                                                       os.path.relpath(row.path, self.root) if row.path else ""))
                 continue
             for k, (row, st) in enumerate(zip(unit, stamps)):
                 os.pwrite(fds[k], memoryview(np.ascontiguousarray(st.image, dtype="<f4")).cast("B"),
@@ -217,6 +217,7 @@ class JobPart:
                 o["dec"].append(row.dec)
                 o["catalog_row"].append(row.row)
                 o["nan_filled"].append(st.nan_filled.tolist())
+                o["wcs"].append(st.wcs)
                 for m, _ in META_KEYS:
                     o[m].append([None if not np.isfinite(v) else float(v) for v in st.meta[m]])
         return {"units_done": b1, "objects": objects, "quarantine": quarantine}
@@ -270,6 +271,9 @@ def _write_columns(f, cols: dict, n: int, nb: int) -> None:
     f.create_dataset("dec", data=np.asarray(cols["dec"], dtype="<f8").reshape(n), **kw)
     f.create_dataset("catalog_row", data=np.asarray(cols["catalog_row"], dtype="<i8").reshape(n), **kw)
     f.create_dataset("nan_filled", data=np.asarray(cols["nan_filled"], dtype="<i4").reshape(n, nb), **kw)
+    if "wcs" in cols:  # each stamp's model-grid WCS header (hpcgan.io.grid.grid_text)
+        f.create_dataset("wcs", data=np.asarray(cols["wcs"], dtype=object) if n else np.empty(0, object),
+                         dtype=h5py.string_dtype("utf-8"), **kw)
     for m, card in META_KEYS:
         arr = np.array([[np.nan if v is None else v for v in row] for row in cols[m]], dtype="<f4").reshape(n, nb)
         d = f.create_dataset(m, data=arr, **kw)

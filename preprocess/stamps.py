@@ -44,6 +44,7 @@ class Stamp:
     meta: dict  # META_KEYS name -> (nband,) float32 (NaN where the header lacks the card)
     nan_filled: np.ndarray  # (nband,) int32: pixels filled per band
     nbytes: int = 0
+    wcs: str = ""  # the model grid's header text (hpcgan.io.grid.grid_text); '' = the nominal grid at (ra, dec)
 
 
 def inside_root(path: str, root: str) -> bool:
@@ -157,6 +158,12 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
                     raise Reject(R.WRONG_BAND_SHAPE.format(shape=h.shape, band=repr(b), expected=shape[1:]), path)
                 h.fill(image[k])
                 hdrs.append(h.header)
+    return Stamp(image, _meta(hdrs), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes)
+
+
+def fill_nan(image: np.ndarray, bands: tuple[str, ...], nan_fill_max_frac: float, path: str) -> np.ndarray:
+    """Set NaN/Inf pixels of ``image`` (nband, H, W) to 0 in place; (nband,) counts. Reject when more
+    than ``nan_fill_max_frac`` are non-finite or a band is all zero."""
     flat = image.reshape(len(bands), -1)
     finite = np.isfinite(flat)
     nan_filled = (flat.shape[1] - np.count_nonzero(finite, axis=1)).astype(np.int32)
@@ -169,4 +176,4 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
     zero = [b for b, nz in zip(bands, flat.any(axis=1)) if not nz]
     if zero:
         raise Reject(R.ALL_ZERO.format(bands=",".join(zero)), path)
-    return Stamp(image, _meta(hdrs), nan_filled, image.nbytes)
+    return nan_filled
