@@ -115,3 +115,10 @@ def test_no_truth_is_one_log_line(tmp_path, caplog):
         run_dir = train(cfg)
     assert any("validation vs truth skipped" in r.message for r in caplog.records)
     assert not any(k.startswith("val/") for r in read_metrics(run_dir) for k in r)
+
+
+def test_step1_scores_the_autoencoders(tmp_path):
+    shards = make_shards(tmp_path / "shards")
+    cfg = cfg_for(tmp_path, shards, "train.step=1", "train.variant=ours", "train.iters=1", "train.eval_every=1")
+    m = [r for r in read_metrics(train(cfg)) if "val/mse_ae_x" in r]
+    assert [r["iter"] for r in m] == [0, 1] and all(np.isfinite(r["val/ap3_nmad_ae_y"]) for r in m)
