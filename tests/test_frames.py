@@ -18,7 +18,7 @@ from hpcgan.config import load_config
 from hpcgan.io.frames import Frame, assign
 from hpcgan.io.grid import grid_header
 from preprocess.catalog import Row
-from preprocess.run import SerialComm, run
+from preprocess.run import run
 from tests.conftest import mpirun_cmd, run_cmd
 
 BANDS = "ugriz"
@@ -79,7 +79,7 @@ def test_frames_cut_flux_compressed_and_bad_frames(tmp_path):
     objs.append(("far", 50.0, 10.0))
     index, cat = _write(tmp_path, frames, objs)
     out = tmp_path / "out"
-    assert run(load_config(None, _overrides(index, cat, out)), SerialComm()) == 0
+    assert run(load_config(None, _overrides(index, cat, out))) == 0
     m = json.loads((out / "manifest.json").read_text())
     reasons = {q["object_id"]: q["reason"] for q in m["quarantine"]}
     assert m["accepted"] == 4 and m["seen"] == 8, reasons

@@ -206,7 +206,7 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
 
 def scan(frames: list[Frame], root: str, surveys: dict[str, SurveyCfg], comm) -> list[Frame]:
     """Every frame's header check; each rank checks a strided slice, all ranks get all."""
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank, size = comm.rank, comm.size
     mine = []
     for f in frames[rank::size]:
         try:

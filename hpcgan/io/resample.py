@@ -6,6 +6,9 @@ flux in the model pixel, so any aperture's flux is kept (measured on the real SD
 0.7% from the frame's own aperture flux at the same scale, docs/preprocess.md; ``reproject_adaptive``
 with ``conserve_flux=True`` was 1.2% to 2.9% off, so it is not used). The input is cut first
 (astropy ``Cutout2D``) to the part the grid can touch, so a large frame costs no more than a stamp.
+Fast path: when the model grid is the input grid shifted (same pixel scale and orientation to
+1e-3 px over the stamp), the exact overlap of equal aligned pixels is the bilinear weights, done
+by scipy ``map_coordinates`` (order 1) at ~0.1 ms instead of ~14 ms per band.
 
 Coverage and masks: a model pixel not fully covered by finite input pixels is NaN (then the
 preprocess NaN-fill / quarantine rules apply); input pixels that are masked or have ``ivar <= 0``
@@ -63,6 +66,10 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
         var = np.full(data.shape, np.nan)
         var[cut.slices_cutout] = np.where(iv > 0, 1.0 / np.where(iv > 0, iv, 1.0), np.nan)
         data[~np.isfinite(var)] = np.nan
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    px, py = cut.wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
+    if _aligned(px - xx, py - yy):
+        return _shifted(data, px, py), None if var is None else _inverse(_shifted(var, px, py))
     area = proj_plane_pixel_area(grid) / proj_plane_pixel_area(cut.wcs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -74,4 +81,21 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
         v, _ = reproject_exact((var, cut.wcs), grid, shape_out=shape)
     v = v * area
     v[~np.isfinite(out)] = np.nan
-    return out, np.where(v > 0, 1.0 / v, np.nan)
+    return out, _inverse(v)
+
+
+def _inverse(v: np.ndarray) -> np.ndarray:
+    return np.where(v > 0, 1.0 / np.where(v > 0, v, 1.0), np.nan)
+
+
+def _aligned(dx: np.ndarray, dy: np.ndarray, tol: float = 1e-3) -> bool:
+    """The model grid is the input grid shifted (same scale and orientation, to ``tol`` px everywhere)."""
+    return bool(np.ptp(dx) < tol and np.ptp(dy) < tol)
+
+
+def _shifted(data: np.ndarray, px: np.ndarray, py: np.ndarray) -> np.ndarray:
+    """Exact pixel overlap for a shifted grid of equal, aligned pixels: the bilinear weights
+    (scipy ``map_coordinates``, order 1); a model pixel touching a NaN or the edge is NaN."""
+    from scipy.ndimage import map_coordinates
+
+    return map_coordinates(data, [py, px], order=1, mode="constant", cval=np.nan)
