@@ -7,7 +7,7 @@
 Per step and mode it prints: seconds per iteration, it/s, images/s (all four streams of the step count),
 model FLOPs per iteration (torch.utils.flop_counter over one full iteration: every forward and backward
 of every update; the FFT and elementwise ops are not counted) and the achieved fraction of a measured
-matmul peak (CPU: fp32 GEMM; GPU: TF32 GEMM for fp32 mode, since cuDNN convs use TF32; bf16 GEMM for bf16).
+matmul peak, and the projected wall time of the paper's 60k iterations per step (CPU: fp32 GEMM; GPU: TF32 GEMM for fp32 mode, since cuDNN convs use TF32; bf16 GEMM for bf16).
 Synthetic batches (random, model space) so the figure is the step, not the loader; step 2 uses
 randomly initialised frozen noise emulators (same cost as restored ones).
 """
@@ -27,6 +27,9 @@ import hpcgan.dist  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.train.step1 import NoisePhase  # noqa: E402
 from hpcgan.train.step2 import RECIPES, TranslationPhase  # noqa: E402
+
+
+PAPER_ITERS = 60000  # iterations per step of the paper's schedule: the projection column
 
 
 def sync(device: torch.device) -> None:
@@ -145,7 +148,7 @@ def main(argv=None) -> int:
     print(f"# {name}; torch {torch.__version__}; batch {args.batch}/stream, width {args.width}; "
           f"{args.warmup} warm-up + {args.iters} timed iterations")
     print("# matmul peak: " + ", ".join(f"{k} {v / 1e12:.3f} TFLOP/s" for k, v in peaks.items()))
-    print(f"{'step':>4} {'mode':>13} {'s/it':>8} {'it/s':>8} {'img/s':>9} {'GFLOP/it':>9} {'TFLOP/s':>8} {'of peak':>8}")
+    print(f"{'step':>4} {'mode':>13} {'s/it':>8} {'it/s':>8} {'img/s':>9} {'GFLOP/it':>9} {'TFLOP/s':>8} {'of peak':>8} {'60k it (h)':>10}")
     results = []
     for step in [int(s) for s in args.steps.split(",")]:
         for mode in modes:
@@ -157,7 +160,8 @@ def main(argv=None) -> int:
                 continue
             results.append(r)
             print(f"{step:>4} {mode:>13} {r['s_per_iter']:8.3f} {r['it_per_s']:8.3f} {r['images_per_s']:9.1f} "
-                  f"{r['gflop_per_iter']:9.1f} {r['achieved_tflops']:8.3f} {r['fraction_of_peak']:8.1%}", flush=True)
+                  f"{r['gflop_per_iter']:9.1f} {r['achieved_tflops']:8.3f} {r['fraction_of_peak']:8.1%} "
+                  f"{PAPER_ITERS / r['it_per_s'] / 3600:10.2f}", flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
