@@ -1,0 +1,263 @@
+"""The results table (issue #12): every variant, the beyond-the-paper options and the naive baseline,
+both directions, on one stated budget, scored against the noise-free truth by ``hpcgan evaluate``.
+
+    python benchmarks/science.py                          # the default budget (docs/results.md)
+    python benchmarks/science.py --iters1 40 --iters2 40 --n-paired 120 --out /tmp/sci   # quicker
+    python benchmarks/science.py --report-only            # rebuild docs/results.md from what is there
+
+Every stage is the user's own command (``hpcgan simulate/preprocess/train/translate/evaluate``), so
+the table measures the product, not a side path. Everything resumes: a finished training run, a
+committed translation and an existing metrics.json are kept, so a killed run continues where it was
+and the report can be rebuilt at any time. Two-step variants whose step 1 is the same (ours,
+unpaired_only, paired_only and the options on top of ours) share one step-1 run (``train.init_from``).
+Writes ``<out>/results.json``, learning-curve PNGs under ``<out>/curves/`` and (``--docs``) the
+markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hpcgan.config.variants import RECIPES  # noqa: E402
+
+# name -> (train.variant, extra config files layered on the base, extra overrides)
+OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
+    **{v: (v, [], []) for v in RECIPES},
+    "ours+linear_out": ("ours", ["variants/linear_out.yaml"], []),
+    "ours+residual": ("ours", ["variants/residual.yaml"], []),
+}
+DIRECTIONS = ("x2y", "y2x")
+MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np"]
+
+
+def run(cmd: list[str], log: Path) -> None:
+    """Run one stage command, appending its output to ``log``; raise with the log's tail on failure."""
+    with open(log, "a") as f:
+        f.write(f"\n$ {' '.join(cmd)}\n")
+        f.flush()
+        rc = subprocess.call(cmd, stdout=f, stderr=subprocess.STDOUT)
+    if rc != 0:
+        tail = log.read_text().splitlines()[-15:]
+        raise RuntimeError(f"exit {rc}: {' '.join(cmd)}\n" + "\n".join(tail))
+
+
+class Science:
+    """One budget, one simulated pair, every option."""
+
+    def __init__(self, a: argparse.Namespace):
+        self.a, self.out = a, Path(a.out).resolve()
+        self.py = sys.executable
+        self.hpcgan = [self.py, "-m", "hpcgan.cli"]
+        self.log = self.out / "science.log"
+        self.base = ["simulate.out=" + str(self.out / "sim"), f"simulate.n_paired={a.n_paired}",
+                     f"simulate.n_unpaired={a.n_unpaired}", "preprocess.catalog=" + str(self.out / "sim/catalog.csv"),
+                     "preprocess.out=" + str(self.out / "shards"), "data.shards=" + str(self.out / "shards"),
+                     f"data.batch_size={a.batch}", f"model.width={a.width}", "train.channels_last=true",
+                     "train.log_every=10", "train.sample_every=0", f"train.eval_every={a.eval_every}",
+                     "train.eval_count=64", f"train.lr_decay_every={max(1, int(0.8 * max(a.iters1, a.iters2)))}",
+                     "evaluate.grid_count=6"]
+
+    def stage(self, args: list[str], ranks: int = 1, configs: list[str] = (), sets: list[str] = ()) -> None:
+        cfgs = [x for c in ["default", *configs] for x in ("-c", c)]
+        cmd = (MPIRUN + [str(ranks)] if ranks > 1 else []) + self.hpcgan + args + cfgs + self.base + list(sets)
+        run(cmd, self.log)
+
+    def data(self) -> None:
+        if not (self.out / "shards/manifest.json").is_file():
+            self.stage(["simulate"], ranks=2)
+            self.stage(["preprocess"], ranks=2)
+
+    def train(self, name: str) -> Path:
+        """Train option ``name``; returns the checkpoint run dir that translates."""
+        variant, configs, sets = OPTIONS[name]
+        r = RECIPES[variant]
+        tdir = self.out / "train" / name
+        common = [f"train.variant={variant}", f"train.run_dir={tdir}", *sets]
+        if r.single_step:
+            self.stage(["train", "--step", "1"], configs=configs, sets=common + [f"train.iters={self.a.iters1}"])
+            return tdir / variant
+        init = []
+        if r.noise != "none":  # the shared step 1 (same recipe for every frozen-noise variant)
+            s1 = self.out / "train" / "step1"
+            self.stage(["train", "--step", "1"], sets=[f"train.run_dir={s1}", f"train.iters={self.a.iters1}"])
+            init = [f"train.init_from={s1 / 'ours-step1'}"]
+        self.stage(["train", "--step", "2"], configs=configs, sets=common + init + [f"train.iters={self.a.iters2}"])
+        return tdir / f"{variant}-step2"
+
+    def translate(self, name: str, ckpt: Path | None, direction: str) -> Path:
+        out = self.out / "translate" / name / direction
+        if ckpt is None:
+            args = ["translate", "--method", "resample"]
+        else:
+            args = ["translate", "--checkpoint", str(ckpt)]
+        self.stage(args + ["--direction", direction, "--out", str(out), "--batch-size", "16"], ranks=2)
+        return out
+
+    def evaluate(self, name: str, tr: Path, baseline: Path, direction: str) -> dict:
+        out = self.out / "eval" / name / direction
+        if not (out / "metrics.json").is_file():
+            self.stage(["evaluate", "--translations", str(tr), "--baseline", str(baseline), "--out", str(out)])
+        return json.loads((out / "metrics.json").read_text())
+
+    def go(self) -> dict:
+        self.out.mkdir(parents=True, exist_ok=True)
+        t0 = time.time()
+        res = self.load()
+        if not self.a.report_only:
+            self.data()
+            base = {d: self.translate("baseline", None, d) for d in DIRECTIONS}
+            for name in self.a.options:
+                t = time.time()
+                try:
+                    ckpt = self.train(name)
+                    for d in DIRECTIONS:
+                        self.evaluate(name, self.translate(name, ckpt, d), base[d], d)
+                    res["wall_s"][name] = res["wall_s"].get(name, 0.0) + time.time() - t
+                except RuntimeError as e:  # one option failing must not lose the others
+                    res["errors"][name] = str(e)[-2000:]
+                    print(f"science: {name} failed: {str(e).splitlines()[0]}", flush=True)
+                self.save(res)
+            res["wall_s"]["total_this_call"] = time.time() - t0
+        self.save(res)
+        return res
+
+    def load(self) -> dict:
+        p = self.out / "results.json"
+        res = json.loads(p.read_text()) if p.is_file() else {"wall_s": {}, "errors": {}}
+        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2")}
+        return res
+
+    def save(self, res: dict) -> None:
+        (self.out / "results.json").write_text(json.dumps(res, indent=1))
+
+
+def headline(m: dict, who: str, band: str = "r") -> dict | None:
+    """The truth metrics of one row of a metrics.json: r-band by default."""
+    vt = (m.get("vs_truth") or {}).get(band, {}).get(who)
+    if not vt:
+        return None
+    ap = vt["aperture_flux"]
+    key3 = next(k for k in ap if float(k) == 3.0)
+    key15 = next(k for k in ap if float(k) == 1.5)
+    return {"bias3": ap[key3]["bias"], "nmad3": ap[key3]["nmad"], "bias15": ap[key15]["bias"],
+            "nmad15": ap[key15]["nmad"], "mse": vt["mse_model_space"], "r50": vt["r50"]["bias"],
+            "e1": vt["e1"]["nmad"], "hf": vt["residual_power"]["hf_ratio_vs_real_residual"]}
+
+
+def curves(out: Path, names: list[str]) -> list[str]:
+    """Validation-vs-truth learning curves (val/* of every run's metrics.jsonl), one PNG per metric."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    made = []
+    (out / "curves").mkdir(exist_ok=True)
+    for metric, ylabel in (("mse", "MSE vs truth (model space)"), ("ap3_bias", "r-band 3\" flux bias vs truth"),
+                           ("ap3_nmad", "r-band 3\" flux NMAD vs truth")):
+        fig, axes = plt.subplots(1, 2, figsize=(11, 4), sharey=metric != "ap3_bias")
+        for ax, d in zip(axes, DIRECTIONS):
+            for name in names:
+                for mj in sorted((out / "train" / name).glob("*/metrics.jsonl")):
+                    rows = [json.loads(x) for x in mj.read_text().splitlines() if x.strip()]
+                    key = f"val/{metric}_{d}"
+                    pts = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None and "iteration" in r]
+                    if pts:
+                        it, v = zip(*pts)
+                        ax.plot(it, v, marker=".", label=name)
+            ax.set_title(f"{d} ({'SDSS -> CFHT' if d == 'x2y' else 'CFHT -> SDSS'})")
+            ax.set_xlabel("iteration")
+            ax.set_ylabel(ylabel)
+            if metric == "mse":
+                ax.set_yscale("log")
+            ax.grid(alpha=0.3)
+        axes[0].legend(fontsize=7)
+        fig.tight_layout()
+        p = out / "curves" / f"{metric}.png"
+        fig.savefig(p, dpi=110)
+        plt.close(fig)
+        made.append(str(p))
+    return made
+
+
+def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
+    """The markdown results table."""
+    b = res["budget"]
+    lines = [f"Budget: {b['n_paired']} paired objects (half held out: paired-test), {b['n_unpaired']} unpaired per "
+             f"survey; width {b['width']}, batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 "
+             f"{b['iters2']} (single-step variants: {b['iters1']}). Command: `{cmd}`.", "",
+             "| option | dir | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | MSE vs truth | r50 bias | e1 NMAD | HF noise ratio | wall (s) |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
+
+    def row(label: str, d: str, h: dict | None, wall: str) -> str:
+        if h is None:
+            return f"| {label} | {d} | - | - | - | - | - | - | - | - | {wall} |"
+        f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
+        return (f"| {label} | {d} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | {f(h['bias15'], '+.3f')} | "
+                f"{f(h['nmad15'], '.3f')} | {f(h['mse'], '.3g')} | {f(h['r50'], '+.3f')} | {f(h['e1'], '.3f')} | "
+                f"{f(h['hf'], '.3f')} | {wall} |")
+
+    first = True
+    for name in names:
+        for d in DIRECTIONS:
+            p = out / "eval" / name / d / "metrics.json"
+            if not p.is_file():
+                lines.append(row(name, d, None, "failed" if name in res["errors"] else "not run"))
+                continue
+            m = json.loads(p.read_text())
+            if first:  # the references, once per direction, from the same evaluation
+                for dd in DIRECTIONS:
+                    q = out / "eval" / name / dd / "metrics.json"
+                    if q.is_file():
+                        mm = json.loads(q.read_text())
+                        lines.append(row("**real noisy** (noise floor)", dd, headline(mm, "real"), "-"))
+                        lines.append(row("**baseline** (resample)", dd, headline(mm, "baseline"), "-"))
+                first = False
+            lines.append(row(name, d, headline(m, "translation"), f"{res['wall_s'].get(name, 0):.0f}"))
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--out", default="science_out")
+    p.add_argument("--options", default=",".join(OPTIONS), help=f"comma list of {', '.join(OPTIONS)}")
+    p.add_argument("--n-paired", type=int, default=240)
+    p.add_argument("--n-unpaired", type=int, default=240)
+    p.add_argument("--width", type=float, default=0.25)
+    p.add_argument("--batch", type=int, default=8)
+    p.add_argument("--iters1", type=int, default=100)
+    p.add_argument("--iters2", type=int, default=100)
+    p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--report-only", action="store_true")
+    p.add_argument("--docs", default="", help="also write the markdown table here (e.g. /tmp/results_table.md)")
+    a = p.parse_args()
+    a.options = [o for o in a.options.split(",") if o]
+    bad = [o for o in a.options if o not in OPTIONS]
+    if bad:
+        p.error(f"--options: unknown {bad}; allowed: {', '.join(OPTIONS)}")
+    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    res = Science(a).go()
+    out = Path(a.out).resolve()
+    cmd = "python benchmarks/science.py " + " ".join(sys.argv[1:])
+    md = report(out, res, a.options, cmd)
+    figs = curves(out, a.options)
+    (out / "results.md").write_text(md)
+    if a.docs:
+        Path(a.docs).write_text(md)
+    print(md)
+    print("curves:", ", ".join(figs))
+    if res["errors"]:
+        print("errors:", json.dumps({k: v.splitlines()[0] for k, v in res["errors"].items()}, indent=1))
+    return 1 if res["errors"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
