@@ -31,7 +31,7 @@ from hpcgan.models import build  # noqa: E402
 from hpcgan.train import checkpoint as ckpt  # noqa: E402
 from hpcgan.translate.model import Translator  # noqa: E402
 from hpcgan.translate.run import run  # noqa: E402
-from preprocess.run import SerialComm  # noqa: E402
+from hpcgan.dist.comm import Comm  # noqa: E402
 
 
 def make_checkpoint(root: Path, width: float) -> Path:
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
                                           f"translate.out={tmp / f'out{bs}'}", f"translate.batch_size={bs}",
                                           f"translate.device={a.device}", f"translate.n_realisations={a.realisations}"])
             t0 = time.perf_counter()
-            run(cfg, SerialComm())
+            run(cfg, Comm())
             e2e = a.n / (time.perf_counter() - t0)
             m = json.loads((tmp / f"out{bs}" / "manifest.json").read_text())
             assert m["translated"] == a.n

@@ -4,23 +4,23 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING, Iterable, TypeVar
 
+if TYPE_CHECKING:
+    from tqdm import tqdm
+
+T = TypeVar("T")
 _FORMAT = "%(asctime)s [rank {rank}/{size}] %(levelname)s %(name)s: %(message)s"
 
 
-def env_rank() -> tuple[int, int]:
-    """(rank, world size) from the launcher's environment (SLURM, Open MPI, PMI, torchrun), else (0, 1)."""
-    for r, s in (("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"), ("PMIX_RANK", "OMPI_COMM_WORLD_SIZE"),
-                 ("RANK", "WORLD_SIZE"), ("SLURM_PROCID", "SLURM_NTASKS"), ("PMI_RANK", "PMI_SIZE")):
-        if r in os.environ and s in os.environ:
-            return int(os.environ[r]), int(os.environ[s])
-    return 0, 1
-
-
 def setup_logging(rank: int | None = None, size: int | None = None, level: str | None = None) -> None:
-    """Configure the root logger once per process with a rank prefix (call again after the rank is known)."""
+    """Configure the root logger once per process with a rank prefix (call again after the rank is known).
+    Without ``rank``/``size``: the launcher's (:func:`hpcgan.dist.env.detect`)."""
     if rank is None or size is None:
-        rank, size = env_rank()
+        from hpcgan.dist.env import detect
+
+        e = detect()
+        rank, size = e.rank, e.size
     level = level or os.environ.get("HPCGAN_LOG_LEVEL", "INFO")
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(_FORMAT.format(rank=rank, size=size), datefmt="%H:%M:%S"))
@@ -36,3 +36,13 @@ def get_logger(name: str) -> logging.Logger:
 def show_progress(rank: int = 0) -> bool:
     """Progress bars only on rank 0 and only when stderr is a terminal."""
     return rank == 0 and sys.stderr.isatty()
+
+
+def progress(iterable: Iterable[T] | None = None, total: int | None = None, desc: str = "", rank: int = 0,
+             initial: int = 0) -> "tqdm":
+    """A tqdm bar on stderr over ``iterable`` (or a manual one: ``None``, then ``update``), shown only where
+    :func:`show_progress` (rank 0, a TTY); elsewhere ``disable`` is true and it yields ``iterable`` as it is."""
+    from tqdm import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, initial=initial, disable=not show_progress(rank), file=sys.stderr,
+                dynamic_ncols=True, leave=False)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from hpcgan.config import Config
-from hpcgan.log import env_rank, get_logger
+from hpcgan.dist.env import detect
+from hpcgan.log import get_logger
 
 log = get_logger(__name__)
 Done = Mapping[str, "StageResult"]  # results of the stages before, by name
@@ -190,7 +191,7 @@ def run_chained(name: str, argv: Sequence[str], after: str | Path | None = None,
     if wired:
         log.info("stage %s reads from %s: %s", name, after, " ".join(wired))
     res = stage.run([*wired, *argv])  # explicit overrides come later: they win
-    if result and env_rank()[0] == 0:
+    if result and detect().rank == 0:
         write_results(result, {**done, name: res})
     return res
 

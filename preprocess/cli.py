@@ -39,16 +39,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(dump_config(cfg), end="")
         return 0
     from preprocess.catalog import CatalogError
-    from preprocess.run import get_comm, run
+    from hpcgan.dist.comm import get_comm
+    from preprocess.run import run
     comm = get_comm()
     try:
         return run(cfg, comm)
     except CatalogError as e:  # raised on every rank at once: no collective is left waiting
-        if comm.Get_rank() == 0:
+        if comm.rank == 0:
             log.error("%s", e)
         return 2
     except Exception:
-        log.exception("preprocess failed on rank %d", comm.Get_rank())
-        if comm.Get_size() > 1:
-            comm.Abort(1)  # never leave the other ranks waiting in a collective
-        return 1
+        log.exception("preprocess failed on rank %d", comm.rank)
+        return comm.fail(1)  # several ranks: abort the job, never leave the others waiting in a collective

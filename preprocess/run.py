@@ -9,7 +9,7 @@ rank 0 gathers the parts' records and writes ``OUT/manifest.json`` atomically, a
 Before any work rank 0 takes OUT's lock (:mod:`hpcgan.utils.lock`; a second run on the same OUT
 gets :data:`EXIT_LOCKED` on every rank), and every rank reads the catalog: a :class:`CatalogError`
 on any rank is raised on all of them (the same message), so the caller can exit cleanly without
-``MPI_Abort``. Any other failing rank aborts the whole job (``comm.Abort``, in preprocess/cli.py).
+``MPI_Abort``. Any other failing rank aborts the whole job (``comm.fail``, in preprocess/cli.py).
 """
 from __future__ import annotations
 
@@ -28,7 +28,8 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.io.grid import grid_text
-from hpcgan.log import env_rank, get_logger
+from hpcgan.dist.comm import Comm, get_comm
+from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
@@ -40,27 +41,6 @@ FORMAT_VERSION = 1
 EXIT_QUARANTINE = 3
 
 
-class SerialComm:
-    """The few mpi4py calls we use, for a single process started without a launcher."""
-    rank, size = 0, 1
-
-    def Get_rank(self): return 0
-    def Get_size(self): return 1
-    def bcast(self, obj, root=0): return obj
-    def gather(self, obj, root=0): return [obj]
-    def allgather(self, obj): return [obj]
-    def Barrier(self): pass
-    def Abort(self, code=1): os._exit(code)
-
-
-def get_comm():
-    """MPI.COMM_WORLD when started by a launcher (mpirun/srun), else a serial stand-in."""
-    if env_rank()[1] > 1:
-        from mpi4py import MPI
-        return MPI.COMM_WORLD
-    return SerialComm()
-
-
 def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
@@ -70,7 +50,7 @@ def stored_config(cfg: Config) -> dict:
                                       "pixel_transform": cfg.data.pixel_transform}}
 
 
-def run(cfg: Config, comm=None) -> int:
+def run(cfg: Config, comm: Comm | None = None) -> int:
     """Run the stage on this rank; returns the exit code (the same on every rank).
 
     Raises CatalogError on every rank or on none (see module docstring).
@@ -85,7 +65,7 @@ def run(cfg: Config, comm=None) -> int:
         release(out)
 
 
-def _read_catalog(cfg: Config, catalog: Path, root: str, comm) -> tuple[list[Row], list[dict], int, str]:
+def _read_catalog(cfg: Config, catalog: Path, root: str, comm: Comm) -> tuple[list[Row], list[dict], int, str]:
     """Every rank reads the catalog; a CatalogError on any rank is raised on all of them."""
     try:
         rows, rejects, seen = read_catalog(catalog, root, (cfg.data.x.name, cfg.data.y.name),
@@ -96,14 +76,14 @@ def _read_catalog(cfg: Config, catalog: Path, root: str, comm) -> tuple[list[Row
     errors = [e for e in comm.allgather(err) if e]
     if errors:
         raise CatalogError(errors[0])
-    if comm.Get_rank() == 0 and seen == 0:
+    if comm.rank == 0 and seen == 0:
         log.warning("catalog %s has a header but no data rows (0 seen): nothing to preprocess", catalog)
-    cat_sha = comm.bcast(sha256_file(catalog) if comm.Get_rank() == 0 else None)
+    cat_sha = comm.bcast(sha256_file(catalog) if comm.rank == 0 else None)
     return rows, rejects, seen, cat_sha
 
 
-def _run(cfg: Config, comm) -> int:
-    rank, size = comm.Get_rank(), comm.Get_size()
+def _run(cfg: Config, comm: Comm) -> int:
+    rank, size = comm.rank, comm.size
     pc = cfg.preprocess
     t0 = time.perf_counter()
     catalog = Path(pc.catalog)
@@ -140,7 +120,7 @@ def _run(cfg: Config, comm) -> int:
 
     results, pos = [], 0
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
-    for job in jobs:
+    for job in progress(jobs, len(jobs), "preprocess jobs", rank):
         w = weights[pos:pos + len(job.units)]
         pos += len(job.units)
         lo, hi = partition(w, size)[rank]

@@ -48,7 +48,7 @@ def test_overrides(override, key, value):
 @pytest.mark.parametrize("override,message", [
     ("train.lrr=1", "train.lrr: unknown key; allowed: variant"),
     ("nosection.a=1", "nosection: unknown key; allowed: simulate"),
-    ("model.generator=foo", "model.generator: expected one of 'paper', 'unet', 'resnet6', got 'foo'"),
+    ("model.generator=foo", "model.generator: expected one of 'paper', 'unet', 'resnet6', 'residual', got 'foo'"),
     ("train.lr=-1", "train.lr: must be > 0.0"),
     ("train.lr=abc", "train.lr: expected float"),
     ("data.batch_size=abc", "data.batch_size: expected int"),

@@ -1,4 +1,4 @@
-"""hpcgan.dist: launcher environments, LR scaling, name checks (in-process), and 2-rank runs with real
+"""hpcgan.dist: launcher environments, the stages' communicator, LR scaling, name checks (in-process), and 2-rank runs with real
 processes (mpirun): equivalence with one process on the concatenated batch, checkpoint/resume, a rank
 that raises or is killed, uneven shards.
 
@@ -84,15 +84,17 @@ def test_nodelist_and_tasks_per_node():
 
 # ------------------------------------------------------------------------------------------ lr scaling
 def test_lr_scaling():
-    assert dist.lr_scale(8, "none") == 1.0 and dist.lr_scale(8, "linear") == 8.0
-    assert dist.lr_scale(16, "sqrt") == pytest.approx(4.0)
-    assert dist.lr_factor(0, 8, "linear", 100) == 1.0  # warm-up starts at the one-process rate
-    assert dist.lr_factor(50, 8, "linear", 100) == pytest.approx(4.5)
-    assert dist.lr_factor(100, 8, "linear", 100) == 8.0
-    assert dist.lr_factor(0, 1, "none", 10) == pytest.approx(0.1)
-    assert dist.lr_factor(10**6, 4, "sqrt", 10) == pytest.approx(2.0)
-    with pytest.raises(ValueError, match="allowed"):
-        dist.lr_scale(2, "cubic")
+    """The one LR schedule (hpcgan.train.optim): base rate x dist.lr_scaling(world), warm-up, step decay."""
+    from hpcgan.config.schema import DistCfg, TrainCfg
+    from hpcgan.train.optim import base_lr, lr_factor
+
+    t = TrainCfg(lr=1e-4, lr_decay_every=100, lr_decay_factor=5.0)
+    assert base_lr(t, DistCfg(lr_scaling="none"), 8) == pytest.approx(1e-4)
+    assert base_lr(t, DistCfg(lr_scaling="linear"), 8) == pytest.approx(8e-4)
+    assert base_lr(t, DistCfg(lr_scaling="sqrt"), 16) == pytest.approx(4e-4)
+    assert lr_factor(0, t, DistCfg(warmup_iters=10)) == pytest.approx(0.1)
+    assert lr_factor(9, t, DistCfg(warmup_iters=10)) == pytest.approx(1.0)
+    assert lr_factor(250, t, DistCfg()) == pytest.approx(1 / 25)
 
 
 # ------------------------------------------------------------------------------------ name uniqueness

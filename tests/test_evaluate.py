@@ -17,7 +17,7 @@ from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate.photometry import bias_nmad, curve_of_growth
 from hpcgan.evaluate.shapes import half_light_radius
 from hpcgan.translate.run import run as translate
-from preprocess.run import SerialComm
+from hpcgan.dist.comm import Comm
 from tests.conftest import hpcgan_cmd, run_cmd
 from tests.test_translate import tcfg, tiny_run
 
@@ -94,7 +94,7 @@ def test_curve_of_growth_and_half_light_radius():
 def _fake_translation(tiny: Path, tmp: Path, noise: float = 0.0) -> Path:
     """A translation folder whose r0 holds the REAL cfht counterparts (+ optional white noise)."""
     out = tmp / f"fake{noise}"
-    translate(tcfg(tiny, out), SerialComm())
+    translate(tcfg(tiny, out), Comm())
     part = next((out / "r0/cfht/paired-test").glob("part-*.h5"))
     real = next((tiny / "shards/cfht/paired-test").glob("part-*.h5"))
     shutil.copy(real, part)
@@ -135,7 +135,7 @@ def test_stage_on_real_counterparts_is_perfect_and_noise_raises_hf(tmp_path_fact
 def test_cli_writes_metrics_and_plots(tmp_path_factory, tmp_path):
     tiny = tiny_run(tmp_path_factory)
     tr = tmp_path / "tr"
-    translate(tcfg(tiny, tr, "translate.n_realisations=2"), SerialComm())
+    translate(tcfg(tiny, tr, "translate.n_realisations=2"), Comm())
     ev = tmp_path / "ev"
     p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--out", str(ev), "--realisation", "1",
                            "--catalog", str(tiny / "sim/catalog.csv")), timeout=120)

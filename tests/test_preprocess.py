@@ -15,8 +15,9 @@ from astropy.io import fits
 from hpcgan.config import load_config
 from hpcgan.config.schema import DataCfg, SurveyCfg
 from hpcgan.data import ShardDataset, build_train_streams
+from hpcgan.dist.comm import Comm
 from preprocess.fitsread import read_fits
-from preprocess.run import EXIT_QUARANTINE, SerialComm, run
+from preprocess.run import EXIT_QUARANTINE, run
 from preprocess.stamps import Reject, read_stamp
 from tests.conftest import mpirun_cmd, run_cmd
 
@@ -116,7 +117,7 @@ def dataset(tmp_path_factory) -> Path:
 
 def test_quarantine_every_reason_and_accounting(dataset, tmp_path):
     out = tmp_path / "out"
-    assert run(cfg_for(dataset, out), SerialComm()) == 0
+    assert run(cfg_for(dataset, out), Comm()) == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["accepted"] + m["quarantined"] == m["seen"] == 12 + 12 + 14
     reasons = {q["object_id"]: q["reason"] for q in m["quarantine"]}
@@ -135,14 +136,14 @@ def test_quarantine_every_reason_and_accounting(dataset, tmp_path):
         assert f.attrs["catalog_sha256"] == hashlib.sha256(dataset.read_bytes()).hexdigest()
         assert ids.count("sdss1") == 1
     # too much quarantine -> non-zero exit, manifest still written
-    assert run(cfg_for(dataset, tmp_path / "strict", "preprocess.quarantine_max_frac=0.05"), SerialComm()) == EXIT_QUARANTINE
+    assert run(cfg_for(dataset, tmp_path / "strict", "preprocess.quarantine_max_frac=0.05"), Comm()) == EXIT_QUARANTINE
     assert (tmp_path / "strict" / "manifest.json").is_file()
 
 
 def test_pixels_equal_astropy_and_loader_reads_shards(dataset, tmp_path):
     out = tmp_path / "out"
     cfg = cfg_for(dataset, out)
-    assert run(cfg, SerialComm()) == 0
+    assert run(cfg, Comm()) == 0
     ds = ShardDataset(out, cfg.data.y, "paired-train", transform="none")
     sx = ShardDataset(out, cfg.data.x, "paired-train", transform="none")
     assert list(ds.object_ids) == list(sx.object_ids) == [f"p{i}" for i in range(6)]
@@ -211,7 +212,7 @@ def test_real_fits_fast_reader_matches_astropy(realdata, tmp_path):
 
 def test_two_ranks_match_one_rank_and_pairs_aligned(dataset, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert run(cfg_for(dataset, one), SerialComm()) == 0
+    assert run(cfg_for(dataset, one), Comm()) == 0
     run_cmd(mpirun_cmd(2, sys.executable, "-m", "preprocess", *overrides(dataset, two)), timeout=240)
     m = json.loads((two / "manifest.json").read_text())
     assert m["nranks"] == 2 and len(m["shards"]) == 2 * 2 * 2  # 2 surveys x (unpaired, paired-train) x 2 ranks

@@ -20,7 +20,8 @@ from hpcgan.config import load_config
 from hpcgan.utils.lock import LOCK_NAME, acquire, release
 from preprocess import reasons as R
 from preprocess.fitsread import parse_fits, parse_header
-from preprocess.run import EXIT_LOCKED, SerialComm, run
+from hpcgan.dist.comm import Comm
+from preprocess.run import EXIT_LOCKED, run
 from preprocess.stamps import read_stamp
 from tests.conftest import MPIRUN, REPO, hpcgan_cmd, mpirun_cmd, run_cmd
 
@@ -216,7 +217,7 @@ def test_ten_runs_bad_files_at_random_positions(data, tmp_path):
         order = np.random.default_rng(seed).permutation(len(good) + len(bad))
         cat = catalog(root, good, bad, order)
         out = tmp_path / f"run{seed}"
-        assert run(load_config(None, sets(cat, out)), SerialComm()) == 0
+        assert run(load_config(None, sets(cat, out)), Comm()) == 0
         check_manifest(out, good, bad)
 
 
@@ -244,7 +245,7 @@ def test_unexpected_error_is_a_reason_and_read_timeout(data, tmp_path, monkeypat
     monkeypatch.setattr(stamps, "read_regular", read)
     cat = catalog(root, good, {})
     try:
-        assert run(load_config(None, sets(cat, tmp_path / "out", "preprocess.read_timeout_s=0.5")), SerialComm()) == 0
+        assert run(load_config(None, sets(cat, tmp_path / "out", "preprocess.read_timeout_s=0.5")), Comm()) == 0
     finally:
         os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))  # let the abandoned thread go
     m = json.loads((tmp_path / "out/manifest.json").read_text())

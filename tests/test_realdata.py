@@ -13,7 +13,8 @@ from astropy.wcs import WCS
 from photutils.aperture import CircularAperture, aperture_photometry
 
 from hpcgan.config import load_config
-from preprocess.run import SerialComm, run
+from hpcgan.dist.comm import Comm
+from preprocess.run import run
 
 warnings.filterwarnings("ignore", module="astropy")
 BANDS = "ugriz"
@@ -28,7 +29,7 @@ def _preprocess(tmp: Path, frames: list[str], objects: list[tuple], *overrides: 
     cfg = load_config(None, ["preprocess.source=frames", f"preprocess.catalog={tmp / 'cat.csv'}",
                              f"preprocess.frames={tmp / 'frames.csv'}", f"preprocess.out={out}",
                              "preprocess.quarantine_max_frac=1", *overrides])
-    assert run(cfg, SerialComm()) == 0
+    assert run(cfg, Comm()) == 0
     return json.loads((out / "manifest.json").read_text()), out
 
 

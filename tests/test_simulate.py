@@ -167,12 +167,13 @@ def test_preprocess_shards_the_truth_splits(sim, tmp_path):
     """preprocess writes the twins as their own paired splits, in the noisy splits' object order."""
     import h5py
 
-    from preprocess.run import SerialComm, run as preprocess
+    from hpcgan.dist.comm import Comm
+    from preprocess.run import run as preprocess
 
     out, _, rows = sim
     shards = tmp_path / "shards"
     assert preprocess(load_config(["default"], [f"preprocess.catalog={out / 'catalog.csv'}",
-                                                f"preprocess.out={shards}"]), SerialComm()) == 0
+                                                f"preprocess.out={shards}"]), Comm()) == 0
     path = {(r["survey"], r["split"], r["object_id"]): r["path"] for r in rows}
     for survey in SIZES:
         for split in ("paired-train", "paired-test"):

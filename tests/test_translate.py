@@ -21,7 +21,7 @@ from hpcgan.data.transforms import to_model_space
 from hpcgan.train import checkpoint as ckpt
 from hpcgan.translate import Translator, noise_seed
 from hpcgan.translate.run import run
-from preprocess.run import SerialComm
+from hpcgan.dist.comm import Comm
 from tests.conftest import hpcgan_cmd, mpirun_cmd, run_cmd
 
 GEOM = ["data.x.stamp_size=16", "data.y.stamp_size=40"]
@@ -79,7 +79,7 @@ def shard_hashes(out: Path) -> dict:
 
 def test_shapes_units_roundtrip_and_realisations(tiny, tmp_path):
     out = tmp_path / "t"
-    assert run(tcfg(tiny, out, "translate.n_realisations=2", "translate.batch_size=4"), SerialComm()) == 0
+    assert run(tcfg(tiny, out, "translate.n_realisations=2", "translate.batch_size=4"), Comm()) == 0
     m = json.loads((out / "manifest.json").read_text())
     assert m["translated"] == 6 and m["totals"] == {"r0": 6, "r1": 6} and m["target"]["survey"] == "cfht"
     assert m["method"] == "model" and "baseline" not in m
@@ -120,7 +120,7 @@ def test_noise_is_a_function_of_object_id_only(tiny, tmp_path):
 
 def test_two_ranks_equal_one_rank_and_fits_wcs(tiny, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
-    assert run(tcfg(tiny, one, "translate.batch_size=2", "translate.fits=true"), SerialComm()) == 0
+    assert run(tcfg(tiny, one, "translate.batch_size=2", "translate.fits=true"), Comm()) == 0
     run_cmd(mpirun_cmd(2, *hpcgan_cmd("translate", *cli_args(tiny, two, "translate.batch_size=2"), "--fits")),
             timeout=240)
     a, ida = read_all(one / "r0")
@@ -152,7 +152,7 @@ def test_two_ranks_equal_one_rank_and_fits_wcs(tiny, tmp_path):
 def test_resume_after_kill9_is_bit_identical(tiny, tmp_path):
     ref, out = tmp_path / "ref", tmp_path / "out"
     sets = ("translate.batch_size=2", "translate.n_realisations=2", "translate.fits=true")
-    assert run(tcfg(tiny, ref, *sets), SerialComm()) == 0
+    assert run(tcfg(tiny, ref, *sets), Comm()) == 0
     p = run_cmd(hpcgan_cmd("translate", *cli_args(tiny, out, *sets)), timeout=240, check=False,
                 env={"HPCGAN_PREPROCESS_KILL_AFTER": "1"})
     assert p.returncode in (-9, 137), p.stderr[-2000:]
@@ -177,12 +177,12 @@ def test_refuses_step1_checkpoint_and_wrong_geometry(tiny, tmp_path):
     from hpcgan.config import ConfigError
 
     with pytest.raises(ckpt.CheckpointError, match="no generator 'g_xy'"):
-        run(tcfg(tiny, tmp_path / "a", f"translate.checkpoint={tiny / 'train/ours-step1'}"), SerialComm())
+        run(tcfg(tiny, tmp_path / "a", f"translate.checkpoint={tiny / 'train/ours-step1'}"), Comm())
     fake = tmp_path / "fake" / "sdss" / "paired-test"  # 40-px stamps where the checkpoint expects 16-px sdss
     fake.mkdir(parents=True)
     shutil.copy(next((tiny / "shards/cfht/paired-test").glob("part-*.h5")), fake / "part-0-of-1.h5")
     with pytest.raises(ConfigError, match=r"shape \(5, 40, 40\).*expects \(5, 16, 16\)"):
-        run(tcfg(tiny, tmp_path / "b", f"translate.shards={tmp_path / 'fake'}"), SerialComm())
+        run(tcfg(tiny, tmp_path / "b", f"translate.shards={tmp_path / 'fake'}"), Comm())
     p = run_cmd(hpcgan_cmd("translate", *cli_args(tiny, tmp_path / "c", f"translate.checkpoint={tmp_path}/none")),
                 timeout=120, check=False)
     assert p.returncode == 1 and "neither a checkpoint file nor a run dir" in p.stderr
@@ -190,7 +190,7 @@ def test_refuses_step1_checkpoint_and_wrong_geometry(tiny, tmp_path):
 
 def test_y2x_runs(tiny, tmp_path):
     out = tmp_path / "y2x"
-    assert run(tcfg(tiny, out, "translate.direction=y2x", "translate.split=unpaired"), SerialComm()) == 0
+    assert run(tcfg(tiny, out, "translate.direction=y2x", "translate.split=unpaired"), Comm()) == 0
     y, ids = read_all(out / "r0", "sdss", "unpaired")
     assert y.shape == (6, 5, 16, 16) and all(i.startswith("cfht-u") for i in ids) and np.isfinite(y).all()
 
@@ -203,7 +203,7 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
 
     one, two, clean = tmp_path / "one", tmp_path / "two", tmp_path / "clean"
     sets = ("translate.method=resample", "translate.batch_size=2", "translate.n_realisations=2")
-    assert run(tcfg(tiny, one, *sets, "baseline.add_noise=true", "translate.fits=true"), SerialComm()) == 0
+    assert run(tcfg(tiny, one, *sets, "baseline.add_noise=true", "translate.fits=true"), Comm()) == 0
     run_cmd(mpirun_cmd(2, *hpcgan_cmd("translate", *cli_args(tiny, two, *sets), "--fits", "--add-noise")), timeout=240)
     for k in (0, 1):
         (a, ida), (b, idb) = read_all(one / f"r{k}"), read_all(two / f"r{k}")
@@ -215,7 +215,7 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
     assert m["baseline"]["resample"] == "bicubic" and m["baseline"]["add_noise"] is True
     assert json.loads((two / "manifest.json").read_text())["nranks"] == 2
     cfg = tcfg(tiny, clean, "translate.method=resample")
-    assert run(cfg, SerialComm()) == 0
+    assert run(cfg, Comm()) == 0
     y, ids = read_all(clean / "r0")
     src = open_source(tiny / "shards", "sdss", "paired-test")
     want = baseline_from_config(cfg, "x2y")(torch.from_numpy(src.read(np.arange(len(src)))),
@@ -231,7 +231,7 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
         assert (h[0].header["METHOD"], h[0].header["CKPTSHA"], h[1].header["REALIS"]) == ("resample", "", 1)
         np.testing.assert_array_equal(h[1].data.astype(np.float32), y1[0, 0])
     out = tmp_path / "y2x"
-    assert run(tcfg(tiny, out, "translate.method=resample", "translate.direction=y2x"), SerialComm()) == 0
+    assert run(tcfg(tiny, out, "translate.method=resample", "translate.direction=y2x"), Comm()) == 0
     y, _ = read_all(out / "r0", "sdss")
     assert y.shape == (6, 5, 16, 16) and json.loads((out / "manifest.json").read_text())["baseline"]["resample"] == "area"
     src.close()

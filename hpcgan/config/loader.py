@@ -17,6 +17,7 @@ from typing import Any, Iterable, Literal, Union
 import yaml
 
 from hpcgan.config.schema import Config
+from hpcgan.config.variants import RECIPES
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -208,10 +209,10 @@ def validate(cfg: Config) -> Config:
             raise ConfigError(f"data.{side}.bands: duplicate band in {list(s.bands)}")
     if cfg.simulate.mag_min >= cfg.simulate.mag_max:
         raise ConfigError(f"simulate.mag_min: must be < simulate.mag_max ({cfg.simulate.mag_max}), got {cfg.simulate.mag_min}")
-    if cfg.train.step == 2 and cfg.train.variant in ("auto", "pix2pix", "cyclegan"):
-        raise ConfigError(f"train.step: variant {cfg.train.variant!r} is single-step; allowed: 1")
-    if cfg.train.step == 1 and cfg.train.variant == "no_noise":
-        raise ConfigError("train.step: variant 'no_noise' trains no noise emulator, it has only step 2; allowed: 2")
+    steps = RECIPES[cfg.train.variant].steps()
+    if cfg.train.step not in steps:
+        why = "is single-step" if steps == (1,) else "trains no noise emulator, it has only step 2"
+        raise ConfigError(f"train.step: variant {cfg.train.variant!r} {why}; allowed: {', '.join(map(str, steps))}")
     for sig in cfg.train.stop_signals:
         if sig not in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP"):
             raise ConfigError(f"train.stop_signals: {sig!r} not allowed; allowed: SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP")

@@ -9,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional
 
+from hpcgan.config.variants import VARIANTS
+
 BANDS = ("u", "g", "r", "i", "z")
+# the configurable networks' names, the one list: hpcgan/models/registry.py refuses to register others
+MODEL_NAMES = {"generator": ("paper", "unet", "resnet6", "residual"), "discriminator": ("paper", "patchgan")}
 
 
 def rng(lo: float | None = None, hi: float | None = None, *, lo_open: bool = False, allow_inf: bool = False,
@@ -85,10 +89,10 @@ class ModelCfg:
     width: float = rng(0.0, 16.0, lo_open=True, default=1.0)
     # residual: the physical baseline (resample + PSF match, in model space) plus a network correction
     # (body ``residual_body``, last conv zero-initialised: it starts at the baseline); docs/models.md
-    generator: Literal["paper", "unet", "resnet6", "residual"] = "paper"
+    generator: Literal[MODEL_NAMES["generator"]] = "paper"
     residual_body: Literal["paper", "unet"] = "paper"
     out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
-    discriminator: Literal["paper", "patchgan"] = "paper"
+    discriminator: Literal[MODEL_NAMES["discriminator"]] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them
     ne_hidden: int = rng(1, None, default=64)  # noise-emulator amplitude MLP width (1-64-64-1)
     ne_kernel_size: int = rng(1, 31, default=7)
@@ -101,7 +105,7 @@ class ModelCfg:
 @dataclass(frozen=True)
 class TrainCfg:
     """Two-step training and its variants."""
-    variant: Literal["ours", "auto", "no_noise", "unpaired_only", "paired_only", "pix2pix", "cyclegan"] = "ours"
+    variant: Literal[VARIANTS] = "ours"  # the recipes of hpcgan/config/variants.py
     step: int = rng(1, 2, default=1)
     run_dir: str = "runs/train"
     init_from: str = ""  # step 2: step-1 checkpoint (or run dir) whose noise emulators are restored

@@ -6,26 +6,35 @@ Training code talks to a :class:`Dist` object and never to a backend directly::
     opt = d.wrap_optimizer(opt, named("g_ab", g_ab) + named("g_ba", g_ba))   # before schedulers/state
     d.broadcast_module(model)                             # rank 0's weights everywhere (start, resume)
     norm = d.step(opt, params, clip_norm)                 # average grads over ranks, clip global norm, step
-    lr = base_lr * d.lr_factor(it, cfg.dist.lr_scaling, cfg.dist.warmup_iters)
     if d.is_main: save(...)
 
 Backends: ``none`` (one process), ``torch`` (torch.distributed: gloo on CPU, nccl on GPU),
 ``horovod`` (MPI). ``auto``: one rank -> none; torchrun -> torch; mpirun/srun -> horovod when
-importable, else torch. Launch environments: :mod:`hpcgan.dist.env`; failure behaviour:
-:mod:`hpcgan.dist.failure`; docs/distributed.md.
+importable, else torch. Launch environments (the one rank detector): :mod:`hpcgan.dist.env`;
+failure behaviour: :mod:`hpcgan.dist.failure`; the other stages' communicator (serial or mpi4py):
+:mod:`hpcgan.dist.comm`; docs/distributed.md. Importing this package does not import torch: ``Dist``
+and the backends load on first use.
 """
 from __future__ import annotations
 
 from typing import Any
 
-from hpcgan.dist.base import Dist, DistInfo, clip_grad, named
+from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.dist.env import LaunchEnv, detect
-from hpcgan.dist.lr import lr_factor, lr_scale
 
-__all__ = ["Dist", "DistInfo", "LaunchEnv", "clip_grad", "detect", "init", "local_rank_from_env", "lr_factor",
-           "lr_scale", "named", "BACKENDS"]
+__all__ = ["BACKENDS", "Comm", "Dist", "DistInfo", "LaunchEnv", "clip_grad", "detect", "get_comm", "init",
+           "local_rank_from_env", "named"]
 
 BACKENDS = ("auto", "horovod", "torch", "none")
+_TORCH_NAMES = ("Dist", "DistInfo", "clip_grad", "named")  # hpcgan.dist.base (imports torch)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TORCH_NAMES:
+        from hpcgan.dist import base
+
+        return getattr(base, name)
+    raise AttributeError(f"module 'hpcgan.dist' has no attribute {name!r}")
 
 
 def local_rank_from_env() -> tuple[int, int]:
@@ -60,6 +69,8 @@ def init(backend: Any = "none", timeout_s: float = 60.0, *, fp16_compression: bo
             backend = "horovod"
         else:
             backend = "torch"
+    from hpcgan.dist.base import Dist, DistInfo
+
     if backend == "none":
         if env.size > 1:
             raise RuntimeError(f"dist.backend: 'none' but the launcher ({env.launcher}) started {env.size} ranks; "

@@ -8,7 +8,6 @@ from typing import Any, Iterable, Sequence
 import torch
 
 from hpcgan.dist import failure
-from hpcgan.dist.lr import lr_factor
 
 
 @dataclass(frozen=True)
@@ -105,15 +104,6 @@ class Dist:
     def broadcast_module(self, module: torch.nn.Module, root: int = 0) -> None:
         """Parameters and buffers of ``module`` from ``root`` to every rank (in place)."""
 
-    def broadcast_optimizer(self, optimizer: torch.optim.Optimizer, root: int = 0) -> None:
-        """Optimiser state from ``root`` (its state_dict as an object; not horovod's
-        broadcast_optimizer_state, whose internal zero-grad step changes Adam's state)."""
-        if self.size == 1:
-            return
-        state = self.broadcast_object(optimizer.state_dict() if self.rank == root else None, root)
-        if self.rank != root:
-            optimizer.load_state_dict(state)
-
     def broadcast_object(self, obj: Any, root: int = 0) -> Any:
         return obj
 
@@ -132,10 +122,6 @@ class Dist:
     def abort(self, code: int = 1) -> None:
         """End the whole job now with ``code`` (every rank), see :mod:`hpcgan.dist.failure`."""
         failure.hard_exit(code)
-
-    def lr_factor(self, it: int, mode: str = "none", warmup_iters: int = 0) -> float:
-        """Learning-rate multiplier for this world size (see :mod:`hpcgan.dist.lr`)."""
-        return lr_factor(it, self.size, mode, warmup_iters)
 
 
 def clip_grad(params: Sequence[torch.nn.Parameter], clip_norm: float) -> float:

@@ -3,6 +3,8 @@
 Launchers, first match wins (a launcher started inside another one sets its own variables last):
 
 * ``mpirun`` (Open MPI): ``OMPI_COMM_WORLD_RANK/SIZE/LOCAL_RANK/LOCAL_SIZE``
+* ``mpiexec`` of MPICH / Intel MPI (Hydra): ``PMI_RANK``, ``PMI_SIZE``, ``MPI_LOCALRANKID``,
+  ``MPI_LOCALNRANKS`` (launcher ``mpirun``)
 * ``torchrun`` (or submitit's ``TorchDistributedEnvironment().export()``): ``RANK``, ``WORLD_SIZE``,
   ``LOCAL_RANK``, ``LOCAL_WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``
 * ``srun``: ``SLURM_PROCID``, ``SLURM_STEP_NUM_TASKS`` (or ``SLURM_NTASKS``), ``SLURM_LOCALID``,
@@ -116,6 +118,11 @@ def detect(environ: Mapping[str, str] | None = None) -> LaunchEnv:
         return LaunchEnv("mpirun", int(e["OMPI_COMM_WORLD_RANK"]), size,
                          int(e.get("OMPI_COMM_WORLD_LOCAL_RANK", "0")), local_size, addr,
                          port if port is not None else (_port_from_id(job) if job else None), job)
+
+    if "PMI_RANK" in e and "PMI_SIZE" in e and "MPI_LOCALRANKID" in e:  # Hydra (srun's pmi2 sets no MPI_LOCAL*)
+        size, local_size = int(e["PMI_SIZE"]), int(e.get("MPI_LOCALNRANKS", "1"))
+        return LaunchEnv("mpirun", int(e["PMI_RANK"]), size, int(e["MPI_LOCALRANKID"]), local_size,
+                         addr or ("127.0.0.1" if local_size == size else None), port, e.get("SLURM_JOB_ID"))
 
     if "RANK" in e and "WORLD_SIZE" in e:
         size = int(e["WORLD_SIZE"])

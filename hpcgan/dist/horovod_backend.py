@@ -12,9 +12,9 @@ Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
   pending allreduces are synchronised (the maintainers' fix in horovod #1417), so their next
   ``zero_grad`` does not assert and no allreduce is left half-submitted across a phase boundary.
 * Start/resume: parameters and buffers broadcast from rank 0 (``broadcast_async_`` per tensor, in
-  ``broadcast_parameters``' order, through the layout rule below); optimiser state as an
-  object (:meth:`Dist.broadcast_optimizer`), never ``broadcast_optimizer_state`` (its internal
-  zero-grad step changes Adam's moments, horovod #2805).
+  ``broadcast_parameters``' order, through the layout rule below); optimiser state: every rank
+  loads it from the checkpoint file, never ``broadcast_optimizer_state`` (its internal zero-grad step
+  changes Adam's moments, horovod #2805).
 * Layouts: Horovod's collectives refuse non-contiguous tensors ("Tensor is required to be
   contiguous"), and ``train.channels_last`` makes every conv weight, its gradient and Adam's moments
   channels_last. Each collective here goes through :mod:`hpcgan.dist.layout`: a contiguous view of

@@ -6,7 +6,8 @@ the catalog, side by side with a baseline translation and the real noisy stamps 
 
 Prints a table per band and writes ``metrics.json`` (atomically) and PNGs (aperture-flux scatter,
 stamp grid with residuals, power ratios, curves of growth, Fourier maps) into ``evaluate.out``.
-Exit codes: 0 done; 1 missing inputs; 2 config error.
+Exit codes: 0 done; 1 missing inputs or any failure; 2 config error. Serial: under a launcher with
+several ranks rank 0 scores and the others wait; a failure on rank 0 aborts the job (hpcgan.dist.comm).
 """
 from __future__ import annotations
 
@@ -39,15 +40,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
+    from hpcgan.dist.comm import get_comm
     from hpcgan.evaluate.report import table
     from hpcgan.evaluate.run import evaluate
 
-    try:
-        res = evaluate(cfg)
-    except FileNotFoundError as e:
-        print(f"hpcgan evaluate: {e}", file=sys.stderr)
-        return 1
-    print(table(res))
+    comm = get_comm()
+    if comm.rank == 0:
+        try:
+            print(table(evaluate(cfg)))
+        except FileNotFoundError as e:
+            print(f"hpcgan evaluate: {e}", file=sys.stderr)
+            return comm.fail(1)
+        except Exception:
+            log.exception("evaluate failed on rank 0")
+            return comm.fail(1)
+    comm.barrier()
     return 0
 
 

@@ -29,7 +29,7 @@ from hpcgan.data.transforms import from_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
 from hpcgan.evaluate.score import REAL, TRUTH, Geometry, Scores
-from hpcgan.log import get_logger
+from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text
 
 log = get_logger(__name__)
@@ -137,7 +137,7 @@ def evaluate(cfg: Config) -> dict:
                                                                     ec.radius_step_arcsec), ec.hf_min)
     names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
     scores = Scores(geom, names, truth=truth_src is not None)
-    for b0 in range(0, len(ids), ec.batch_size):
+    for b0 in progress(range(0, len(ids), ec.batch_size), -(-len(ids) // ec.batch_size), "evaluate"):
         sl = slice(b0, b0 + ec.batch_size)
         scores.add({name: _read(s, index[name][sl]) for name, s in sources.items()})
 

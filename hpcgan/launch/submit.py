@@ -41,6 +41,7 @@ os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
 
 import submitit  # noqa: E402
 
+from hpcgan.dist.env import detect  # noqa: E402
 from hpcgan.launch.requeue import should_requeue  # noqa: E402
 from hpcgan.log import get_logger  # noqa: E402
 from hpcgan.stages import CHAIN, STAGES, StageFailed, StageResult, read_results, run_chained  # noqa: E402
@@ -107,7 +108,7 @@ class StageJob(submitit.helpers.Checkpointable):
         _export_task_env()
         ck = self.latest_checkpoint()
         self.resumed_from = str(ck) if ck else None
-        rank = int(os.environ.get("SLURM_PROCID", os.environ.get("RANK", "0")))
+        rank = detect().rank
         if rank == 0 and STAGES[self.stage].module == TRAIN:
             log.info("stage %s: %s (restart %s)", self.stage,
                      f"resuming from {ck}" if ck else "no checkpoint in its run dir: starting fresh",

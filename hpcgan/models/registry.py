@@ -15,11 +15,18 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from hpcgan.config.schema import MODEL_NAMES
+
 REG: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
 def register(kind: str, name: str) -> Callable:
-    """Decorator: register a factory under (kind, name); a second registration of the same key raises."""
+    """Decorator: register a factory under (kind, name); a second registration of the same key raises, and
+    so does a configurable kind's name missing from the config's list (hpcgan.config.schema.MODEL_NAMES)."""
+    if kind in MODEL_NAMES and name not in MODEL_NAMES[kind]:
+        raise KeyError(f"model registry: {kind} {name!r} is not in hpcgan/config/schema.py MODEL_NAMES[{kind!r}]: "
+                       "add it there (the config's choices)")
+
     def deco(fn: Callable) -> Callable:
         if (kind, name) in REG:
             raise KeyError(f"model registry: ({kind!r}, {name!r}) is already registered by {REG[(kind, name)].__module__}")

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any, Sequence
+from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
 from hpcgan.config import dump_config
-from hpcgan.log import env_rank, get_logger, setup_logging
+from hpcgan.dist.comm import get_comm
+from hpcgan.log import get_logger
 from hpcgan.simulate.surveys import survey_pair
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
@@ -40,17 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _comm() -> Any:
-    """MPI COMM_WORLD when launched with more than one rank, else a serial stand-in (mpi4py not imported)."""
-    from hpcgan.simulate.run import SerialComm
-
-    if env_rank()[1] <= 1:
-        return SerialComm()
-    from mpi4py import MPI
-
-    return MPI.COMM_WORLD
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     a = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     cfg = config_from_args(a, ["simulate.noise=false"] if a.no_noise else [], FLAG_KEYS)
@@ -58,19 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
-    comm = _comm()
-    rank, size = comm.Get_rank(), comm.Get_size()
-    setup_logging(rank, size)
+    comm = get_comm()
     if not lock_out(cfg.simulate.out, "simulate", comm):  # another run writes this OUT
         return EXIT_LOCKED
     from hpcgan.simulate.run import run
 
     try:
         run(cfg, comm)
-    except BaseException:
-        log.exception("simulate failed on rank %d/%d", rank, size)
-        if size > 1:
-            sys.stderr.flush()
-            comm.Abort(1)
-        raise
+    except Exception:
+        log.exception("simulate failed on rank %d/%d", comm.rank, comm.size)
+        return comm.fail(1)
     return 0

@@ -20,12 +20,12 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from hpcgan.config import Config, save_config, to_dict
-from hpcgan.log import get_logger
+from hpcgan.dist.comm import Comm
+from hpcgan.log import get_logger, progress
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
@@ -58,25 +58,6 @@ class Item:
     @property
     def n_files(self) -> int:
         return 2 if self.paired else 1
-
-
-class SerialComm:
-    """The few communicator calls the driver uses, for a single process without MPI."""
-
-    def Get_rank(self) -> int:
-        return 0
-
-    def Get_size(self) -> int:
-        return 1
-
-    def Barrier(self) -> None:
-        pass
-
-    def allreduce(self, v: Any, op: Any = None) -> Any:
-        return v
-
-    def bcast(self, v: Any, root: int = 0) -> Any:
-        return v
 
 
 def paired_test_ids(seed: int, n_paired: int, frac: float) -> set[int]:
@@ -141,10 +122,10 @@ def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str)
     return rows, len(todo)
 
 
-def run(cfg: Config, comm: Any = None) -> dict[str, float]:
+def run(cfg: Config, comm: Comm | None = None) -> dict[str, float]:
     """Make this rank's stamps, then (rank 0) the sorted catalog. Returns a summary (global counts)."""
-    comm = comm or SerialComm()
-    rank, size = comm.Get_rank(), comm.Get_size()
+    comm = comm or Comm()
+    rank, size = comm.rank, comm.size
     x, y = survey_pair(cfg)
     specs = {"x": x, "y": y}
     out = Path(cfg.simulate.out)
@@ -159,11 +140,11 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
         save_config(cfg, out)
         log.info("simulate: %d stamps (%d paired objects x 2 surveys + their noise-free twins, %d unpaired per "
                  "survey) -> %s on %d rank(s)", n_files, cfg.simulate.n_paired, cfg.simulate.n_unpaired, out, size)
-    comm.Barrier()
+    comm.barrier()
     t0 = time.perf_counter()
     rows, n_new = [], 0
     step = max(1, len(mine) // 5)
-    for k, it in enumerate(mine):
+    for k, it in enumerate(progress(mine, len(mine), "simulate", rank)):
         new_rows, new = make_stamp(cfg, it, specs[it.side], out, simhash)
         rows += new_rows
         n_new += new
@@ -174,7 +155,7 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
     t_local = time.perf_counter() - t0
     log.debug("rank %d: %d stamps (%d rendered) in %.2f s", rank, len(mine), n_new, t_local)
     n_new_all = comm.allreduce(n_new)
-    t_all = comm.allreduce(t_local, op=_max_op()) if size > 1 else t_local  # also: every part is written
+    t_all = comm.allreduce(t_local, "max")  # also: every part is written
     if rank == 0:
         merged: list[dict[str, str]] = []
         for r in range(size):
@@ -187,11 +168,6 @@ def run(cfg: Config, comm: Any = None) -> dict[str, float]:
         rate = n_new_all / t_all if t_all > 0 else float("nan")
         log.info("simulate: %d stamps rendered, %d already valid, in %.1f s on %d rank(s): %.1f stamps/s; "
                  "catalog %s", n_new_all, n_files - n_new_all, t_all, size, rate, out / "catalog.csv")
-    comm.Barrier()
+    comm.barrier()
     return {"stamps": n_files, "rendered": n_new_all, "seconds": t_all,
             "stamps_per_s": n_new_all / t_all if t_all > 0 else float("nan")}
-
-
-def _max_op() -> Any:
-    from mpi4py import MPI
-    return MPI.MAX

@@ -10,8 +10,8 @@ State (only tensors and primitive containers)::
     format_version  1
     iteration       iterations completed (the next one to run)
     phase           "ours-step1", "ours-step2", "auto", ...
-    config_hash     hash of the model/data sections (resume refuses a different one)
-    config_yaml     the resolved config of the run
+    config_hash     hash of the whole resolved config (provenance)
+    config_yaml     the resolved config of the run (resume compares it key by key)
     nets            {prefix: state_dict}        (ae_x, ne_y, d_x, g_xy, ...)
     optims          {unit: optimizer state_dict}
     scheds          {unit: scheduler state_dict}
@@ -19,13 +19,12 @@ State (only tensors and primitive containers)::
 
 A checkpoint whose bytes do not match its checksum (the message names the previous checkpoint to
 fall back to), that is not a torch archive at all, that torch cannot read, that lacks a key of the
-state above or whose ``config_yaml`` is not a YAML mapping, or whose config hash differs from the
-run's raises :class:`CheckpointError`: one line naming the file and the reason.
+state above or whose ``config_yaml`` is not a YAML mapping, or whose config differs from the run's
+in a key that may not change on resume raises :class:`CheckpointError`: one line naming the file and
+the reason (the keys).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import re
 from pathlib import Path
@@ -35,7 +34,8 @@ import numpy as np
 import torch
 import yaml
 
-from hpcgan.config.loader import to_dict, yaml_problem
+from hpcgan.config.integrity import resume_changes
+from hpcgan.config.loader import ConfigError, config_hash, yaml_problem
 from hpcgan.utils.atomic import atomic_path, atomic_write_text, sha256_file
 
 FORMAT_VERSION = 1
@@ -44,37 +44,10 @@ ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 # the state's keys and types (format 1), checked by load()
 REQUIRED = {"iteration": int, "phase": str, "config_hash": str, "config_yaml": str, "nets": dict, "optims": dict,
             "scheds": dict, "rng": dict}
-# data keys that do not change what is trained (paths, loader workers)
-_HASH_EXCLUDE = {"data": {"shards", "num_workers"}}
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint that cannot be used: corrupt, unreadable, or from a different configuration."""
-
-
-def hashed_sections(cfg) -> dict:
-    """The config part that must match to resume: model and data (minus paths and worker counts)."""
-    d = to_dict(cfg)
-    return {sec: {k: v for k, v in d[sec].items() if k not in _HASH_EXCLUDE.get(sec, ())} for sec in ("model", "data")}
-
-
-def config_hash(cfg) -> str:
-    return hashlib.sha256(json.dumps(hashed_sections(cfg), sort_keys=True).encode()).hexdigest()[:16]
-
-
-def diff_sections(cfg, config_yaml: str) -> list[str]:
-    """Keys of the hashed sections that differ between ``cfg`` and a saved config (for messages)."""
-    try:
-        saved = yaml.safe_load(config_yaml) or {}
-    except yaml.YAMLError:
-        return ["(saved config unreadable)"]
-    out = []
-    for sec, cur in hashed_sections(cfg).items():
-        old = saved.get(sec, {})
-        for k, v in cur.items():
-            if old.get(k) != v:
-                out.append(f"{sec}.{k}: checkpoint {old.get(k)!r}, now {v!r}")
-    return out
 
 
 # ---- RNG ----------------------------------------------------------------------------------------
@@ -218,12 +191,13 @@ def _check_state(state: dict, path: Path) -> None:
                               "of config sections")
 
 
-def check_config(state: dict, cfg, path: str | Path, what: str = "resume") -> None:
-    """Refuse a checkpoint whose model/data config differs from ``cfg`` (names the differing keys)."""
-    if state.get("config_hash") != config_hash(cfg):
-        diffs = diff_sections(cfg, state.get("config_yaml", ""))
-        raise CheckpointError(f"checkpoint {path}: cannot {what}: its model/data configuration differs "
-                              f"from this run's: {'; '.join(diffs) or 'hash mismatch'}")
+def check_config(state: dict, cfg, path: str | Path) -> list[tuple[str, Any, Any]]:
+    """The changes of this run's resolved config against the checkpoint's that may be resumed with
+    (:func:`hpcgan.config.integrity.resume_changes`); any other change refuses, naming the keys."""
+    try:
+        return resume_changes(yaml.safe_load(state["config_yaml"]), cfg)
+    except ConfigError as e:
+        raise CheckpointError(f"checkpoint {path}: cannot resume: {e}") from None
 
 
 def resolve(path_or_dir: str | Path) -> Path:

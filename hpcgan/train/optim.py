@@ -41,6 +41,16 @@ def base_lr(train: TrainCfg, dist: DistCfg, world: int) -> float:
     return train.lr * scale
 
 
+def set_base_lr(unit: Unit, lr: float) -> float:
+    """Make ``lr`` the base rate of ``unit``'s schedule, at the schedule's current position (a loaded
+    checkpoint brings the rates it ran with). Returns the previous base rate."""
+    old = float(unit.sched.base_lrs[0])
+    unit.sched.base_lrs = [lr] * len(unit.sched.base_lrs)
+    for g, f in zip(unit.opt.param_groups, unit.sched.lr_lambdas):
+        g["initial_lr"], g["lr"] = lr, lr * f(unit.sched.last_epoch)
+    return old
+
+
 def make_unit(name: str, modules: Mapping[str, nn.Module], train: TrainCfg, dist: DistCfg, d) -> Unit:
     """Adam over the trainable parameters of ``modules``, wrapped by ``d.wrap_optimizer``."""
     named = [(f"{prefix}.{n}", p) for prefix, m in modules.items() for n, p in m.named_parameters() if p.requires_grad]

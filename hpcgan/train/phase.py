@@ -16,10 +16,13 @@ import torch
 import torch.nn as nn
 
 from hpcgan.config.schema import Config
+from hpcgan.log import get_logger
 from hpcgan.models import build
 from hpcgan.train import losses, noise
 from hpcgan.train.optim import frozen, step
-from hpcgan.train.optim import Unit, check_unique_names, make_unit
+from hpcgan.train.optim import Unit, base_lr, check_unique_names, make_unit, set_base_lr
+
+log = get_logger(__name__)
 
 
 class Phase:
@@ -132,9 +135,14 @@ class Phase:
             raise KeyError(f"checkpoint lacks {sorted(missing)}")
         for k, m in self.nets.items():
             m.load_state_dict(sd["nets"][k])
+        lr = base_lr(self.cfg.train, self.cfg.dist, self.d.size)  # this run's rate, not the checkpoint's
         for k, u in self.units.items():
             u.opt.load_state_dict(sd["optims"][k])
             u.sched.load_state_dict(sd["scheds"][k])
+            old = set_base_lr(u, lr)
+            if old != lr and self.d.rank == 0:
+                log.info("optimiser %s: base LR %.4g (checkpoint) -> %.4g (train.lr x dist.lr_scaling of this run)",
+                         k, old, lr)
 
     def param_counts(self) -> dict[str, int]:
         return {k: sum(p.numel() for p in m.parameters()) for k, m in self.nets.items()}

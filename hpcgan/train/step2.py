@@ -8,7 +8,7 @@
   ``train.flux_loss_weight`` > 0) that weight times the relative aperture-flux error of each term
   (:func:`hpcgan.train.losses.aperture_flux_loss`, radii ``train.flux_loss_radii_arcsec``).
 
-Recipes (``RECIPES``; all other variants are the same code with flags):
+Recipes (``RECIPES``, hpcgan/config/variants.py; all other variants are the same code with flags):
 
 ========== ===== ======== ======= ============ ==========================================
 variant    cycle identity noise   adversarial  steps
@@ -31,12 +31,12 @@ generators get ``adv_weight * BCE(D(G(.)), 1)`` with D frozen.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import torch
 
 from hpcgan.config.schema import Config
+from hpcgan.config.variants import RECIPES, Recipe
 from hpcgan.evaluate.photometry import _weights
 from hpcgan.models.residual import generator_kwargs
 from hpcgan.train import losses
@@ -44,24 +44,6 @@ from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
 
 
-@dataclass(frozen=True)
-class Recipe:
-    cycle: bool = True
-    identity: bool = True
-    noise: str = "frozen"  # frozen (restored from step 1) | trained (auto) | none
-    adversarial: bool = False  # benchmark models: GAN loss on the generators
-    single_step: bool = False
-
-
-RECIPES = {
-    "ours": Recipe(),
-    "unpaired_only": Recipe(identity=False),
-    "paired_only": Recipe(cycle=False),
-    "no_noise": Recipe(noise="none"),
-    "auto": Recipe(noise="trained", single_step=True),
-    "pix2pix": Recipe(cycle=False, noise="none", adversarial=True, single_step=True),
-    "cyclegan": Recipe(identity=False, noise="none", adversarial=True, single_step=True),
-}
 DOMAINS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}
 GEN = {"y": "g_xy", "x": "g_yx"}  # the generator whose output lives in domain s

@@ -23,7 +23,6 @@ checkpoints/ (see :mod:`hpcgan.train.checkpoint`).
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,9 +31,11 @@ from typing import Any
 import torch
 
 import hpcgan.dist
+from hpcgan.config.integrity import no_effect, resolve_auto
 from hpcgan.config.loader import ConfigError, dump_config, save_config
 from hpcgan.config.schema import Config
-from hpcgan.log import get_logger, show_progress
+from hpcgan.kernels.dispatch import impl_for
+from hpcgan.log import get_logger, progress
 from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
@@ -122,12 +123,6 @@ class StopFlag:
             signal.signal(sig, h)
 
 
-def _progress(it: int, total: int, vals: dict[str, float]) -> None:
-    msg = " ".join(f"{k.split('/')[-1]}={v:.3g}" for k, v in vals.items() if k.startswith("loss/"))
-    sys.stderr.write(f"\r[{it}/{total}] {msg}"[:200])
-    sys.stderr.flush()
-
-
 def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry_run: bool = False) -> TrainResult:
     """Train ``cfg`` (see module docstring). ``streams``: an object with ``iterate(start_iter)``
     (default: :func:`hpcgan.data.streams.build_train_streams` on ``data.shards``)."""
@@ -135,6 +130,12 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
     d = hpcgan.dist.init(cfg.dist, device=cfg.train.device)  # the whole DistCfg: fp16_compression etc.
     ok = False
     try:
+        device = d.device(cfg.train.device)  # auto resolved once, saved in config.yaml and the checkpoints
+        cfg = resolve_auto(cfg, {"dist.backend": d.backend, "train.device": device.type,
+                                 "kernels.impl": impl_for(cfg.kernels.impl, device.type)})
+        if d.is_main:
+            for line in no_effect(cfg, f"step{cfg.train.step}"):
+                log.warning("%s", line)
         res = _run(cfg, d, run_dir, streams, dry_run)
         ok = True
         return res
@@ -171,7 +172,9 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
         if state.get("phase") != name:
             raise ckpt.CheckpointError(f"checkpoint {found}: cannot resume: it is of phase {state.get('phase')!r}, "
                                        f"this run is {name!r} (use another run dir)")
-        ckpt.check_config(state, cfg, found)
+        for key, old, new in ckpt.check_config(state, cfg, found):
+            if d.is_main:
+                log.info("resume: %s changed: checkpoint %r, now %r (applied)", key, old, new)
         try:  # a hand-made checkpoint: one CheckpointError line, not a traceback
             phase.load_state_dict(state)
             if d.rank == 0:
@@ -211,7 +214,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
     if validator is not None and start == 0:
         writer.write(0, validator(phase))  # the initial score
     guard = NonFiniteGuard(tc.max_nonfinite_steps, d, run_dir)
-    progress = show_progress(d.rank)
+    bar = progress(None, tc.iters, name, d.rank, initial=start)  # rank 0 on a TTY; else log lines
     it, saved_at, interrupted = start, (start if found is not None else -1), False
 
     def save(i: int) -> None:
@@ -242,8 +245,10 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
                 rate = (it - it_last) / max(now - t_last, 1e-9)
                 m.update({"lr": phase.lr(), "it_per_s": rate, "images_per_s": rate * phase.images_per_iter() * d.size})
                 writer.write(it, m)
-                if progress:
-                    _progress(it, tc.iters, m)
+                bar.update(it - bar.n)
+                if not bar.disable:
+                    bar.set_postfix_str(" ".join(f"{k.split('/')[-1]}={v:.3g}" for k, v in m.items()
+                                                 if k.startswith("loss/")))
                 else:
                     log.info("iter %d/%d %s", it, tc.iters, " ".join(f"{k}={v:.4g}" for k, v in m.items()))
                 t_last, it_last = now, it
@@ -263,8 +268,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
     finally:
         stop.close()
         writer.close()
-        if progress:
-            sys.stderr.write("\n")
+        bar.close()
     return TrainResult(run_dir, it, interrupted)
 
 

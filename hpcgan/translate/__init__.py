@@ -9,8 +9,8 @@ __all__ = ["Translator", "draw_noise", "noise_seed", "run"]
 
 
 def run(cfg, comm=None):
-    """Translate ``cfg.translate`` on this rank (``comm``: mpi4py COMM_WORLD or a serial stand-in)."""
+    """Translate ``cfg.translate`` on this rank (``comm``: a :class:`hpcgan.dist.Comm`; default: the launcher's)."""
     from hpcgan.translate.run import run as _run
-    from preprocess.run import get_comm
+    from hpcgan.dist.comm import get_comm
 
     return _run(cfg, comm or get_comm())

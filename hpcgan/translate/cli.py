@@ -19,7 +19,7 @@ from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
 from hpcgan.config import ConfigError, dump_config
-from hpcgan.log import get_logger, setup_logging
+from hpcgan.log import get_logger
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
 log = get_logger("hpcgan.translate")
@@ -49,10 +49,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
-    from preprocess.run import get_comm  # MPI only when launched with several ranks
+    from hpcgan.dist.comm import get_comm  # MPI only when launched with several ranks
 
     comm = get_comm()
-    setup_logging(comm.Get_rank(), comm.Get_size())
     if not lock_out(cfg.translate.out, "translate", comm):  # another run writes this OUT
         return EXIT_LOCKED
     from hpcgan.train.checkpoint import CheckpointError
@@ -64,12 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.error("%s", e)
         code = 2 if isinstance(e, ConfigError) else 1
     except Exception:
-        log.exception("translate failed on rank %d", comm.Get_rank())
+        log.exception("translate failed on rank %d", comm.rank)
         code = 1
-    if comm.Get_size() > 1:
-        sys.stderr.flush()
-        comm.Abort(code)  # never leave the other ranks waiting in the final gather
-    return code
+    return comm.fail(code)  # several ranks: abort the job, never leave the others waiting in the final gather
 
 
 if __name__ == "__main__":

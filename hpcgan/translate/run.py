@@ -118,7 +118,7 @@ def input_key(source) -> list:
 def run(cfg: Config, comm) -> int:
     """Translate on this rank; rank 0 writes the manifest. Returns 0 (the same on every rank)."""
     tc = cfg.translate
-    rank, size = comm.Get_rank(), comm.Get_size()
+    rank, size = comm.rank, comm.size
     t0 = time.perf_counter()
     device = pick_device(tc.device)
     root = Path(tc.shards or cfg.data.shards)
@@ -177,7 +177,7 @@ def run(cfg: Config, comm) -> int:
     everything = comm.gather(done, root=0)
     if rank == 0:
         _manifest(out, everything, cfg, tr, prov, root, n, size, settings, time.perf_counter() - t0)
-    comm.Barrier()
+    comm.barrier()
     return 0
 
 

@@ -16,9 +16,12 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from hpcgan.log import get_logger
+
+if TYPE_CHECKING:
+    from hpcgan.dist.comm import Comm
 
 log = get_logger(__name__)
 LOCK_NAME = ".hpcgan.lock"
@@ -68,11 +71,11 @@ def release(out: str | Path) -> None:
         f.close()
 
 
-def lock_out(out: str | Path, stage: str, comm) -> bool:
+def lock_out(out: str | Path, stage: str, comm: Comm) -> bool:
     """Rank 0 takes OUT's lock; True on every rank if it did. If not, rank 0 logs the one-line
     refusal and every rank gets False (then exit :data:`EXIT_LOCKED`, without ``MPI_Abort``)."""
     msg = None
-    if comm.Get_rank() == 0:
+    if comm.rank == 0:
         try:
             acquire(out, stage)
         except LockHeld as e:

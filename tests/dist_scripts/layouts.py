@@ -2,7 +2,7 @@
 
 A channels_last conv net with a sliced (gapped) buffer, started differently on each rank:
 ``broadcast_module`` must make it rank 0's everywhere; two optimiser steps on rank-dependent data
-(gradient allreduce) must keep the ranks equal; ``broadcast_optimizer`` and ``allreduce_mean`` on
+(gradient allreduce) must keep the ranks equal; ``allreduce_mean`` on
 channels_last and sliced tensors must give the same values everywhere; every tensor keeps its layout.
 Prints ``layouts ok rank=R`` on success.
 
@@ -67,11 +67,6 @@ def main(argv=None) -> int:
     moments = [s["exp_avg"] for s in opt.state.values()]
     if not any(t.dim() == 4 and not t.is_contiguous() for t in moments):
         raise SystemExit("Adam's moments are not channels_last: the test would not test the layout")
-    if d.rank == 1:  # spoil rank 1's optimiser state: the broadcast must restore rank 0's
-        for t in moments:
-            t.add_(1.0)
-    d.broadcast_optimizer(opt)
-    same_everywhere(d, {f"m{i}": s["exp_avg"] for i, s in enumerate(opt.state.values())}, "broadcast_optimizer")
     for name, t in (("channels_last", torch.full((2, 3, 4, 4), float(d.rank)).to(memory_format=CL)),
                     ("gapped", torch.full((4, 6), float(d.rank))[:, ::2])):
         r = d.allreduce_mean(t)
