@@ -8,6 +8,7 @@ import sys
 import typing
 
 import pytest
+import torch
 import yaml
 
 from hpcgan.config import load_config
@@ -15,6 +16,7 @@ from hpcgan.config.integrity import MAY_CHANGE_ON_RESUME, no_effect, resolve_aut
 from hpcgan.config.loader import ConfigError, to_dict
 from hpcgan.config.schema import MODEL_NAMES, ModelCfg, TrainCfg
 from hpcgan.config.variants import RECIPES
+from hpcgan.kernels.dispatch import triton_available
 from hpcgan.log import progress
 from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.trainer import run
@@ -22,6 +24,8 @@ from tests.tiny_data import TINY as TINY_DATA
 from tests.test_train import streams_for
 
 TINY = [*TINY_DATA, "dist.backend=auto", "train.device=auto", "kernels.impl=auto"]
+# what auto resolves to here: (device, kernels)
+RESOLVED = ("cuda", "triton" if triton_available() else "torch") if torch.cuda.is_available() else ("cpu", "torch")
 
 
 def tiny(tmp_path, *sets):
@@ -33,7 +37,7 @@ def test_resume_applies_a_changed_lr_and_saves_what_ran(tmp_path, caplog):
     cfg = tiny(tmp_path, "train.iters=2", "train.lr=1e-4")
     run(cfg, rd, streams=streams_for(cfg))
     saved = yaml.safe_load((rd / "config.yaml").read_text())
-    assert (saved["dist"]["backend"], saved["train"]["device"], saved["kernels"]["impl"]) == ("none", "cpu", "torch")
+    assert (saved["dist"]["backend"], saved["train"]["device"], saved["kernels"]["impl"]) == ("none", *RESOLVED)
     cfg2 = tiny(tmp_path, "train.iters=3", "train.lr=5e-4")
     with caplog.at_level(logging.INFO):
         assert run(cfg2, rd, streams=streams_for(cfg2)).iteration == 3
@@ -122,3 +126,16 @@ def test_progress_only_on_rank0_tty(monkeypatch):
     bar = progress(None, 5, "x", rank=0)
     assert not bar.disable
     bar.close()
+
+
+def test_translate_start_resolves_and_saves(tmp_path, caplog):
+    from hpcgan.dist.comm import Comm
+    from hpcgan.translate.run import start
+
+    cfg = load_config(None, [f"translate.out={tmp_path}", "translate.method=model", "baseline.psf_match=false"])
+    with caplog.at_level(logging.WARNING):
+        done = start(cfg, Comm())
+    saved = yaml.safe_load((tmp_path / "config.yaml").read_text())
+    assert (done.translate.device, done.kernels.impl) == RESOLVED == (saved["translate"]["device"],
+                                                                    saved["kernels"]["impl"])
+    assert "baseline.psf_match=False has no effect in translate --method model" in caplog.text

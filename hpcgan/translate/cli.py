@@ -55,10 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not lock_out(cfg.translate.out, "translate", comm):  # another run writes this OUT
         return EXIT_LOCKED
     from hpcgan.train.checkpoint import CheckpointError
-    from hpcgan.translate.run import run
+    from hpcgan.translate.run import run, start
 
     try:
-        return run(cfg, comm)
+        return run(start(cfg, comm), comm)
     except (CheckpointError, ConfigError, FileNotFoundError) as e:
         log.error("%s", e)
         code = 2 if isinstance(e, ConfigError) else 1

@@ -33,10 +33,13 @@ from pathlib import Path
 import numpy as np
 
 import hpcgan
-from hpcgan.config.loader import ConfigError, to_dict
+from hpcgan.config.integrity import no_effect, resolve_auto
+from hpcgan.config.loader import ConfigError, save_config, to_dict
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
+from hpcgan.dist.comm import Comm
+from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, translated_bytes, write_translated
@@ -115,7 +118,19 @@ def input_key(source) -> list:
     return [[s.path.name, s.count, s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in source.shards]
 
 
-def run(cfg: Config, comm) -> int:
+def start(cfg: Config, comm: Comm) -> Config:
+    """The config this run translates with: ``auto`` device and kernels resolved, knobs without effect
+    named; rank 0 saves it as ``translate.out/config.yaml``."""
+    device = pick_device(cfg.translate.device)
+    cfg = resolve_auto(cfg, {"translate.device": device.type, "kernels.impl": impl_for(cfg.kernels.impl, device.type)})
+    if comm.rank == 0:
+        for line in no_effect(cfg, "translate"):
+            log.warning("%s", line)
+        save_config(cfg, cfg.translate.out)
+    return cfg
+
+
+def run(cfg: Config, comm: Comm) -> int:
     """Translate on this rank; rank 0 writes the manifest. Returns 0 (the same on every rank)."""
     tc = cfg.translate
     rank, size = comm.rank, comm.size
