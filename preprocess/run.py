@@ -27,14 +27,13 @@ import hpcgan
 from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
-from hpcgan.io.grid import grid_text
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
 from preprocess.shard import JobPart
-from preprocess.stamps import read_stamp
+from preprocess.stamps import Target, read_stamp
 
 log = get_logger(__name__)
 FORMAT_VERSION = 1
@@ -145,12 +144,13 @@ def _run(cfg: Config, comm: Comm) -> int:
 
 def _reader(cfg: Config, root: str, surveys: dict):
     pc = cfg.preprocess
-    scales = {s.name: s.pixel_scale for s in (cfg.data.x, cfg.data.y)}
+    grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
-        st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s)
-        st.wcs = st.wcs or grid_text(row.ra, row.dec, size, scales[row.survey])
+        s = grids[row.survey]  # its model grid and units: any stamp geometry is resampled onto them
+        target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu)
+        st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s, target)
         if pc.apply_transform:
             st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)
         return st

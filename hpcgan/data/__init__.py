@@ -2,14 +2,14 @@
 
 Public API::
 
-    from hpcgan.data import build_train_streams, TrainStreams, ShardDataset
+    from hpcgan.data import build_train_streams, TrainStreams, open_source, stamps_to_model
     from hpcgan.data import pixel_transform, inverse_pixel_transform, to_model_space, from_model_space
 """
-from hpcgan.data.shards import ArraySource, ShardDataset, ShardSource, open_source, rank_range
+from hpcgan.data.shards import ArraySource, ShardSource, open_source, rank_range, stamps_to_model
 from hpcgan.data.streams import STREAMS, TrainStreams, build_train_streams
 from hpcgan.data.transforms import (d4, d4_batch, d4_inverse, from_model_space, inverse_pixel_transform,
                                     pixel_transform, random_d4_codes, to_model_space)
 
-__all__ = ["ArraySource", "ShardDataset", "ShardSource", "open_source", "rank_range", "STREAMS", "TrainStreams",
+__all__ = ["ArraySource", "ShardSource", "open_source", "rank_range", "stamps_to_model", "STREAMS", "TrainStreams",
            "build_train_streams", "d4", "d4_batch", "d4_inverse", "from_model_space", "inverse_pixel_transform",
            "pixel_transform", "random_d4_codes", "to_model_space"]

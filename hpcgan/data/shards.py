@@ -26,7 +26,6 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hpcgan.config.schema import SurveyCfg
 from hpcgan.data.transforms import to_model_space
 
 _PART = re.compile(r"part-(\d+)-of-(\d+)\.h5$")
@@ -187,47 +186,6 @@ def open_source(root: str | Path, survey: str, split: str) -> ShardSource:
         raise FileNotFoundError(f"no stamps for survey {survey!r} split {split!r} under {root} "
                                 f"(run `hpcgan preprocess` first, or check data.x/y.name)")
     return ShardSource([s for s in shards if s.count > 0])
-
-
-class ShardDataset(torch.utils.data.Dataset):
-    """One survey/split as a map-style dataset for evaluation and translation (no augmentation).
-
-    Item ``i`` is ``(image, index)``: ``image`` a float32 tensor ``(5, H, W)`` in model space
-    (flux-scaled, pixel-transformed per ``transform``), ``index`` the global position, so
-    ``ds.object_ids[index]`` names the object. With ``rank``/``size`` the dataset covers only that
-    rank's contiguous balanced part. ``__getitems__`` lets a DataLoader read a batch in one go.
-    """
-
-    def __init__(self, root: str | Path, survey: SurveyCfg, split: str, transform: str = "sqrt",
-                 rank: int = 0, size: int = 1, source: ShardSource | ArraySource | None = None):
-        self.source = source if source is not None else open_source(root, survey.name, split)
-        self.survey, self.split, self.transform = survey, split, transform
-        self.lo, self.hi = rank_range(len(self.source), rank, size)
-        self._ids = None
-
-    @property
-    def object_ids(self) -> np.ndarray:
-        if self._ids is None:
-            self._ids = self.source.object_ids()
-        return self._ids
-
-    def __len__(self) -> int:
-        return self.hi - self.lo
-
-    def to_model(self, raw: np.ndarray) -> torch.Tensor:
-        return stamps_to_model(raw, self.source, self.survey.flux_scale, self.transform)
-
-    def __getitem__(self, i: int):
-        return self.__getitems__([i])[0]
-
-    def __getitems__(self, indices: Sequence[int]):
-        g = np.asarray(indices, dtype=np.int64)
-        if len(g) and (g.min() < 0 or g.max() >= len(self)):
-            raise IndexError(f"index out of range 0..{len(self) - 1}")
-        g = g + self.lo
-        uniq, inv = np.unique(g, return_inverse=True)
-        imgs = self.to_model(self.source.read(uniq))[torch.from_numpy(inv)]
-        return [(imgs[k], int(g[k])) for k in range(len(g))]
 
 
 def stamps_to_model(raw: np.ndarray, source, flux_scale: float, transform: str) -> torch.Tensor:
