@@ -27,7 +27,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpcgan.config.variants import RECIPES  # noqa: E402
+from hpcgan.train.step2 import RECIPES  # noqa: E402
 
 # name -> (train.variant, extra config files layered on the base, extra overrides)
 OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
@@ -64,7 +64,7 @@ class Science:
                      f"data.batch_size={a.batch}", f"model.width={a.width}", "train.channels_last=true",
                      "train.log_every=10", "train.sample_every=0", f"train.eval_every={a.eval_every}",
                      "train.eval_count=64", f"train.lr_decay_every={max(1, int(0.8 * max(a.iters1, a.iters2)))}",
-                     "evaluate.grid_count=6"]
+                     "evaluate.grid_count=6", *a.set]
 
     def stage(self, args: list[str], ranks: int = 1, configs: list[str] = (), sets: list[str] = ()) -> None:
         cfgs = [x for c in ["default", *configs] for x in ("-c", c)]
@@ -133,7 +133,7 @@ class Science:
     def load(self) -> dict:
         p = self.out / "results.json"
         res = json.loads(p.read_text()) if p.is_file() else {"wall_s": {}, "errors": {}}
-        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2")}
+        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2", "set")}
         return res
 
     def save(self, res: dict) -> None:
@@ -169,7 +169,7 @@ def curves(out: Path, names: list[str]) -> list[str]:
                 for mj in sorted((out / "train" / name).glob("*/metrics.jsonl")):
                     rows = [json.loads(x) for x in mj.read_text().splitlines() if x.strip()]
                     key = f"val/{metric}_{d}"
-                    pts = [(r["iteration"], r[key]) for r in rows if r.get(key) is not None and "iteration" in r]
+                    pts = [(r["iter"], r[key]) for r in rows if r.get(key) is not None and "iter" in r]
                     if pts:
                         it, v = zip(*pts)
                         ax.plot(it, v, marker=".", label=name)
@@ -193,7 +193,7 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
     b = res["budget"]
     lines = [f"Budget: {b['n_paired']} paired objects (half held out: paired-test), {b['n_unpaired']} unpaired per "
              f"survey; width {b['width']}, batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 "
-             f"{b['iters2']} (single-step variants: {b['iters1']}). Command: `{cmd}`.", "",
+             f"{b['iters2']} (single-step variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`.", "",
              "| option | dir | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | MSE vs truth | r50 bias | e1 NMAD | HF noise ratio | wall (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
 
@@ -236,9 +236,13 @@ def main() -> int:
     p.add_argument("--iters1", type=int, default=100)
     p.add_argument("--iters2", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--set", action="append", default=None,
+                   help="extra override for every stage (repeatable; default: model.ne_amp_bias_init=-4.0, the demo's "
+                        "NE start near the sky-noise level, which a short budget needs)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--docs", default="", help="also write the markdown table here (e.g. /tmp/results_table.md)")
     a = p.parse_args()
+    a.set = a.set if a.set is not None else ["model.ne_amp_bias_init=-4.0"]
     a.options = [o for o in a.options.split(",") if o]
     bad = [o for o in a.options if o not in OPTIONS]
     if bad:
