@@ -4,11 +4,19 @@ Layouts (``preprocess.layout``):
 
 - ``mef``: one multi-extension FITS per object, one image HDU per band, ``EXTNAME`` = band
   (docs/formats.md). Bands are picked by name, in the configured order.
-- ``cube``: one FITS per object whose first image HDU is a cube ``(band, y, x)`` (FITS NAXIS3 =
+- ``cube``: one FITS per object whose image HDU is a cube ``(band, y, x)`` (FITS NAXIS3 =
   bands), planes in the configured band order.
-- ``per_band``: one FITS per band; the catalog path holds ``{band}``; first image HDU of each file.
+- ``per_band``: one FITS per band; the catalog path holds ``{band}``.
 - ``auto``: ``per_band`` when the path holds ``{band}``, else ``cube`` when the first image HDU is
   3-D, else ``mef``.
+
+In per-band and cube files the image and the ivar/variance HDU are told apart by ``EXTNAME`` or
+``IMAGETYP`` (:mod:`hpcgan.io.hdus`) or by ``preprocess.image_hdu``/``ivar_hdu``; a file with one
+image HDU needs neither, one with several unnamed ones is refused rather than guessed at.
+
+Any geometry (:func:`onto_target`, with a :class:`Target`): a stamp whose size, pixel scale or
+orientation is not the model grid's is resampled onto it from its WCS; without a WCS it must have
+the model's shape. Pixels are converted to the survey's declared units from their header cards.
 
 Every problem raises :class:`Reject` with a one-line reason (the quarantine list's entry), a
 :mod:`preprocess.reasons` template saying what was found: a file with no HDU named after a band
@@ -19,11 +27,15 @@ sky-subtracted stamps) and counted per band in ``Stamp.nan_filled``.
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
+from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.units import UnitsError, to_model_factor
 from preprocess import reasons as R
 from preprocess.fileio import FileProblem, bounded, read_regular
 from preprocess.fitsread import FitsError, Hdu, parse_fits
@@ -45,6 +57,38 @@ class Stamp:
     nan_filled: np.ndarray  # (nband,) int32: pixels filled per band
     nbytes: int = 0
     wcs: str = ""  # the model grid's header text (hpcgan.io.grid.grid_text); '' = the nominal grid at (ra, dec)
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a stamp goes: its survey's model grid and units (``data.<side>``) at the object's position."""
+    ra: float
+    dec: float
+    pixel_scale: float  # arcsec / px
+    bunit: str
+    magzp: float
+    require_units: bool = False  # undeterminable units: quarantined (True) or taken as the model's
+    image_hdu: str = ""  # per_band/cube: the image HDU (number or EXTNAME); '' = by EXTNAME/IMAGETYP
+    ivar_hdu: str = ""  # per_band/cube: the ivar/variance HDU; '' = by EXTNAME/IMAGETYP (none: no ivar)
+
+
+@dataclass
+class Plane:
+    """One band of a stamp as read: its HDU (and cube plane), ivar HDU, header cards, file."""
+    band: str
+    hdu: Hdu
+    plane: int | None
+    weight: tuple[Hdu, str] | None  # (HDU, 'ivar' | 'variance')
+    header: dict  # cards for units, WCS and metadata (in MEF the band's over the primary's)
+    where: str
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.hdu.shape[-2:]
+
+    def pixels(self, hdu: Hdu | None = None) -> np.ndarray:
+        data = (hdu or self.hdu).data
+        return data[self.plane] if self.plane is not None and data.ndim == 3 else data
 
 
 def inside_root(path: str, root: str) -> bool:
@@ -80,16 +124,48 @@ def describe(hdus: list[Hdu]) -> str:
     return f"{len(imgs)} image HDU{'s' if len(imgs) > 1 else ''} ({'; '.join(parts)}{more})"
 
 
-def _first_image(hdus: list[Hdu], path: str) -> Hdu:
-    for h in hdus:
-        if h.shape is not None:
-            return h
-    raise Reject(R.NO_IMAGE.format(found=describe(hdus)), path)
+def _role(h: Hdu, names: tuple[str, ...]) -> bool:
+    return is_role(h.name, h.header.get("IMAGETYP"), names)
+
+
+def _image(hdus: list[Hdu], path: str, spec: str = "") -> Hdu:
+    """The image HDU of a per-band or cube file: ``spec`` (number or EXTNAME), else the one named
+    SCI/IMAGE/..., else the one image of 2+ axes not named IVAR/VAR/MASK/...; Reject otherwise."""
+    imgs = [h for h in hdus if h.shape is not None]
+    if not imgs:
+        raise Reject(R.NO_IMAGE.format(found=describe(hdus)), path)
+    if spec:
+        hit = [h for h in imgs if spec == str(h.index) or h.name.upper() == spec.upper()]
+        if not hit:
+            raise Reject(R.FRAME_NO_HDU.format(hdu=spec, found=describe(hdus)), path)
+        return hit[0]
+    named = [h for h in imgs if _role(h, IMAGE_NAMES)]
+    if len(named) == 1:
+        return named[0]
+    rest = [h for h in imgs if len(h.shape) >= 2 and not _role(h, WEIGHT_NAMES)]
+    if len(rest) == 1 or (not rest and len(imgs) == 1):
+        return (rest or imgs)[0]
+    raise Reject(R.FRAME_AMBIGUOUS.format(n=len(rest), names="/".join(IMAGE_NAMES), found=describe(hdus)), path)
+
+
+def _weight(hdus: list[Hdu], image: Hdu, path: str, spec: str = "") -> tuple[Hdu, str] | None:
+    """(ivar or variance HDU, 'ivar' | 'variance') of a per-band or cube file: ``spec``, else by name; None if none."""
+    if spec:
+        hit = [h for h in hdus if h.shape is not None and (spec == str(h.index) or h.name.upper() == spec.upper())]
+        if not hit:
+            raise Reject(R.FRAME_NO_HDU.format(hdu=spec, found=describe(hdus)), path)
+        return hit[0], "variance" if _role(hit[0], VAR_NAMES) else "ivar"
+    for names, kind in ((IVAR_NAMES, "ivar"), (VAR_NAMES, "variance")):
+        hit = [h for h in hdus if h.shape is not None and h is not image and _role(h, names)]
+        if hit:
+            return hit[0], kind
+    return None
 
 
 def _by_band(hdus: list[Hdu], bands: tuple[str, ...], path: str) -> list[Hdu]:
     """The image HDU named after each band (EXTNAME, case-insensitive); refuse a missing or repeated name."""
-    _first_image(hdus, path)  # a file without any image says so
+    if not any(h.shape is not None for h in hdus):  # a file without any image says so
+        raise Reject(R.NO_IMAGE.format(found=describe(hdus)), path)
     out = []
     for b in bands:
         named = [h for h in hdus if h.shape is not None and h.name.lower() == b.lower()]
@@ -120,45 +196,138 @@ def detect_layout(path: str, hdus: list[Hdu] | None) -> str:
 
 
 def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: str = "auto",
-               nan_fill_max_frac: float = 0.01, read_timeout_s: float = 0.0) -> Stamp:
+               nan_fill_max_frac: float = 0.01, read_timeout_s: float = 0.0, target: Target | None = None) -> Stamp:
     """Read and validate one object's stamp (see module docstring); raise Reject on bad input.
 
     ``read_timeout_s`` bounds the file system calls per file (:func:`preprocess.fileio.bounded`).
+    ``target``: bring the stamp onto the survey's model grid and units (:func:`onto_target`); None
+    = take the pixels as they are (the shape must be the model's).
     """
-    shape = (len(bands), size, size)
     hdus = None
     if layout == "auto":
         if "{band}" not in path:
             hdus = _read(path, root, read_timeout_s)
         layout = detect_layout(path, hdus)
-    image = np.empty(shape, np.float32)
+    spec = (target.image_hdu, target.ivar_hdu) if target else ("", "")
+    planes: list[Plane] = []
     if layout == "per_band":
         if "{band}" not in path:
             raise Reject(R.PER_BAND_PATH, path)
-        hdrs = []
-        for k, b in enumerate(bands):
+        for b in bands:
             p = path.replace("{band}", b)
-            h = _first_image(_read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b))), p)
-            if h.shape != shape[1:]:
-                raise Reject(R.WRONG_BAND_SHAPE.format(shape=h.shape, band=repr(b), expected=shape[1:]), p)
-            h.fill(image[k])
-            hdrs.append(h.header)
+            hs = _read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b)))
+            h = _image(hs, p, spec[0])
+            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p))
     else:
         hdus = hdus if hdus is not None else _read(path, root, read_timeout_s)
         if layout == "cube":
-            h = _first_image(hdus, path)
-            if h.shape != shape:
-                raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=shape), path)
-            h.fill(image)
-            hdrs = [h.header] * len(bands)
-        else:  # mef
-            hdrs = []
-            for k, (b, h) in enumerate(zip(bands, _by_band(hdus, bands, path))):
-                if h.shape != shape[1:]:
-                    raise Reject(R.WRONG_BAND_SHAPE.format(shape=h.shape, band=repr(b), expected=shape[1:]), path)
-                h.fill(image[k])
-                hdrs.append(h.header)
-    return Stamp(image, _meta(hdrs), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes)
+            h = _image(hdus, path, spec[0])
+            if len(h.shape) != 3 or h.shape[0] != len(bands) or (target is None and h.shape[1:] != (size, size)):
+                raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=(len(bands), size, size)), path)
+            w = _weight(hdus, h, path, spec[1]) if target else None
+            planes = [Plane(b, h, k, w, h.header, path) for k, b in enumerate(bands)]
+        else:  # mef: units may sit in the primary header
+            primary = hdus[0].header
+            planes = [Plane(b, h, None, None, {**primary, **h.header}, path)
+                      for b, h in zip(bands, _by_band(hdus, bands, path))]
+    if target is not None:
+        return onto_target(planes, size, nan_fill_max_frac, target)
+    for pl in planes:
+        if pl.plane is None and pl.hdu.shape != (size, size):
+            raise Reject(R.WRONG_BAND_SHAPE.format(shape=pl.hdu.shape, band=repr(pl.band), expected=(size, size)), pl.where)
+    image = np.empty((len(bands), size, size), np.float32)
+    if layout == "cube":
+        planes[0].hdu.fill(image)
+    else:
+        for k, pl in enumerate(planes):
+            pl.hdu.fill(image[k])
+    return Stamp(image, _meta([pl.header for pl in planes]), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes)
+
+
+def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Target) -> Stamp:
+    """The stamp on its survey's model grid, in its model units.
+
+    Geometry, per band: header cards that are the model grid (any centre), or a WCS that is the
+    model grid to 0.01 px (:func:`hpcgan.io.grid.on_grid`): pixels kept. Any other celestial WCS
+    (size, pixel scale, orientation, parity, centre): resampled onto the grid, flux-conserving
+    (:func:`hpcgan.io.resample.resample`). No WCS: kept when the shape is the model's, else
+    quarantined (``NO_WCS_SHAPE``). The grid is centred on the first band's own centre when that
+    band is kept, else on the catalog's (ra, dec).
+
+    Units, per band (:mod:`hpcgan.io.units`, band cards over the primary's): pixels times the
+    factor to model units, ivar over its square, ``SKYSIG`` times it (and times the square root of
+    the pixel-area ratio when resampled, the independent-noise rule of the ivar). Units that cannot
+    be determined: quarantined with ``require_units``, else taken as the model's.
+    """
+    from hpcgan.io.resample import pixel_scale, resample
+
+    n = size
+    geo = [_geometry(pl, n, t.pixel_scale) for pl in planes]
+    centre = geo[0][1] if geo[0][0] is None and geo[0][1] else (t.ra, t.dec)
+    image = np.empty((len(planes), n, n), np.float32)
+    meta = _meta([pl.header for pl in planes])
+    meta["mag_zp"][:] = t.magzp
+    for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
+        factor, ivar = _factor(pl, t), _ivar(pl)
+        area = 1.0
+        if ivar is not None and factor != 1.0:
+            ivar = ivar / factor ** 2
+        if wcs is None and (own is None or same_centre(own, centre, t.pixel_scale)):
+            if pl.shape != (n, n):
+                raise Reject(R.NO_WCS_SHAPE.format(shape=pl.shape, expected=(n, n)), pl.where)
+            if pl.plane is None:
+                pl.hdu.fill(image[k])
+            else:
+                image[k] = pl.pixels()
+            if ivar is not None:
+                image[k][~(ivar > 0)] = np.nan
+        else:
+            wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
+            image[k], ivar = resample(pl.pixels(), wcs, *centre, n, t.pixel_scale, ivar)
+            area = (t.pixel_scale / pixel_scale(wcs)) ** 2
+        if factor != 1.0:
+            image[k] *= np.float32(factor)
+        if np.isfinite(meta["sky_sigma"][k]):
+            meta["sky_sigma"][k] *= factor * math.sqrt(area)
+        elif ivar is not None and (ivar > 0).any():
+            meta["sky_sigma"][k] = float(np.median(1.0 / np.sqrt(ivar[ivar > 0])))
+    bands = tuple(pl.band for pl in planes)
+    nan_filled = fill_nan(image, bands, nan_fill_max_frac, planes[0].where)
+    return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale))
+
+
+def _geometry(pl: Plane, size: int, scale: float):
+    """(WCS to resample from or None, own centre (ra, dec) when the band is the model grid or None)."""
+    if pl.shape == (size, size) and (c := model_centre(pl.header, size, scale)) is not None:
+        return None, c
+    w = header_wcs(pl.header)
+    if w is None:
+        return None, None
+    ny, nx = pl.shape
+    own = tuple(float(v) for v in w.pixel_to_world_values((nx - 1) / 2, (ny - 1) / 2))
+    return (None, own) if on_grid(w, pl.shape, *own, size, scale) else (w, None)
+
+
+def _factor(pl: Plane, t: Target) -> float:
+    try:
+        return to_model_factor(pl.header, t.bunit, t.magzp)
+    except UnitsError as e:
+        if t.require_units:
+            raise Reject(R.UNKNOWN_UNITS.format(found=e), pl.where) from None
+        return 1.0
+
+
+def _ivar(pl: Plane) -> np.ndarray | None:
+    """The band's inverse variance (float64, 0 where unusable), None without an ivar HDU."""
+    if pl.weight is None:
+        return None
+    h, kind = pl.weight
+    if h.shape[-2:] != pl.shape or (pl.plane is not None and len(h.shape) == 3 and h.shape[0] != pl.hdu.shape[0]):
+        raise Reject(R.WEIGHT_SHAPE.format(kind=kind, hdu=h.index, shape=h.shape, expected=pl.hdu.shape), pl.where)
+    w = np.asarray(pl.pixels(h), np.float64)
+    if kind == "variance":
+        w = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
+    return np.where(np.isfinite(w) & (w > 0), w, 0.0)
 
 
 def fill_nan(image: np.ndarray, bands: tuple[str, ...], nan_fill_max_frac: float, path: str) -> np.ndarray:

@@ -35,6 +35,7 @@ import numpy as np
 
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io.grid import grid_text
+from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
 from hpcgan.io.resample import resample
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.log import get_logger
@@ -44,10 +45,6 @@ from preprocess.stamps import Reject, Stamp, fill_nan
 
 log = get_logger(__name__)
 INDEX_REQUIRED = ("path", "survey", "band")
-IMAGE_NAMES = ("SCI", "SCIENCE", "IMAGE", "IMG", "OBJECT", "FLUX")
-IVAR_NAMES = ("IVAR", "INVVAR", "WHT", "WEIGHT")
-VAR_NAMES = ("VAR", "VARIANCE")
-MASK_NAMES = ("MASK", "BPM", "BADPIX")
 
 
 @dataclass
@@ -121,8 +118,7 @@ def _describe(hdul) -> str:
 
 def _named(hdul, names: tuple[str, ...]) -> list[int]:
     """Image HDUs whose EXTNAME or IMAGETYP is one of ``names``."""
-    return [i for i, h in enumerate(hdul) if h.is_image and h.shape and
-            (h.name.upper() in names or str(h.header.get("IMAGETYP", "")).strip().upper() in names)]
+    return [i for i, h in enumerate(hdul) if h.is_image and h.shape and is_role(h.name, h.header.get("IMAGETYP"), names)]
 
 
 def _hdu(hdul, spec: str) -> int | None:
