@@ -10,10 +10,13 @@ import functools
 import importlib
 import json
 import sys
-from typing import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
 
 from hpcgan.config import ConfigError, Config, dump_config, load_config
-from hpcgan.log import setup_logging
+from hpcgan.log import get_logger, setup_logging
+
+log = get_logger("hpcgan")
 
 # commands besides the stages of hpcgan.stages (simulate ... evaluate, step1/step2 = train --step 1/2);
 # modules imported lazily so `hpcgan --help` stays fast
@@ -47,6 +50,44 @@ def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (),
     stage's own flags (``flags``: dest -> key) and ``extra`` overrides, which win."""
     return load_config(args.config or ["default"],
                        [*args.sets, *args.overrides, *flag_overrides(args, flags or {}), *extra])
+
+
+def stage_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
+    """A stage command's parser: the shared config arguments and ``--dry-run`` (print the config, exit)."""
+    p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_config_args(p)
+    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    return p
+
+
+def run_on_ranks(stage: str, fn: Callable[[Any], int | None], out: str | Path | None = None,
+                 errors: Mapping[type, int] | None = None, agreed: Mapping[type, int] | None = None) -> int:
+    """The tail every MPI stage command shares: the communicator (:func:`hpcgan.dist.get_comm`), OUT's
+    lock (``out``; exit 2 when another run holds it), then ``fn(comm)`` -> exit code (None = 0).
+
+    An exception of a type in ``errors`` is one error line and its code, any other is logged with its
+    traceback (code 1); with several ranks either ends the whole job at once (``comm.fail``). One in
+    ``agreed`` is raised on every rank alike (nobody waits): rank 0 logs it, every rank returns its code."""
+    from hpcgan.dist.comm import get_comm
+    from hpcgan.utils.lock import EXIT_LOCKED, lock_out
+
+    comm = get_comm()
+    if out is not None and not lock_out(out, stage, comm):  # another run writes this OUT
+        return EXIT_LOCKED
+    errors, agreed = dict(errors or {}), dict(agreed or {})
+    try:
+        return int(fn(comm) or 0)
+    except tuple(agreed) as e:
+        if comm.rank == 0:
+            log.error("%s", e)
+        return next(c for t, c in agreed.items() if isinstance(e, t))
+    except tuple(errors) as e:
+        log.error("%s", e)
+        code = next(c for t, c in errors.items() if isinstance(e, t))
+    except Exception:
+        log.exception("%s failed on rank %d/%d", stage, comm.rank, comm.size)
+        code = 1
+    return comm.fail(code)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

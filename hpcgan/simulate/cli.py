@@ -13,14 +13,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from hpcgan.cli import add_config_args, config_from_args
+from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
 from hpcgan.config import dump_config
-from hpcgan.dist.comm import get_comm
-from hpcgan.log import get_logger
 from hpcgan.simulate.surveys import survey_pair
-from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
-log = get_logger(__name__)
 
 # flag dest -> config key
 FLAG_KEYS = {"out": "simulate.out", "n_paired": "simulate.n_paired", "n_unpaired": "simulate.n_unpaired",
@@ -28,16 +24,13 @@ FLAG_KEYS = {"out": "simulate.out", "n_paired": "simulate.n_paired", "n_unpaired
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="hpcgan simulate", description=__doc__.split("\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = stage_parser("hpcgan simulate", __doc__.split("\n")[0])
     p.add_argument("--out", "-o", help="output folder (simulate.out)")
     p.add_argument("--n-paired", type=int, help="paired objects, rendered in both surveys (simulate.n_paired)")
     p.add_argument("--n-unpaired", type=int, help="unpaired objects per survey (simulate.n_unpaired)")
     p.add_argument("--seed", type=int, help="random seed (simulate.seed)")
     p.add_argument("--paired-test-fraction", type=float, help="share of paired objects in paired-test")
     p.add_argument("--no-noise", action="store_true", help="noise-free stamps (simulate.noise=false)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
-    add_config_args(p)
     return p
 
 
@@ -48,14 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
-    comm = get_comm()
-    if not lock_out(cfg.simulate.out, "simulate", comm):  # another run writes this OUT
-        return EXIT_LOCKED
     from hpcgan.simulate.run import run
 
-    try:
-        run(cfg, comm)
-    except Exception:
-        log.exception("simulate failed on rank %d/%d", comm.rank, comm.size)
-        return comm.fail(1)
-    return 0
+    return run_on_ranks("simulate", lambda comm: run(cfg, comm) and 0, cfg.simulate.out)

@@ -13,25 +13,19 @@ command again after a kill: committed batches are kept.
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Sequence
 
-from hpcgan.cli import add_config_args, config_from_args
+from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
 from hpcgan.config import ConfigError, dump_config
-from hpcgan.log import get_logger
-from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
-log = get_logger("hpcgan.translate")
 FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
          "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
          "n_realisations": "translate.n_realisations"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hpcgan translate", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
+    p = stage_parser("hpcgan translate", __doc__)
     p.add_argument("--method", choices=["model", "resample"], help="= translate.method (resample: the physical "
                    "baseline, settings baseline.*)")
     p.add_argument("--checkpoint", help="= translate.checkpoint (a checkpoint file or a run dir: its latest)")
@@ -43,29 +37,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n-realisations", type=int, help="= translate.n_realisations")
     p.add_argument("--fits", action="store_true", help="also write one FITS file per object and realisation")
     p.add_argument("--add-noise", action="store_true", help="= baseline.add_noise=true (resample: target sky noise)")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     cfg = config_from_args(a, ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise, FLAGS)
     if a.dry_run:
         print(dump_config(cfg), end="")
         return 0
-    from hpcgan.dist.comm import get_comm  # MPI only when launched with several ranks
-
-    comm = get_comm()
-    if not lock_out(cfg.translate.out, "translate", comm):  # another run writes this OUT
-        return EXIT_LOCKED
     from hpcgan.train.checkpoint import CheckpointError
     from hpcgan.translate.run import run, start
 
-    try:
-        return run(start(cfg, comm), comm)
-    except (CheckpointError, ConfigError, FileNotFoundError) as e:
-        log.error("%s", e)
-        code = 2 if isinstance(e, ConfigError) else 1
-    except Exception:
-        log.exception("translate failed on rank %d", comm.rank)
-        code = 1
-    return comm.fail(code)  # several ranks: abort the job, never leave the others waiting in the final gather
+    return run_on_ranks("translate", lambda comm: run(start(cfg, comm), comm), cfg.translate.out,
+                        errors={CheckpointError: 1, ConfigError: 2, FileNotFoundError: 1})
 
 
 if __name__ == "__main__":
