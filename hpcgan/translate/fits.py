@@ -2,9 +2,12 @@
 TARGET survey, with translation provenance instead of simulation cards.
 
 An empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC``, provenance), then one float32 image
-HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object at the target
-survey's pixel scale (north up, east left), ``BUNIT``/``MAGZP`` of the target survey, and the
-provenance cards again. Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` (``model`` or
+HDU per band (``EXTNAME`` = band) with the target grid's celestial TAN WCS, ``BUNIT``/``MAGZP`` of
+the target survey, and the provenance cards again. The target grid is derived from the input
+stamp's model grid (the shards' ``wcs`` dataset, :func:`input_grids`): the same centre (a
+translation maps stamp centre to stamp centre, north up, east left) at the target survey's size and
+pixel scale (:func:`target_grid`), so a translated stamp overlays the sky in DS9/astropy; shards
+written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` (``model`` or
 ``resample``: the physical baseline), ``SRCSURV`` (input survey), ``CKPTSHA`` (SHA-256 of the
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
@@ -21,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcgan.io.grid import wcs_cards
+from hpcgan.io.grid import centre, grid_text, wcs_cards
 from hpcgan.simulate.fits_out import _pad, _Template  # noqa: PLC2701 (the shared FITS helpers)
 from hpcgan.utils.atomic import atomic_write_bytes
 
@@ -75,9 +78,31 @@ def _templates(spec: TargetSpec) -> tuple[_Template, tuple[_Template, ...]]:
     return prim, images
 
 
+def input_grids(source) -> list[str]:
+    """Each input stamp's model-grid header text (the shards' ``wcs`` dataset), '' where a shard has none."""
+    import h5py
+
+    out: list[str] = []
+    for s in source.shards:
+        with h5py.File(s.path, "r", locking=False) as f:
+            out += [v.decode() if isinstance(v, bytes) else str(v) for v in f["wcs"][()]] if "wcs" in f else [""] * s.count
+    return out
+
+
+def target_centre(grid: str, ra: float, dec: float) -> tuple[float, float]:
+    """The translated stamp's centre: the input grid's (``grid``, header text), else (ra, dec)."""
+    return centre(grid) if grid else (float(ra), float(dec))
+
+
+def target_grid(grid: str, ra: float, dec: float, size: int, pixel_scale: float) -> str:
+    """The target grid's header text (for the translated shards' ``wcs``), derived from the input's."""
+    return grid_text(*target_centre(grid, ra, dec), size, pixel_scale)
+
+
 def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: float, dec: float,
-                     realisation: int) -> bytes:
-    """Encode one translated stamp (``images``: (nband, ny, nx), target units) as FITS bytes."""
+                     realisation: int, grid: str = "") -> bytes:
+    """Encode one translated stamp (``images``: (nband, ny, nx), target units) as FITS bytes; the WCS
+    is centred on the input grid's centre (``grid``, its header text; '' = (ra, dec))."""
     shape = (len(spec.bands), spec.size, spec.size)
     if images.shape != shape:
         raise ValueError(f"images: expected shape {shape}, got {images.shape}")
@@ -86,9 +111,10 @@ def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: f
     parts = [prim.render({"OBJID": (str(object_id), "object id"),
                           "RA": (float(ra), "[deg] ICRS right ascension of the stamp centre"),
                           "DEC": (float(dec), "[deg] ICRS declination of the stamp centre"), **real})]
+    c_ra, c_dec = target_centre(grid, ra, dec)
     for i, tpl in enumerate(bands):
-        parts.append(tpl.render({"CRVAL1": (float(ra), "[deg] RA of the reference pixel"),
-                                 "CRVAL2": (float(dec), "[deg] Dec of the reference pixel"), **real}))
+        parts.append(tpl.render({"CRVAL1": (c_ra, "[deg] RA of the reference pixel"),
+                                 "CRVAL2": (c_dec, "[deg] Dec of the reference pixel"), **real}))
         parts.append(_pad(np.ascontiguousarray(images[i], dtype=">f4").tobytes(), b"\0"))
     return b"".join(parts)
 

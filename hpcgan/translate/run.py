@@ -42,7 +42,7 @@ from hpcgan.dist.comm import Comm
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
 from hpcgan.translate.baseline import BaselineTranslator
-from hpcgan.translate.fits import TargetSpec, fits_path, translated_bytes, write_translated
+from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import atomic_write_text
 from preprocess.catalog import Job, Row
@@ -63,7 +63,7 @@ class TranslatePart(JobPart):
 
     def __init__(self, job: Job, lo: int, rank: int, nranks: int, out: Path, tr: Translator | BaselineTranslator, source,
                  n_real: int, seed: int, magzp: float, spec: TargetSpec | None, attrs: dict, plan_key: str,
-                 batch_size: int, survey_attrs: dict):
+                 batch_size: int, survey_attrs: dict, grids: list[str]):
         dst = tr.dst
         super().__init__(job, 0, len(job.units), rank, nranks, out, {dst.name: (tuple(dst.bands), dst.stamp_size)},
                          None, attrs, survey_attrs, plan_key, batch_size, str(out))
@@ -71,7 +71,7 @@ class TranslatePart(JobPart):
         self.outs = [SurveyOut(dst.name, tuple(dst.bands), dst.stamp_size, out / f"r{k}" / dst.name / job.split / name,
                                out / f"r{k}" / dst.name / job.split / f".{name}.partial") for k in range(n_real)]
         self.lo, self.tr, self.source, self.n_real, self.seed, self.spec = lo, tr, source, n_real, seed, spec
-        self.magzp = magzp
+        self.magzp, self.grids = magzp, grids  # grids: each input stamp's model-grid header text ('' = none)
 
     def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
         units = self.units[b0:b1]
@@ -89,12 +89,14 @@ class TranslatePart(JobPart):
             objects.append({"object_id": ids, "ra": [u[0].ra for u in units], "dec": [u[0].dec for u in units],
                             "catalog_row": [u[0].row for u in units], "nan_filled": [[0] * nb for _ in units],
                             "psf_fwhm": [[None] * nb for _ in units], "sky_sigma": [[None] * nb for _ in units],
-                            "mag_zp": [[self.magzp] * nb for _ in units]})
+                            "mag_zp": [[self.magzp] * nb for _ in units],
+                            "wcs": [target_grid(g, u[0].ra, u[0].dec, self.tr.dst.stamp_size, self.tr.dst.pixel_scale)
+                                    for g, u in zip(self.grids[b0:b1], units)]})
             if self.spec is not None:
                 for j, u in enumerate(units):
                     r = u[0]
                     write_translated(fits_path(self.out, k, self.spec.survey, self.job.split, r.object_id),
-                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k))
+                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, self.grids[b0 + j]))
         return {"units_done": b1, "objects": objects, "quarantine": []}
 
 
@@ -186,7 +188,7 @@ def run(cfg: Config, comm: Comm) -> int:
         log.warning("baseline without noise (baseline.add_noise=false): all %d realisations are the same",
                     tc.n_realisations)
     part = TranslatePart(job, lo, rank, size, out, tr, source, tc.n_realisations, tc.seed, magzp, spec, attrs, plan_key,
-                         B, survey_attrs)
+                         B, survey_attrs, input_grids(source)[lo:hi])
     done = part.run()
     log.info("rank done: %d stamps x %d realisation(s) in %.1f s", hi - lo, tc.n_realisations, time.perf_counter() - t0)
     everything = comm.gather(done, root=0)
