@@ -142,11 +142,14 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     # render a simulated SDSS/CFHT survey pair with ground truth
     Stage("simulate", "hpcgan.simulate.cli", flags="FLAG_KEYS",
           out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")}),
+    # pair two real survey catalogs by position into the catalog preprocess reads; not in the default chain
+    Stage("match", "hpcgan.io.match", out_dir=lambda cfg, a: Path(cfg.match.out),
+          extra=lambda out: {"catalog": str(out / "catalog.csv")}, in_chain=False),
     # FITS stamps -> per-rank HDF5 shards
     Stage("preprocess", "preprocess.cli",
           out_dir=lambda cfg, a: Path(cfg.preprocess.out),
-          reads=lambda done: ([_quoted("preprocess.catalog", done["simulate"].extra["catalog"])]
-                              if "simulate" in done else [])),
+          reads=lambda done: [_quoted("preprocess.catalog", done[s].extra["catalog"])
+                              for s in ("match", "simulate") if s in done][:1]),
     # training step 1 (noise emulators; a single-step variant's only step)
     Stage("step1", "hpcgan.train.cli",
           fixed=("train.step=1",), out_dir=_train_dir, extra=_train_extra,

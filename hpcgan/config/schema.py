@@ -208,6 +208,27 @@ class EvaluateCfg:
 
 
 @dataclass(frozen=True)
+class MatchSideCfg:
+    """One survey's catalog for ``hpcgan match`` (CSV or FITS table) and its column names."""
+    catalog: str = ""
+    id: str = "object_id"
+    ra: str = "ra"  # degrees
+    dec: str = "dec"
+    path: str = ""  # column of stamp paths copied to the output ('' = none: for preprocess.source=frames)
+
+
+@dataclass(frozen=True)
+class MatchCfg:
+    """``hpcgan match``: pair data.x's and data.y's catalogs by position into the catalog preprocess reads."""
+    x: MatchSideCfg = MatchSideCfg()
+    y: MatchSideCfg = MatchSideCfg()
+    max_sep_arcsec: float = rng(0.0, None, lo_open=True, default=1.0)
+    paired_test_fraction: float = rng(0.0, 1.0, default=0.5)  # of the pairs; the rest paired-train
+    seed: int = rng(0, None, default=12345)
+    out: str = "runs/match"  # OUT/catalog.csv, OUT/match.json
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration of a run."""
     simulate: SimulateCfg = SimulateCfg()
@@ -220,3 +241,4 @@ class Config:
     translate: TranslateCfg = TranslateCfg()
     baseline: BaselineCfg = BaselineCfg()
     evaluate: EvaluateCfg = EvaluateCfg()
+    match: MatchCfg = MatchCfg()
