@@ -13,7 +13,6 @@ on any rank is raised on all of them (the same message), so the caller can exit 
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,7 @@ from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.log import get_logger, progress
-from hpcgan.utils.atomic import atomic_write_text, sha256_file
+from hpcgan.utils.atomic import atomic_write_text, digest, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
 from preprocess.shard import JobPart
@@ -110,7 +109,7 @@ def _run(cfg: Config, comm: Comm) -> int:
                     "code_version": hpcgan.__version__, "config": stored_config(cfg)}
     if frames is not None:
         attrs_common["frames_sha256"] = comm.bcast(sha256_file(Path(pc.frames)) if rank == 0 else None)
-    cfg_hash = hashlib.sha256(json.dumps(attrs_common, sort_keys=True).encode()).hexdigest()[:16]
+    cfg_hash = digest(attrs_common)
     attrs_common["config_hash"] = cfg_hash
     attrs_common["config"] = json.dumps(attrs_common["config"], sort_keys=True)
     survey_attrs = {s: {"flux_scale_applied": flux if pc.apply_transform else 1.0,
@@ -123,7 +122,7 @@ def _run(cfg: Config, comm: Comm) -> int:
         w = weights[pos:pos + len(job.units)]
         pos += len(job.units)
         lo, hi = partition(w, size)[rank]
-        plan_key = hashlib.sha256(json.dumps([cfg_hash, job.key, lo, hi, size, pc.batch_size]).encode()).hexdigest()[:16]
+        plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
         part = JobPart(job, lo, hi, rank, size, out, {s: surveys[s][:2] for s in job.surveys}, reader,
                        attrs_common, survey_attrs, plan_key, pc.batch_size, root, pc.compression, pc.compression_level)
         results.append(part.run())

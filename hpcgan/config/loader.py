@@ -7,8 +7,6 @@ allowed, e.g. ``train.lr: must be > 0, got -1.0``; nan and inf are refused for e
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import typing
 from pathlib import Path
@@ -18,6 +16,7 @@ import yaml
 
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES
+from hpcgan.utils.atomic import digest
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
 
@@ -243,7 +242,7 @@ def config_hash(cfg: Config, sections: Iterable[str] | None = None) -> str:
     d = to_dict(cfg)
     if sections is not None:
         d = {s: d[s] for s in sections}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(d)
 
 
 def save_config(cfg: Config, directory: str | Path, name: str = "config.yaml") -> Path:

@@ -13,9 +13,7 @@ setting that changes pixels) and ``NOISE`` flag is not written again.
 """
 from __future__ import annotations
 
-import hashlib
 import heapq
-import json
 import shutil
 import time
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ import numpy as np
 from hpcgan.config import Config, save_config, to_dict
 from hpcgan.dist.comm import Comm
 from hpcgan.log import get_logger, progress
+from hpcgan.utils.atomic import digest
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
@@ -98,7 +97,7 @@ def sim_hash(cfg: Config) -> str:
     s = to_dict(cfg.simulate)
     keep = {k: s[k] for k in ("seed", "neighbour_prob", "star_prob", "mag_min", "mag_max", "noise")}
     d = {"sim": keep, "x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y), "fmt": FORMAT_VERSION}
-    return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
+    return digest(d)
 
 
 def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str) -> tuple[list[dict[str, str]], int]:

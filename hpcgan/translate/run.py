@@ -22,7 +22,6 @@ writer's hook).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -44,7 +43,7 @@ from hpcgan.log import get_logger
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
-from hpcgan.utils.atomic import atomic_write_text
+from hpcgan.utils.atomic import atomic_write_text, digest
 from preprocess.catalog import Job, Row
 from preprocess.shard import JobPart, SurveyOut
 
@@ -171,11 +170,10 @@ def run(cfg: Config, comm: Comm) -> int:
              **{k: ("" if v is None else Path(v).name if k == "checkpoint" else v) for k, v in prov.items()},
              "source_survey": src.name, "source_split": tc.split, "direction": tc.direction,
              "n_realisations": tc.n_realisations, "noise_seed": tc.seed, "config": json.dumps(settings, sort_keys=True)}
-    attrs["config_hash"] = hashlib.sha256(json.dumps(attrs, sort_keys=True).encode()).hexdigest()[:16]
+    attrs["config_hash"] = digest(attrs)
     survey_attrs = {dst.name: {"flux_scale_applied": 1.0, "pixel_transform_applied": "none", "bunit": bunit,
                                "magzp": magzp}}
-    plan_key = hashlib.sha256(json.dumps([attrs["config_hash"], input_key(source), lo, hi, size, B]).encode()
-                              ).hexdigest()[:16]
+    plan_key = digest([attrs["config_hash"], input_key(source), lo, hi, size, B])
     out = Path(tc.out)
     what = (f"checkpoint {tr.path} ({tr.phase})" if tc.method == "model" else
             f"baseline resample={tr.base.kind} psf_match={cfg.baseline.psf_match} add_noise={cfg.baseline.add_noise}")

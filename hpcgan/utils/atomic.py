@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator
 
 
 @contextlib.contextmanager
@@ -69,3 +70,9 @@ def sha256_file(path: str | Path, chunk: int = 1 << 22) -> str:
         while block := f.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def digest(obj: Any) -> str:
+    """A short stable hash (16 hex digits of SHA-256) of a JSON-serialisable object, key order ignored:
+    provenance and resume keys of configs, plans and shard attributes."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:16]
