@@ -27,7 +27,7 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
-from hpcgan.log import get_logger, progress
+from hpcgan.log import get_logger
 from hpcgan.utils.atomic import atomic_write_text, digest, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
@@ -118,7 +118,7 @@ def _run(cfg: Config, comm: Comm) -> int:
 
     results, pos = [], 0
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
-    for job in progress(jobs, len(jobs), "preprocess jobs", rank):
+    for job in jobs:
         w = weights[pos:pos + len(job.units)]
         pos += len(job.units)
         lo, hi = partition(w, size)[rank]

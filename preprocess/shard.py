@@ -30,7 +30,7 @@ from typing import Callable
 
 import numpy as np
 
-from hpcgan.log import get_logger
+from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
 from preprocess import reasons as R
 from preprocess.catalog import Job, Row, quarantine_entry
@@ -168,7 +168,8 @@ class JobPart:
         kill_after, raise_after = _hook(KILL_ENV, self.rank), _hook(RAISE_ENV, self.rank)
         fds = [os.open(o.partial, os.O_WRONLY) for o in self.outs]
         try:
-            for b0 in range(start, len(self.units), self.batch_size):
+            batches = range(start, len(self.units), self.batch_size)
+            for b0 in progress(batches, len(batches), f"{self.job.key} part {self.rank}", self.rank):
                 rec = self._batch(b0, min(b0 + self.batch_size, len(self.units)), fds, offsets, accepted)
                 for fd in fds:
                     os.fsync(fd)
