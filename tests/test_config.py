@@ -55,7 +55,7 @@ def test_overrides(override, key, value):
     ("data.batch_size=0", "data.batch_size: must be >= 1"),
     ("data.augment=maybe", "data.augment: expected bool"),
     ("simulate.neighbour_prob=1.5", "simulate.neighbour_prob: must be <= 1.0"),
-    ("data.x.bands=[u,g]", "data.x.bands: the networks take 5 bands"),
+    ("data.x.bands=[]", "data.x.bands: the networks need at least one band"),
     ("data.x.bands=[u,g,r,r,z]", "data.x.bands: duplicate band"),
     ("simulate.mag_min=30", "simulate.mag_min: must be < simulate.mag_max"),
     ("train.variant=cyclegan", None),

@@ -10,10 +10,14 @@ import numpy as np
 import pytest
 import torch
 
-from hpcgan.config.schema import ModelCfg
+from dataclasses import replace
+
+from hpcgan.config.schema import DataCfg, ModelCfg
 from hpcgan.kernels import HIGHPASS_5X5
 from hpcgan.models import build, count_params, known, register
+from hpcgan.models.geometry import Resize, generator_plan, plan
 from hpcgan.models.layers import Pool, symmetric_pad
+from hpcgan.train.trainer import check_train_config
 
 IMPL = os.environ.get("HPCGAN_TEST_KERNELS", "torch")
 PAPER = ModelCfg()
@@ -75,11 +79,71 @@ def test_width_multiplier_shrinks_every_network():
         assert count_params(build(kind, SMALL, name=name, **kw)) < count_params(build(kind, PAPER, name=name, **kw)) / 20
 
 
-def test_small_stamp_geometry():
-    """The generators map s -> 2(s+4) and back for any s divisible by 8 (tests use 16 <-> 40)."""
-    gxy, gyx = build("generator", SMALL, direction="xy"), build("generator", SMALL, direction="yx")
-    assert gxy(torch.randn(2, 5, 16, 16)).shape == (2, 5, 40, 40)
-    assert gyx(torch.randn(2, 5, 40, 40)).shape == (2, 5, 16, 16)
+def surveys(sx: int, sy: int, bx: str = "ugriz", by: str | None = None) -> DataCfg:
+    """A survey pair of stamp sizes ``sx`` / ``sy`` and band lists ``bx`` / ``by`` (default: the same)."""
+    d = DataCfg()
+    return replace(d, x=replace(d.x, stamp_size=sx, bands=tuple(bx)), y=replace(d.y, stamp_size=sy, bands=tuple(by or bx)))
+
+
+def test_geometry_plans():
+    """The paper's pair is one case of the rule (docs/models.md, "Geometry"); other pairs pad, crop, swap."""
+    assert generator_plan(DataCfg(), "xy") == Resize(64, 136, True, 0, (2, 2))  # pad 2 -> 68, x2
+    assert generator_plan(DataCfg(), "yx") == Resize(136, 64, False, 1, (0, 0))  # pool -> 68, VALID -> 64
+    assert generator_plan(surveys(16, 40), "xy") == Resize(16, 40, True, 0, (2, 2))  # the old 2(s+4) rule
+    assert generator_plan(surveys(48, 100), "yx") == Resize(100, 48, False, 1, (1, 1))  # 50, VALID 46, pad 1
+    assert generator_plan(surveys(16, 136), "xy") == Resize(16, 136, True, 0, (0, 1))  # r 8: 17 px, odd one after
+    assert generator_plan(surveys(136, 64), "xy").up is False  # x the larger survey: G_xy is the down kind
+    assert generator_plan(surveys(64, 64), "xy").up and not generator_plan(surveys(64, 64), "yx").up
+    with pytest.raises(ValueError, match="down 5 -> 4 cannot"):
+        plan(5, 4, up=False)  # 1 px after c5 VALID: a symmetric pad of 1 + 2 needs 2 px
+    with pytest.raises(ValueError, match="up 40 -> 16 cannot"):
+        plan(40, 16, up=True)
+
+
+# non-default geometries: (x size, y size, x bands, y bands)
+GEOMS = [(48, 100, "griz", None), (24, 51, "gri", None), (40, 24, "ugriz", "gri")]
+
+
+@pytest.mark.parametrize("sx,sy,bx,by", GEOMS, ids=[f"{g[0]}-{g[1]}-{g[2]}-{g[3]}" for g in GEOMS])
+def test_every_network_at_other_geometries(sx, sy, bx, by):
+    """Every network builds from the surveys and runs forward and backward at their sizes and bands."""
+    data = surveys(sx, sy, bx, by)
+    torch.manual_seed(0)
+    for side in (data.x, data.y):
+        n, nb = side.stamp_size, len(side.bands)
+        x = torch.randn(2, nb, n, n)
+        for kind, name, kw, out in [("autoencoder", "paper", {}, (2, nb, n, n)),
+                                    ("noise_emulator", "paper", {"impl": IMPL}, (2, nb, n, n)),
+                                    ("discriminator", "paper", {"impl": IMPL}, (2,)),
+                                    ("discriminator", "patchgan", {}, None)]:
+            m = build(kind, SMALL, name=name, bands=nb, **kw)
+            y = m(x)
+            assert out is None or tuple(y.shape) == out, (kind, name)
+            y.float().mean().backward()
+            assert all(p.grad is not None for p in m.parameters()), (kind, name)
+    for name in ("paper", "unet", "resnet6"):
+        for d, src, dst in (("xy", data.x, data.y), ("yx", data.y, data.x)):
+            g = build("generator", SMALL, name=name, direction=d, data=data)
+            y = g(torch.randn(2, len(src.bands), src.stamp_size, src.stamp_size))
+            assert tuple(y.shape) == (2, len(dst.bands), dst.stamp_size, dst.stamp_size), (name, d)
+            y.mean().backward()
+            assert all(p.grad is not None for p in g.parameters()), (name, d)
+
+
+def test_unmappable_pair_refused_at_config_load():
+    from hpcgan.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match=r"^data.y.bands: model.generator=residual maps band to band .* "
+                                          r"got \['g', 'r', 'i'\] and \['r'\]$"):
+        load_config("default", ["model.generator=residual", "data.x.bands=[g,r,i]", "data.y.bands=[r]"])
+    with pytest.raises(ConfigError, match=r"^data.y.bands: the networks need at least one band"):
+        load_config("default", ["data.y.bands=[]"])
+    bad = replace(load_config("default"), data=surveys(5, 5))  # built in code (under the loader's 8): the trainer checks
+    with pytest.raises(ConfigError, match=r"^data.y.stamp_size: the generators map .* down 5 -> 5 cannot "
+                                          r"\(data.x.stamp_size=5, data.y.stamp_size=5\)$"):
+        check_train_config(bad)
+    assert load_config("default", ["data.x.stamp_size=48", "data.y.stamp_size=100", "data.x.bands=[g,r,i,z]",
+                                   "data.y.bands=[g,r,i,z]"]).data.y.stamp_size == 100
 
 
 def test_init_and_activations():
@@ -97,7 +161,7 @@ def test_init_and_activations():
 def test_registry_refuses_duplicates_and_names_known():
     with pytest.raises(KeyError, match="already registered"):
         register("generator", "paper")(lambda cfg, **kw: None)
-    with pytest.raises(KeyError, match="known: paper, resnet6, unet"):
+    with pytest.raises(KeyError, match="known: paper, residual, resnet6, unet"):
         build("generator", ModelCfg(), name="nope", direction="xy")
     with pytest.raises(KeyError, match="known kinds"):
         build("widget", ModelCfg())

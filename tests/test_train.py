@@ -238,8 +238,8 @@ def test_variant_step_rules():
     with pytest.raises(ConfigError, match="only step 2"):
         load_config("default", ["train.variant=no_noise"])
     assert load_config(["default", "no_noise"]).train.step == 2
-    with pytest.raises(ConfigError, match="data.y.stamp_size"):
-        run(load_config("default", ["data.y.stamp_size=128"]))
+    with pytest.raises(ConfigError, match="data.y.bands: model.generator=residual maps band to band"):
+        load_config("default", ["model.generator=residual", "data.y.bands=[g,r,i]"])
 
 
 # ---- CLI ---------------------------------------------------------------------------------------------

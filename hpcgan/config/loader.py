@@ -202,10 +202,11 @@ def validate(cfg: Config) -> Config:
     """Cross-field rules that no single field can check."""
     for side in ("x", "y"):
         s = getattr(cfg.data, side)
-        if len(s.bands) != 5:
-            raise ConfigError(f"data.{side}.bands: the networks take 5 bands, got {len(s.bands)}: {list(s.bands)}")
         if len(set(s.bands)) != len(s.bands):
             raise ConfigError(f"data.{side}.bands: duplicate band in {list(s.bands)}")
+    from hpcgan.models.geometry import check_networks  # lazy: hpcgan.models imports this module
+
+    check_networks(cfg)  # bands and stamp sizes the networks can map (docs/models.md, "Geometry")
     if cfg.simulate.mag_min >= cfg.simulate.mag_max:
         raise ConfigError(f"simulate.mag_min: must be < simulate.mag_max ({cfg.simulate.mag_max}), got {cfg.simulate.mag_min}")
     steps = RECIPES[cfg.train.variant].steps()

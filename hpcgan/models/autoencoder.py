@@ -1,7 +1,8 @@
 """Autoencoder A (one per domain; the same layers for 64- and 136-px stamps), PAPER.md:
 
 c3-64, pool, c3-128, pool, c3-256, pool, c3-256, up, c3-256, up, c3-128, up, c5-64, c5-64, c5-5
-(136 -> 68 -> 34 -> 17 -> 34 -> 68 -> 136). Step 1 trains it on the reconstruction MSE; what it
+(136 -> 68 -> 34 -> 17 -> 34 -> 68 -> 136; each up restores the size before its pool, so any
+size and band count works). Step 1 trains it on the reconstruction MSE; what it
 cannot reconstruct is the noise that the noise emulator learns. ``out_act=False``
 (``model.out_activation: linear``) drops the LeakyReLU after the last conv.
 """
@@ -10,12 +11,12 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hpcgan.models.layers import ConvAct, Pool, Up, ch, init_weights
+from hpcgan.models.layers import ConvAct, Pool, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 
 
 class Autoencoder(nn.Module):
-    """(N, bands, H, W) -> (N, bands, H, W), H and W divisible by 8."""
+    """(N, bands, H, W) -> (N, bands, H, W), any H and W."""
 
     def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, out_act: bool = True):
         super().__init__()
@@ -32,9 +33,7 @@ class Autoencoder(nn.Module):
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if x.shape[-1] % 8 or x.shape[-2] % 8:
-            raise ValueError(f"Autoencoder: H and W must be divisible by 8, got {tuple(x.shape)}")
-        return self.net(x)
+        return run_restoring(self.net, x)
 
 
 @register("autoencoder", "paper")

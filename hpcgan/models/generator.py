@@ -1,30 +1,37 @@
-"""The paper's generators (PAPER.md).
+"""The paper's generators (PAPER.md), sized from the surveys (:mod:`hpcgan.models.geometry`).
 
-- ``GeneratorXY`` (SDSS 64 -> CFHT 136): c3-64, pool, c3-128, pool, c3-128, pool, c3-256, up, c3-128,
+- ``GeneratorXY`` (up; SDSS 64 -> CFHT 136): c3-64, pool, c3-128, pool, c3-128, pool, c3-256, up, c3-128,
   up, c3-128, up, c3-128 (64x64), symmetric pad 2 (68x68), nearest resize (136x136), c5-64, c5-64, c5-5.
-- ``GeneratorYX`` (CFHT 136 -> SDSS 64): c3-64, pool (68), c3-64, pool (34), c3-128, pool (17), c3-256,
+- ``GeneratorYX`` (down; CFHT 136 -> SDSS 64): c3-64, pool (68), c3-64, pool (34), c3-128, pool (17), c3-256,
   up (34), c3-128, up (68), c5-64 VALID (64), c5-64, c5-5.
 
-No skip connections, no normalisation, LeakyReLU after every conv (the last too; ``out_act=False``,
-``model.out_activation: linear``, drops the last one).
+Other pairs change only the pad, the resize target, the number of ups after the three pools of the
+down body (``3 - halvings``; extra pools first beyond 3) and the centre fit after c5 VALID; the band
+counts are the surveys'. No skip connections, no normalisation, LeakyReLU after every conv (the last
+too; ``out_act=False``, ``model.out_activation: linear``, drops the last one).
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
-from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights
+from hpcgan.config.schema import DataCfg
+from hpcgan.models.geometry import Resize, generator_plan
+from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
+
+PAPER_XY, PAPER_YX = generator_plan(DataCfg(), "xy"), generator_plan(DataCfg(), "yx")  # 64 -> 136, 136 -> 64
 
 
 class GeneratorXY(nn.Module):
-    """(N, 5, s, s) -> (N, 5, 2*(s+4), 2*(s+4)); 64 -> 136. ``s`` divisible by 8."""
+    """Up: (N, bands_in, s, s) -> (N, bands_out, t, t), ``t >= s``; 64 -> 136 by default."""
 
-    def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, out_act: bool = True):
+    def __init__(self, plan: Resize = PAPER_XY, bands_in: int = 5, bands_out: int = 5, width: float = 1.0,
+                 bias_init: float = 0.1, out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
         self.body = nn.Sequential(
-            ConvAct(bands, c64, 3), Pool(),
+            ConvAct(bands_in, c64, 3), Pool(),
             ConvAct(c64, c128, 3), Pool(),
             ConvAct(c128, c128, 3), Pool(),
             ConvAct(c128, c256, 3), Up(),
@@ -32,38 +39,43 @@ class GeneratorXY(nn.Module):
             ConvAct(c128, c128, 3), Up(),
             ConvAct(c128, c128, 3),
         )
-        self.tail = ResizeTail("xy", c128, bands, width, out_act=out_act)
+        self.tail = ResizeTail(plan, c128, bands_out, width, out_act=out_act)
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.body(x))
+        return self.tail(run_restoring(self.body, x))
 
 
 class GeneratorYX(nn.Module):
-    """(N, 5, s, s) -> (N, 5, s/2-4, s/2-4); 136 -> 64. ``s`` divisible by 8."""
+    """Down: (N, bands_in, t, t) -> (N, bands_out, s, s), ``s <= t``; 136 -> 64 by default."""
 
-    def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, out_act: bool = True):
+    def __init__(self, plan: Resize = PAPER_YX, bands_in: int = 5, bands_out: int = 5, width: float = 1.0,
+                 bias_init: float = 0.1, out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
-        self.body = nn.Sequential(
-            ConvAct(bands, c64, 3), Pool(),
-            ConvAct(c64, c64, 3), Pool(),
-            ConvAct(c64, c128, 3), Pool(),
-            ConvAct(c128, c256, 3), Up(),
-            ConvAct(c256, c128, 3), Up(),
-        )
-        self.tail = ResizeTail("yx", c128, bands, width, out_act=out_act)
+        ups = 3 - min(plan.halvings, 3)
+        layers: list[nn.Module] = [Pool() for _ in range(plan.halvings - 3)]
+        layers += [ConvAct(bands_in, c64, 3), Pool(), ConvAct(c64, c64, 3), Pool(), ConvAct(c64, c128, 3), Pool(),
+                   ConvAct(c128, c256, 3)]
+        for i in range(ups):  # paper (2 ups): up, c3-128, up
+            layers += [Up()] + ([ConvAct(c256 if i == 0 else c128, c128, 3)] if i < ups - 1 else [])
+        self.body = nn.Sequential(*layers)
+        self.tail = ResizeTail(plan, c256 if ups < 2 else c128, bands_out, width, out_act=out_act)
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.body(x))
+        return self.tail(run_restoring(self.body, x))
+
+
+def surveys(data: DataCfg | None, direction: str) -> tuple[Resize, int, int]:
+    """A generator's resize and (input, output) band counts for ``data`` (None: the default surveys)."""
+    data = DataCfg() if data is None else data
+    src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
+    return generator_plan(data, direction), len(src.bands), len(dst.bands)
 
 
 @register("generator", "paper")
-def _paper_generator(cfg, direction: str, bands: int = 5) -> nn.Module:
-    out_act = cfg.out_activation == "lrelu"
-    if direction == "xy":
-        return GeneratorXY(bands, cfg.width, cfg.bias_init, out_act)
-    if direction == "yx":
-        return GeneratorYX(bands, cfg.width, cfg.bias_init, out_act)
-    raise ValueError(f"generator direction: expected 'xy' or 'yx', got {direction!r}")
+def _paper_generator(cfg, direction: str, data: DataCfg | None = None) -> nn.Module:
+    plan, cin, cout = surveys(data, direction)
+    cls = GeneratorXY if plan.up else GeneratorYX
+    return cls(plan, cin, cout, cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")

@@ -3,7 +3,7 @@
 - every convolution: stride 1, 'SAME' zero padding unless said, followed by LeakyReLU(0.2) (the last
   one too); Xavier-uniform weights, biases 0.1 (``init_weights``);
 - ``pool``: 2x2 average pooling, stride 2, TF 'SAME' (odd sizes: ceil, averaging only real pixels);
-- ``up``: nearest-neighbour x2;
+- ``up``: nearest-neighbour x2 (``run_restoring``: back to the size before the matching pool);
 - ``ACM``: channel attention ``x * sigmoid(FC(mean_hw(x)))``;
 - grouped variants (``groups=G``) hold G independent sub-networks side by side (the discriminator's
   5 per-band networks): mathematically identical to G separate networks, one kernel launch each.
@@ -15,6 +15,8 @@ import math
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from hpcgan.models.geometry import Resize
 
 LRELU_SLOPE = 0.2
 
@@ -56,33 +58,54 @@ class Pool(nn.Module):
 
 
 class Up(nn.Module):
-    """Nearest-neighbour upsampling by 2 (or to a given size)."""
+    """Nearest-neighbour upsampling by 2, or to ``size`` (given here or per call)."""
 
     def __init__(self, size: int | None = None):
         super().__init__()
         self.size = size
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.size is not None:
-            return F.interpolate(x, size=(self.size, self.size), mode="nearest")
+    def forward(self, x: torch.Tensor, size: tuple[int, int] | None = None) -> torch.Tensor:
+        if size is None and self.size is not None:
+            size = (self.size, self.size)
+        if size is not None:
+            return F.interpolate(x, size=tuple(size), mode="nearest")
         return F.interpolate(x, scale_factor=2.0, mode="nearest")
 
 
-def symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:
-    """TF 'SYMMETRIC' padding (reflect including the edge pixel) by ``p`` on the last two axes."""
-    if p == 0:
-        return x
-    x = torch.cat([x[..., :p].flip(-1), x, x[..., -p:].flip(-1)], dim=-1)
-    return torch.cat([x[..., :p, :].flip(-2), x, x[..., -p:, :].flip(-2)], dim=-2)
+def run_restoring(seq: nn.Sequential, x: torch.Tensor) -> torch.Tensor:
+    """Run ``seq`` with every ``Up`` restoring the size before the matching downsampling (a stack):
+    the same as x2 where sizes halve exactly, and any size (odd ones too) comes back to itself."""
+    sizes: list[tuple[int, int]] = []
+    for m in seq:
+        if isinstance(m, Up) and sizes:
+            x = m(x, sizes.pop())
+            continue
+        before = tuple(x.shape[-2:])
+        x = m(x)
+        if x.shape[-1] < before[-1] or x.shape[-2] < before[-2]:
+            sizes.append(before)
+    return x
 
 
-class SymmetricPad(nn.Module):
-    def __init__(self, p: int):
+def symmetric_pad(x: torch.Tensor, p: int, after: int | None = None) -> torch.Tensor:
+    """TF 'SYMMETRIC' padding (reflect including the edge pixel) on the last two axes: ``p`` before and
+    ``after`` (default ``p``) after; each at most the image size."""
+    q = p if after is None else after
+    x = torch.cat([x[..., :p].flip(-1), x, x[..., x.shape[-1] - q:].flip(-1)], dim=-1)
+    return torch.cat([x[..., :p, :].flip(-2), x, x[..., x.shape[-2] - q:, :].flip(-2)], dim=-2)
+
+
+class Fit(nn.Module):
+    """Centre fit: ``before``/``after`` pixels per side of both axes, positive symmetric-pads, negative crops."""
+
+    def __init__(self, before: int, after: int):
         super().__init__()
-        self.p = p
+        self.before, self.after = before, after
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return symmetric_pad(x, self.p)
+        b, a = self.before, self.after
+        x = x[..., max(-b, 0):x.shape[-2] - max(-a, 0), max(-b, 0):x.shape[-1] - max(-a, 0)]
+        return symmetric_pad(x, max(b, 0), max(a, 0)) if b > 0 or a > 0 else x
 
 
 class GroupedLinear(nn.Module):
@@ -116,25 +139,24 @@ class ACM(nn.Module):
 
 
 class ResizeTail(nn.Module):
-    """The paper's generator tails that change the stamp size.
+    """The paper's generator tails that change the stamp size (:mod:`hpcgan.models.geometry`).
 
-    ``xy`` (64 -> 136): symmetric pad 2 (-> 68), nearest x2 (-> 136), c5-64, c5-64, c5-out.
-    ``yx`` (136 -> 64): input already at 68 px (``pool_first`` pools a 136-px input first),
-    c5-64 VALID (-> 64), c5-64, c5-out. ``out_act=False`` drops the LeakyReLU after c5-out (linear output).
+    up (G_xy, 64 -> 136): fit (symmetric pad 2 -> 68), nearest resize to ``dst`` (136), c5-64, c5-64, c5-out.
+    down (G_yx, 136 -> 64): ``halvings`` pools when ``pools`` (else the body has done them: 68),
+    c5-64 VALID (64), the centre fit when not zero, c5-64, c5-out.
+    ``out_act=False`` drops the LeakyReLU after c5-out (linear output).
     """
 
-    def __init__(self, direction: str, cin: int, cout: int, width: float, pool_first: bool = False,
-                 out_act: bool = True):
+    def __init__(self, plan: Resize, cin: int, cout: int, width: float, pools: bool = False, out_act: bool = True):
         super().__init__()
         h = ch(64, width)
         last = ConvAct(h, cout, 5, act=out_act)
-        if direction == "xy":
-            self.net = nn.Sequential(SymmetricPad(2), Up(), ConvAct(cin, h, 5), ConvAct(h, h, 5), last)
-        elif direction == "yx":
-            head: list[nn.Module] = [Pool()] if pool_first else []
-            self.net = nn.Sequential(*head, ConvAct(cin, h, 5, padding="valid"), ConvAct(h, h, 5), last)
+        if plan.up:
+            self.net = nn.Sequential(Fit(*plan.fit), Up(plan.dst), ConvAct(cin, h, 5), ConvAct(h, h, 5), last)
         else:
-            raise ValueError(f"direction: expected 'xy' or 'yx', got {direction!r}")
+            head: list[nn.Module] = [Pool() for _ in range(plan.halvings)] if pools else []
+            fit = [Fit(*plan.fit)] if any(plan.fit) else []
+            self.net = nn.Sequential(*head, ConvAct(cin, h, 5, padding="valid"), *fit, ConvAct(h, h, 5), last)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)

@@ -38,12 +38,12 @@ class ResidualGenerator(nn.Module):
 
 
 def generator_kwargs(cfg) -> dict:
-    """Extra ``build("generator", ...)`` arguments a config's generator needs (the survey geometry)."""
-    return {"data": cfg.data} if cfg.model.generator == "residual" else {}
+    """Extra ``build("generator", ...)`` arguments every generator takes: the survey geometry (bands, sizes)."""
+    return {"data": cfg.data}
 
 
 @register("generator", "residual")
-def _residual(cfg, direction: str, bands: int = 5, data: DataCfg | None = None) -> ResidualGenerator:
+def _residual(cfg, direction: str, data: DataCfg | None = None) -> ResidualGenerator:
     from dataclasses import replace
 
     from hpcgan.models.baseline import PhysicalBaseline
@@ -52,5 +52,5 @@ def _residual(cfg, direction: str, bands: int = 5, data: DataCfg | None = None) 
         raise ValueError("model.generator=residual needs the survey geometry: build(..., data=cfg.data)")
     src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
     body = REG[("generator", cfg.residual_body)](replace(cfg, out_activation="linear"), direction=direction,
-                                                   bands=bands)
+                                                   data=data)
     return ResidualGenerator(PhysicalBaseline(src, dst), body, src.flux_scale, dst.flux_scale, data.pixel_transform)

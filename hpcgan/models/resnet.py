@@ -2,7 +2,8 @@
 
 c7-64 (reflect pad) + IN, c3-128 stride 2 + IN, c3-256 stride 2 + IN, 6 x [c3-256, c3-256 (reflect),
 residual add, LeakyReLU], nearest-up + c3-128 + IN, nearest-up + c3-64 + IN, c7-64 (reflect), then the
-paper's resize tail (64 -> 136 or 136 -> 64, :class:`~hpcgan.models.layers.ResizeTail`).
+paper's resize tail (64 -> 136 or 136 -> 64, :class:`~hpcgan.models.layers.ResizeTail`, sized by
+:mod:`hpcgan.models.geometry`; each up restores the size before its stride-2 conv, so any size works).
 Instance norm without affine or running statistics (no buffers). Nearest-up + conv replaces the
 transposed convs of the original (no checkerboard artefacts; same receptive field growth).
 """
@@ -11,7 +12,10 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hpcgan.models.layers import LRELU_SLOPE, ResizeTail, Up, ch, init_weights
+from hpcgan.config.schema import DataCfg
+from hpcgan.models.generator import PAPER_XY, surveys
+from hpcgan.models.geometry import Resize
+from hpcgan.models.layers import LRELU_SLOPE, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 
 
@@ -36,24 +40,24 @@ class ResBlock(nn.Module):
 
 
 class ResnetGenerator(nn.Module):
-    """(N, 5, s, s) -> xy: (N, 5, 2(s+4), 2(s+4)); yx: (N, 5, s/2-4, s/2-4). ``s`` divisible by 4."""
+    """(N, bands_in, s, s) -> (N, bands_out, t, t) by ``plan`` (default 64 -> 136)."""
 
-    def __init__(self, direction: str, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, blocks: int = 6,
-                 out_act: bool = True):
+    def __init__(self, plan: Resize = PAPER_XY, bands_in: int = 5, bands_out: int = 5, width: float = 1.0,
+                 bias_init: float = 0.1, blocks: int = 6, out_act: bool = True):
         super().__init__()
         c64, c128, c256 = ch(64, width), ch(128, width), ch(256, width)
         self.body = nn.Sequential(
-            _conv(bands, c64, 7), _conv(c64, c128, 3, 2), _conv(c128, c256, 3, 2),
+            _conv(bands_in, c64, 7), _conv(c64, c128, 3, 2), _conv(c128, c256, 3, 2),
             *[ResBlock(c256) for _ in range(blocks)],
             Up(), _conv(c256, c128, 3), Up(), _conv(c128, c64, 3), _conv(c64, c64, 7, norm=False),
         )
-        self.tail = ResizeTail(direction, c64, bands, width, pool_first=(direction == "yx"), out_act=out_act)
+        self.tail = ResizeTail(plan, c64, bands_out, width, pools=True, out_act=out_act)
         init_weights(self, bias_init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.tail(self.body(x))
+        return self.tail(run_restoring(self.body, x))
 
 
 @register("generator", "resnet6")
-def _resnet6(cfg, direction: str, bands: int = 5) -> ResnetGenerator:
-    return ResnetGenerator(direction, bands, cfg.width, cfg.bias_init, out_act=cfg.out_activation == "lrelu")
+def _resnet6(cfg, direction: str, data: DataCfg | None = None) -> ResnetGenerator:
+    return ResnetGenerator(*surveys(data, direction), cfg.width, cfg.bias_init, out_act=cfg.out_activation == "lrelu")

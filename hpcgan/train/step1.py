@@ -32,9 +32,10 @@ class NoisePhase(Phase):
     def __init__(self, cfg: Config, device: torch.device, d: Any):
         super().__init__(cfg, device, d)
         for s in self.DOMAINS:
-            self.add_net(f"ae_{s}", "autoencoder")
-            self.add_net(f"ne_{s}", "noise_emulator")
-            self.add_net(f"d_{s}", "discriminator", name="paper")
+            nb = len(getattr(cfg.data, s).bands)
+            self.add_net(f"ae_{s}", "autoencoder", bands=nb)
+            self.add_net(f"ne_{s}", "noise_emulator", bands=nb)
+            self.add_net(f"d_{s}", "discriminator", name="paper", bands=nb)
         for s in self.DOMAINS:  # the order of the updates inside an iteration
             for net in ("ae", "d", "ne"):
                 self.add_unit(f"{net}_{s}", f"{net}_{s}")

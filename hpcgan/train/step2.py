@@ -65,10 +65,12 @@ class TranslationPhase(Phase):
                            } if cfg.train.flux_loss_weight and r.identity else {}
         if r.noise != "none":
             for s in DOMAINS:
-                self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"))
+                self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"),
+                             bands=len(getattr(cfg.data, s).bands))
         if r.noise == "trained" or r.adversarial:
             for s in DOMAINS:
-                self.add_net(f"d_{s}", "discriminator", name="paper" if r.noise == "trained" else None)
+                self.add_net(f"d_{s}", "discriminator", name="paper" if r.noise == "trained" else None,
+                             bands=len(getattr(cfg.data, s).bands))
         self.add_unit("gen", "g_xy", "g_yx")
         for s in DOMAINS:
             if f"d_{s}" in self.nets:

@@ -32,9 +32,10 @@ import torch
 
 import hpcgan.dist
 from hpcgan.config.integrity import no_effect, resolve_auto
-from hpcgan.config.loader import ConfigError, dump_config, save_config
+from hpcgan.config.loader import dump_config, save_config
 from hpcgan.config.schema import Config
 from hpcgan.kernels.dispatch import impl_for
+from hpcgan.models.geometry import check_networks
 from hpcgan.log import get_logger, progress
 from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.guard import NonFiniteGuard
@@ -66,11 +67,9 @@ def default_run_dir(cfg: Config) -> Path:
 
 
 def check_train_config(cfg: Config) -> None:
-    """Rules of the networks that the config loader cannot know (stamp geometry)."""
-    sx, sy = cfg.data.x.stamp_size, cfg.data.y.stamp_size
-    if sx % 8 or sy != 2 * (sx + 4):
-        raise ConfigError(f"data.y.stamp_size: the generators map s -> 2*(s+4) (64 -> 136) with s divisible by 8; "
-                          f"got data.x.stamp_size={sx}, data.y.stamp_size={sy}")
+    """The networks' rules on the surveys (the loader checks them too; a config built in code, by
+    ``dataclasses.replace``, has not been through it)."""
+    check_networks(cfg)
 
 
 def build_phase(cfg: Config, device: torch.device, d: Any) -> Phase:

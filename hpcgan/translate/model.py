@@ -90,7 +90,7 @@ class Translator:
         self.dst: SurveyCfg = getattr(self.cfg.data, dst)
         self.transform = self.cfg.data.pixel_transform
         self.gen = build("generator", self.cfg.model, direction=gdir, **generator_kwargs(self.cfg))
-        self.ne = build("noise_emulator", self.cfg.model, impl=impl) if ne in nets else None
+        self.ne = build("noise_emulator", self.cfg.model, impl=impl, bands=len(self.dst.bands)) if ne in nets else None
         for prefix, net in ((gen, self.gen), (ne, self.ne)):
             if net is None:
                 continue
