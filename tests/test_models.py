@@ -282,3 +282,26 @@ def test_residual_generator_starts_at_the_baseline(direction, body):
     assert g.net.tail.net[-1][0].weight.grad.abs().sum() > 0
     with pytest.raises(ValueError, match="survey geometry"):
         build("generator", replace(SMALL, generator="residual"), direction=direction)
+
+
+def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
+    """Step 1 then step 2 (its frozen noise emulators from step 1) on 4-band 24 <-> 52 px stamps."""
+    import numpy as np
+
+    from hpcgan.config import load_config
+    from hpcgan.data.streams import TrainStreams
+    from hpcgan.train.metrics import read_metrics
+    from hpcgan.train.trainer import train
+    from tests.tiny_data import TINY
+
+    rng = np.random.default_rng(0)
+    arr = {k: rng.uniform(0, 1, (4, 4, n, n)).astype(np.float32) for k, n in (("x", 24), ("y", 52))}
+    arr.update(xp=arr["x"][:2].copy(), yp=arr["y"][:2].copy())
+    sets = [*TINY, "dist.backend=none", f"train.run_dir={tmp_path}", "train.iters=1", "data.x.stamp_size=24",
+            "data.y.stamp_size=52", "data.x.bands=[g,r,i,z]", "data.y.bands=[g,r,i,z]"]
+    for step in (1, 2):
+        cfg = load_config("default", [*sets, f"train.step={step}"])
+        rd = train(cfg, streams=TrainStreams.from_arrays(arr, cfg.data, seed=0))
+        assert rd.name == f"ours-step{step}" and (rd / "config.yaml").is_file()
+        losses = {k: v for k, v in read_metrics(rd)[-1].items() if k.startswith("loss/")}
+        assert losses and all(np.isfinite(v) for v in losses.values()), losses
