@@ -65,8 +65,8 @@ def run_on_ranks(stage: str, fn: Callable[[Any], int | None], out: str | Path | 
     """The tail every MPI stage command shares: the communicator (:func:`hpcgan.dist.get_comm`), OUT's
     lock (``out``; exit 2 when another run holds it), then ``fn(comm)`` -> exit code (None = 0).
 
-    An exception of a type in ``errors`` is one error line and its code, any other is logged with its
-    traceback (code 1); with several ranks either ends the whole job at once (``comm.fail``). One in
+    An exception of a type in ``errors`` (and a :class:`ConfigError`: 2) is one error line and its code,
+    any other is logged with its traceback (code 1); with several ranks either ends the whole job at once (``comm.fail``). One in
     ``agreed`` is raised on every rank alike (nobody waits): rank 0 logs it, every rank returns its code."""
     from hpcgan.dist.comm import get_comm
     from hpcgan.utils.lock import EXIT_LOCKED, lock_out
@@ -74,7 +74,7 @@ def run_on_ranks(stage: str, fn: Callable[[Any], int | None], out: str | Path | 
     comm = get_comm()
     if out is not None and not lock_out(out, stage, comm):  # another run writes this OUT
         return EXIT_LOCKED
-    errors, agreed = dict(errors or {}), dict(agreed or {})
+    errors, agreed = {ConfigError: 2, **(errors or {})}, dict(agreed or {})
     try:
         return int(fn(comm) or 0)
     except tuple(agreed) as e:

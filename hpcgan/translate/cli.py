@@ -17,7 +17,7 @@ import sys
 from typing import Sequence
 
 from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
-from hpcgan.config import ConfigError, dump_config
+from hpcgan.config import dump_config
 
 FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
          "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
@@ -46,7 +46,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hpcgan.translate.run import run, start
 
     return run_on_ranks("translate", lambda comm: run(start(cfg, comm), comm), cfg.translate.out,
-                        errors={CheckpointError: 1, ConfigError: 2, FileNotFoundError: 1})
+                        errors={CheckpointError: 1, FileNotFoundError: 1})
 
 
 if __name__ == "__main__":
