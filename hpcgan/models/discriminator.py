@@ -31,7 +31,7 @@ def _stats(x: torch.Tensor, groups: int) -> torch.Tensor:
 
 
 class Discriminator(nn.Module):
-    """(N, 5, H, W) -> logits (N,) or (N, 5). Works for 64- and 136-px stamps."""
+    """(N, bands, H, W) -> logits (N,) or (N, bands); any stamp size (>= 5 px for the high-pass)."""
 
     def __init__(self, bands: int = 5, width: float = 1.0, bias_init: float = 0.1, reduce: str = "mean",
                  impl: str = "auto"):
