@@ -52,6 +52,20 @@ def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (),
                        [*args.sets, *args.overrides, *flag_overrides(args, flags or {}), *extra])
 
 
+def parse_stage(p: argparse.ArgumentParser, argv: Sequence[str] | None, flags: Mapping[str, str] | None = None,
+                extra: Callable[[argparse.Namespace], Sequence[str]] = lambda a: (),
+                check: Callable[[Config], Any] = lambda cfg: None) -> Config | None:
+    """Parse a stage command line (:func:`stage_parser`) into its resolved config, run ``check`` on it
+    (config errors surface before MPI starts), and print it for ``--dry-run``: None then (exit 0)."""
+    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
+    cfg = config_from_args(a, list(extra(a)), flags)
+    check(cfg)
+    if a.dry_run:
+        print(dump_config(cfg), end="")
+        return None
+    return cfg
+
+
 def stage_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
     """A stage command's parser: the shared config arguments and ``--dry-run`` (print the config, exit)."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)

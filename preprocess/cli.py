@@ -10,11 +10,9 @@ another run (its lock is held); 3 quarantine fraction over ``preprocess.quaranti
 """
 from __future__ import annotations
 
-import sys
 from typing import Sequence
 
-from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
-from hpcgan.config import dump_config
+from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
 from hpcgan.log import setup_logging
 
 FLAGS = {"catalog": "preprocess.catalog", "out": "preprocess.out", "data_root": "preprocess.data_root",
@@ -27,11 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--out", help="= preprocess.out (shards + manifest.json)")
     p.add_argument("--data-root", help="= preprocess.data_root (default: the catalog's folder)")
     p.add_argument("--layout", choices=["auto", "mef", "cube", "per_band"], help="= preprocess.layout")
-    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
     setup_logging()
-    cfg = config_from_args(a, flags=FLAGS)
-    if a.dry_run:
-        print(dump_config(cfg), end="")
+    cfg = parse_stage(p, argv, FLAGS)
+    if cfg is None:
         return 0
     from preprocess.catalog import CatalogError
     from preprocess.run import run

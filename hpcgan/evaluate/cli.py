@@ -14,8 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
-from hpcgan.config import dump_config
+from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
 
 FLAGS = {"translations": "evaluate.translations", "baseline": "evaluate.baseline", "out": "evaluate.out", "shards": "evaluate.shards",
          "catalog": "evaluate.catalog", "realisation": "evaluate.realisation"}
@@ -29,10 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--shards", help="= evaluate.shards (real counterparts; default the translation's input root)")
     p.add_argument("--catalog", help="= evaluate.catalog (simulated catalog: true total fluxes)")
     p.add_argument("--realisation", type=int, help="= evaluate.realisation")
-    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, flags=FLAGS)
-    if a.dry_run:
-        print(dump_config(cfg), end="")
+    cfg = parse_stage(p, argv, FLAGS)
+    if cfg is None:
         return 0
     from hpcgan.evaluate.report import table
     from hpcgan.evaluate.run import evaluate

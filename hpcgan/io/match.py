@@ -20,7 +20,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -144,8 +143,7 @@ def run(cfg: Config) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hpcgan.cli import config_from_args, stage_parser
-    from hpcgan.config import dump_config
+    from hpcgan.cli import parse_stage, stage_parser
     from hpcgan.dist.env import detect
 
     p = stage_parser("hpcgan match", __doc__.split("\n")[0])
@@ -153,10 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--y", help="= match.y.catalog (data.y's)")
     p.add_argument("--out", help="= match.out (catalog.csv + match.json)")
     p.add_argument("--max-sep", type=float, help="= match.max_sep_arcsec")
-    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, flags=FLAGS)
-    if a.dry_run:
-        print(dump_config(cfg), end="")
+    cfg = parse_stage(p, argv, FLAGS)
+    if cfg is None:
         return 0
     if detect().rank == 0:  # serial and cheap: one rank writes
         run(cfg)

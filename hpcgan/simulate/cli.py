@@ -10,11 +10,9 @@ the whole job (``MPI_Abort``) so it never hangs.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Sequence
 
-from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
-from hpcgan.config import dump_config
+from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
 from hpcgan.simulate.surveys import survey_pair
 
 
@@ -35,11 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    a = build_parser().parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, ["simulate.noise=false"] if a.no_noise else [], FLAG_KEYS)
-    survey_pair(cfg)  # config errors surface here, on every rank, before MPI starts
-    if a.dry_run:
-        print(dump_config(cfg), end="")
+    cfg = parse_stage(build_parser(), argv, FLAG_KEYS, lambda a: ["simulate.noise=false"] if a.no_noise else [],
+                      check=survey_pair)  # config errors surface on every rank, before MPI starts
+    if cfg is None:
         return 0
     from hpcgan.simulate.run import run
 

@@ -16,8 +16,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.cli import config_from_args, run_on_ranks, stage_parser
-from hpcgan.config import dump_config
+from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
 
 FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
          "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
@@ -37,10 +36,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--n-realisations", type=int, help="= translate.n_realisations")
     p.add_argument("--fits", action="store_true", help="also write one FITS file per object and realisation")
     p.add_argument("--add-noise", action="store_true", help="= baseline.add_noise=true (resample: target sky noise)")
-    a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise, FLAGS)
-    if a.dry_run:
-        print(dump_config(cfg), end="")
+    cfg = parse_stage(p, argv, FLAGS, lambda a: ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise)
+    if cfg is None:
         return 0
     from hpcgan.train.checkpoint import CheckpointError
     from hpcgan.translate.run import run, start
