@@ -4,9 +4,8 @@ Layout: an empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC`` + provenanc
 image HDU per band (``EXTNAME`` = band) with a celestial TAN WCS centred on the object
 (the model grid, :func:`hpcgan.io.grid.wcs_cards`).
 
-Speed: astropy's HDU objects cost ~25 ms per 6-HDU file; here astropy formats every header card once
-per survey (a template) and only the few per-stamp cards per stamp, and the file is assembled as
-bytes (2880-byte blocks, big-endian float32) -- ~1 ms. Tests read the files back with astropy.
+The bytes are assembled by :mod:`hpcgan.io.fits_write` (header templates, ~1 ms a stamp). Tests read
+the files back with astropy.
 """
 from __future__ import annotations
 
@@ -16,65 +15,30 @@ from pathlib import Path
 
 import numpy as np
 from astropy.io import fits
-from hpcgan.io.grid import wcs_cards
+
+from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
 from hpcgan.simulate.surveys import SurveySpec
 from hpcgan.utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1
 
 
-BLOCK = 2880
-CARD = 80
-
-
-class _Template:
-    """A header as 80-character card images; per-stamp values replace single cards (fast: astropy
-    builds every card once per survey, and only the few that change are formatted per stamp)."""
-
-    def __init__(self, cards: list[tuple[str, object, str]]):
-        self.images = [fits.Card(*c).image for c in cards]
-        self.index = {c[0]: i for i, c in enumerate(cards)}
-
-    def render(self, values: dict[str, tuple[object, str]]) -> bytes:
-        images = list(self.images)
-        for k, (v, comment) in values.items():
-            img = fits.Card(k, v, comment).image
-            if len(img) != CARD:
-                raise ValueError(f"FITS card {k}: value too long for one card: {v!r}")
-            images[self.index[k]] = img
-        text = "".join(images) + "END".ljust(CARD)
-        return _pad(text.encode("ascii"), b" ")
-
-
-def _pad(b: bytes, fill: bytes) -> bytes:
-    return b + fill * (-len(b) % BLOCK)
-
-
 PRIMARY_KEYS = ("OBJID", "SURVEY", "RA", "DEC", "SPLIT", "SIMSEED", "SIMHASH", "NOISE")
 
 
 @lru_cache(maxsize=8)
-def _templates(spec: SurveySpec) -> tuple[_Template, tuple[_Template, ...]]:
+def _templates(spec: SurveySpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, ...]]:
     """Primary and per-band image header templates of one survey."""
-    prim = _Template([("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, ""), ("NAXIS", 0, ""),
-                      ("EXTEND", True, ""), ("OBJID", "", "object id (same in both surveys when paired)"),
-                      ("SURVEY", spec.name, "survey"), ("RA", 0.0, "[deg] ICRS right ascension of the stamp centre"),
-                      ("DEC", 0.0, "[deg] ICRS declination of the stamp centre"),
-                      ("SPLIT", "", "unpaired, paired-train/-test(-truth)"),
-                      ("SIMSEED", 0, "simulate.seed"), ("SIMHASH", "", "hash of the settings that set pixels"),
-                      ("NOISE", True, "sky noise added"), ("ORIGIN", "hpcgan simulate", "simulated stamp"),
-                      ("FMTVER", FORMAT_VERSION, "hpcgan stamp format version")])
-    n = spec.stamp_size
-    images = []
-    for band in spec.bands:
-        images.append(_Template([
-            ("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "float32"), ("NAXIS", 2, ""),
-            ("NAXIS1", n, ""), ("NAXIS2", n, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, ""),
-            ("EXTNAME", band.name, "band"), *wcs_cards(0.0, 0.0, n, spec.pixel_scale),
-            ("BUNIT", spec.bunit, "pixel unit"), ("SURVEY", spec.name, "survey"), ("BAND", band.name, "band"),
-            ("PSFFWHM", 0.0, "[arcsec] PSF FWHM"), ("SKYSIG", band.sky_sigma, "sky noise per pixel, pixel units"),
-            ("MAGZP", spec.magzp, "AB zero point: mag = MAGZP - 2.5 log10(flux)")]))
-    return prim, tuple(images)
+    prim = HeaderTemplate([*primary_cards(spec.name, "object id (same in both surveys when paired)", "survey"),
+                           ("SPLIT", "", "unpaired, paired-train/-test(-truth)"),
+                           ("SIMSEED", 0, "simulate.seed"), ("SIMHASH", "", "hash of the settings that set pixels"),
+                           ("NOISE", True, "sky noise added"), ("ORIGIN", "hpcgan simulate", "simulated stamp"),
+                           ("FMTVER", FORMAT_VERSION, "hpcgan stamp format version")])
+    images = tuple(HeaderTemplate([
+        *image_cards(band.name, spec.stamp_size, spec.pixel_scale, spec.bunit, spec.name),
+        ("PSFFWHM", 0.0, "[arcsec] PSF FWHM"), ("SKYSIG", band.sky_sigma, "sky noise per pixel, pixel units"),
+        ("MAGZP", spec.magzp, "AB zero point: mag = MAGZP - 2.5 log10(flux)")]) for band in spec.bands)
+    return prim, images
 
 
 def stamp_bytes(images: np.ndarray, spec: SurveySpec, object_id: str, ra: float, dec: float,
@@ -97,7 +61,7 @@ def stamp_bytes(images: np.ndarray, spec: SurveySpec, object_id: str, ra: float,
                                  "CRVAL2": (float(dec), "[deg] Dec of the reference pixel"),
                                  "PSFFWHM": (float(psf_fwhm[i]), "[arcsec] PSF FWHM"),
                                  "SKYSIG": (float(sky_sigma[i]), "sky noise per pixel, pixel units")}))
-        parts.append(_pad(np.ascontiguousarray(images[i], dtype=">f4").tobytes(), b"\0"))
+        parts.append(data_block(images[i]))
     return b"".join(parts)
 
 

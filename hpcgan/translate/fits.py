@@ -12,7 +12,7 @@ written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenanc
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
 
-Header cards are formatted through :mod:`hpcgan.simulate.fits_out`'s templates (:func:`hpcgan.io.grid.wcs_cards` is the
+Header cards are formatted through :mod:`hpcgan.io.fits_write`'s templates (:func:`hpcgan.io.grid.wcs_cards` is the
 one WCS definition of the project) and each file is assembled in memory and written once, atomically
 (PITFALLS section 6).
 """
@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcgan.io.grid import centre, grid_text, wcs_cards
-from hpcgan.simulate.fits_out import _pad, _Template  # noqa: PLC2701 (the shared FITS helpers)
+from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
+from hpcgan.io.grid import centre, grid_text
 from hpcgan.utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1
@@ -62,17 +62,10 @@ def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str
 
 
 @lru_cache(maxsize=8)
-def _templates(spec: TargetSpec) -> tuple[_Template, tuple[_Template, ...]]:
-    prim = _Template([("SIMPLE", True, "conforms to FITS standard"), ("BITPIX", 8, ""), ("NAXIS", 0, ""),
-                      ("EXTEND", True, ""), ("OBJID", "", "object id"), ("SURVEY", spec.survey, "target survey"),
-                      ("RA", 0.0, "[deg] ICRS right ascension of the stamp centre"),
-                      ("DEC", 0.0, "[deg] ICRS declination of the stamp centre"), *_prov(spec)])
-    n = spec.size
-    images = tuple(_Template([
-        ("XTENSION", "IMAGE", "image extension"), ("BITPIX", -32, "float32"), ("NAXIS", 2, ""),
-        ("NAXIS1", n, ""), ("NAXIS2", n, ""), ("PCOUNT", 0, ""), ("GCOUNT", 1, ""),
-        ("EXTNAME", b, "band"), *wcs_cards(0.0, 0.0, n, spec.pixel_scale),
-        ("BUNIT", spec.bunit, "pixel unit"), ("SURVEY", spec.survey, "survey"), ("BAND", b, "band"),
+def _templates(spec: TargetSpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, ...]]:
+    prim = HeaderTemplate([*primary_cards(spec.survey, "object id", "target survey"), *_prov(spec)])
+    images = tuple(HeaderTemplate([
+        *image_cards(b, spec.size, spec.pixel_scale, spec.bunit, spec.survey),
         ("MAGZP", spec.magzp, "AB zero point: mag = MAGZP - 2.5 log10(flux)"), *_prov(spec)])
         for b in spec.bands)
     return prim, images
@@ -115,7 +108,7 @@ def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: f
     for i, tpl in enumerate(bands):
         parts.append(tpl.render({"CRVAL1": (c_ra, "[deg] RA of the reference pixel"),
                                  "CRVAL2": (c_dec, "[deg] Dec of the reference pixel"), **real}))
-        parts.append(_pad(np.ascontiguousarray(images[i], dtype=">f4").tobytes(), b"\0"))
+        parts.append(data_block(images[i]))
     return b"".join(parts)
 
 
