@@ -1,6 +1,6 @@
-"""The preprocess stage: FITS stamps (3 layouts) -> per-rank HDF5 shards + manifest, with quarantine and resume.
+"""The preprocess stage's driver: FITS stamps or frames -> per-rank HDF5 shards + manifest, with quarantine and resume.
 
-Modules: ``fitsread`` (fast FITS reading), ``stamps`` (one object's stamp, validation), ``catalog``
-(catalog + work plan), ``shard`` (one rank's resumable part), ``run`` (MPI orchestration, manifest),
-``cli`` (entry point). See docs/preprocess.md.
+Modules: ``catalog`` (catalog + work plan), ``run`` (MPI orchestration, manifest), ``cli`` (entry point).
+Reading and writing live in :mod:`hpcgan.io` (``fits_read``, ``stamps``, ``frames``, ``shard_writer``).
+See docs/preprocess.md.
 """

@@ -5,7 +5,7 @@ required column missing, an unreadable FITS table) raises :class:`CatalogError`.
 are decided here, identically on every rank (pure functions of the catalog text): unreadable
 rows, unknown survey or split, duplicate ``object_id`` within a survey, paths escaping the data
 root (lexically; symlinks are checked when the file is read), paired objects without a
-counterpart. Each becomes a quarantine entry with a one-line reason (:mod:`preprocess.reasons`).
+counterpart. Each becomes a quarantine entry with a one-line reason (:mod:`hpcgan.io.reasons`).
 
 The plan is a list of *jobs*, one per output folder set: ``unpaired`` per survey, and one job per
 paired split covering both surveys. A job's *units* are objects: one row for unpaired data, an
@@ -17,44 +17,16 @@ from __future__ import annotations
 import csv
 import io
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from preprocess import reasons as R
-from preprocess.fileio import FileProblem, bounded, read_regular
+from hpcgan.io import reasons as R
+from hpcgan.io.fileio import FileProblem, bounded, read_regular
+from hpcgan.io.shard_writer import Job, Row, quarantine_entry
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins
 REQUIRED = ("object_id", "survey", "split", "path", "ra", "dec")
-
-
-@dataclass(frozen=True)
-class Row:
-    row: int  # 1-based data row number in the catalog
-    object_id: str
-    survey: str
-    split: str
-    path: str  # absolute, normalised; may hold '{band}'
-    ra: float
-    dec: float
-
-
-@dataclass
-class Job:
-    split: str
-    surveys: tuple[str, ...]
-    units: list[tuple[Row, ...]] = field(default_factory=list)
-
-    @property
-    def key(self) -> str:
-        return self.split if len(self.surveys) > 1 else f"{self.surveys[0]}-{self.split}"
-
-
-def quarantine_entry(reason: str, row: int | None = None, object_id: str = "", survey: str = "", split: str = "",
-                     path: str = "") -> dict:
-    return {"row": row, "object_id": object_id, "survey": survey, "split": split, "path": path,
-            "reason": " ".join(str(reason).split())}  # one line
 
 
 class CatalogError(ValueError):

@@ -27,12 +27,12 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
+from hpcgan.io.shard_writer import JobPart, SurveyOut, read_batches, write_manifest
+from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
-from hpcgan.utils.atomic import atomic_write_text, digest, sha256_file
+from hpcgan.utils.atomic import digest, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
-from preprocess.shard import JobPart
-from preprocess.stamps import Target, read_stamp
 
 log = get_logger(__name__)
 FORMAT_VERSION = 1
@@ -123,8 +123,9 @@ def _run(cfg: Config, comm: Comm) -> int:
         pos += len(job.units)
         lo, hi = partition(w, size)[rank]
         plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
-        part = JobPart(job, lo, hi, rank, size, out, {s: surveys[s][:2] for s in job.surveys}, reader,
-                       attrs_common, survey_attrs, plan_key, pc.batch_size, root, pc.compression, pc.compression_level)
+        outs = [SurveyOut.at(out, s, *surveys[s][:2], job.split, rank, size) for s in job.surveys]
+        part = JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
+                       survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level)
         results.append(part.run())
     log.info("rank done: %d parts in %.1f s%s", len(results), time.perf_counter() - t0,
              "" if frames is None else f"; {reader.opened} frame opens")
@@ -176,8 +177,7 @@ def _manifest(out: Path, parts: list[dict], rejects: list[dict], seen: int, cat_
                 "totals": totals, **(extra or {}), "shards": shards, "quarantine": quarantine}
     if accepted + len(quarantine) != seen:
         raise AssertionError(f"accounting: accepted {accepted} + quarantined {len(quarantine)} != seen {seen}")
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-    _remove_stale(out, size)
+    write_manifest(out, manifest, size)
     kinds = Counter(_reason_kind(q["reason"]) for q in quarantine)
     log.info("manifest: %d seen, %d accepted, %d quarantined (%.2f%%) in %.1f s; %s", seen, accepted, len(quarantine),
              100 * frac, elapsed, "; ".join(f"{k}: {n}" for k, n in kinds.most_common()) or "no quarantine")
@@ -187,18 +187,3 @@ def _manifest(out: Path, parts: list[dict], rejects: list[dict], seen: int, cat_
                   "; ".join(f"{k}: {n}" for k, n in kinds.most_common()), out / "manifest.json")
         return EXIT_QUARANTINE
     return 0
-
-
-def _remove_stale(out: Path, size: int) -> None:
-    """Shards and work records of an earlier run with another rank count would confuse readers."""
-    pat = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
-    for p in list(out.glob("*/*/part-*-of-*.h5")) + list(out.glob(".work/*/part-*-of-*")):
-        m = pat.search(p.name)
-        if m and int(m.group(1)) != size:
-            log.info("removing stale %s (from a %s-rank run)", p, m.group(1))
-            if p.is_dir():
-                for q in p.iterdir():
-                    q.unlink()
-                p.rmdir()
-            else:
-                p.unlink()

@@ -17,7 +17,7 @@ from astropy.io import fits
 from hpcgan.config import load_config
 from hpcgan.io.frames import Frame, assign
 from hpcgan.io.grid import grid_header
-from preprocess.catalog import Row
+from hpcgan.io.shard_writer import Row
 from preprocess.run import run
 from tests.conftest import mpirun_cmd, run_cmd
 

@@ -16,9 +16,9 @@ from hpcgan.config import load_config
 from hpcgan.config.schema import DataCfg
 from hpcgan.data import build_train_streams, open_source, stamps_to_model
 from hpcgan.dist.comm import Comm
-from preprocess.fitsread import read_fits
+from hpcgan.io.fits_read import read_fits
+from hpcgan.io.stamps import Reject, read_stamp
 from preprocess.run import EXIT_QUARANTINE, run
-from preprocess.stamps import Reject, read_stamp
 from tests.conftest import mpirun_cmd, run_cmd
 
 BANDS = "ugriz"

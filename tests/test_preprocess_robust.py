@@ -17,12 +17,12 @@ import pytest
 from astropy.io import fits
 
 from hpcgan.config import load_config
-from hpcgan.utils.lock import LOCK_NAME, acquire, release
-from preprocess import reasons as R
-from preprocess.fitsread import parse_fits, parse_header
 from hpcgan.dist.comm import Comm
+from hpcgan.io import reasons as R
+from hpcgan.io.fits_read import parse_fits, parse_header
+from hpcgan.io.stamps import read_stamp
+from hpcgan.utils.lock import LOCK_NAME, acquire, release
 from preprocess.run import EXIT_LOCKED, run
-from preprocess.stamps import read_stamp
 from tests.conftest import MPIRUN, REPO, hpcgan_cmd, mpirun_cmd, run_cmd
 
 BANDS = "ugriz"
@@ -224,7 +224,7 @@ def test_ten_runs_bad_files_at_random_positions(data, tmp_path):
 def test_unexpected_error_is_a_reason_and_read_timeout(data, tmp_path, monkeypatch):
     """An exception of any type at the per-file boundary, and a read that blocks (a FIFO opened
     without the regular-file check stands in for a hung mount), are quarantined; the run completes."""
-    import preprocess.stamps as stamps
+    import hpcgan.io.stamps as stamps
 
     root, good, _ = data
     fifo = tmp_path / "hang"
@@ -328,7 +328,7 @@ REASON_CALLS = {"Reject", "FitsError", "FileProblem", "quarantine_entry"}
 
 
 def _from_templates(node: ast.AST, funcs: dict[str, ast.FunctionDef]) -> bool:
-    """A reason expression built from preprocess.reasons: R.X, R.X.format(...), a variable passed on,
+    """A reason expression built from hpcgan.io.reasons: R.X, R.X.format(...), a variable passed on,
     str(e) of a caught reason, a conditional of those, one of those + a suffix (the path), or a call
     of a function of the module all of whose returns are such expressions."""
     if isinstance(node, ast.Attribute):
@@ -352,7 +352,7 @@ def _from_templates(node: ast.AST, funcs: dict[str, ast.FunctionDef]) -> bool:
 
 def test_every_emitted_reason_is_a_template():
     bad = []
-    for path in sorted((REPO / "preprocess").glob("*.py")):
+    for path in sorted([*(REPO / "preprocess").glob("*.py"), *(REPO / "hpcgan/io").glob("*.py")]):
         tree = ast.parse(path.read_text())
         funcs = {f.name: f for f in tree.body if isinstance(f, ast.FunctionDef)}
         for node in ast.walk(tree):
@@ -360,4 +360,4 @@ def test_every_emitted_reason_is_a_template():
                 name = getattr(node.func, "id", getattr(node.func, "attr", ""))
                 if name in REASON_CALLS and not _from_templates(node.args[0], funcs):
                     bad.append(f"{path.name}:{node.lineno}")
-    assert not bad, f"reasons not from preprocess/reasons.py: {bad}"
+    assert not bad, f"reasons not from hpcgan/io/reasons.py: {bad}"

@@ -16,8 +16,8 @@ from photutils.aperture import CircularAperture, aperture_photometry
 
 from hpcgan.config import load_config
 from hpcgan.io.grid import grid_header, wcs_cards
+from hpcgan.io.stamps import Reject, Target, read_stamp
 from preprocess.run import run
-from preprocess.stamps import Reject, Target, read_stamp
 
 warnings.filterwarnings("ignore", module="astropy")
 BANDS = tuple("ugriz")

@@ -1,8 +1,15 @@
-"""Stage I/O of real survey data: the model grid, units, resampling, frames, catalog matching.
+"""Stage I/O: FITS stamps in and out, HDF5 shards out, and the survey geometry and units they carry.
 
+- :mod:`hpcgan.io.fileio`: bounded reads of whole regular files (a hung mount is a reason, not a hang).
+- :mod:`hpcgan.io.fits_read`: fast parsing of plain FITS image HDUs (astropy as the fallback).
+- :mod:`hpcgan.io.stamps`: one object's pre-cut stamp -> validated image on the model grid.
+- :mod:`hpcgan.io.frames`: catalog-driven cutouts from survey frames (``preprocess.source: frames``).
+- :mod:`hpcgan.io.reasons`: the one-line quarantine reason templates.
+- :mod:`hpcgan.io.fits_write`: byte-level FITS stamp writing (header templates), for simulate and translate.
+- :mod:`hpcgan.io.shard_writer`: one rank's resumable HDF5 shards (commit protocol), for preprocess and translate.
 - :mod:`hpcgan.io.grid`: a survey's model grid (north-up TAN stamp centred on an object) as a WCS.
 - :mod:`hpcgan.io.units`: the input's calibration (header cards) -> the survey's model units.
 - :mod:`hpcgan.io.resample`: flux-conserving resampling of an image with a WCS onto a model grid.
-- :mod:`hpcgan.io.frames`: catalog-driven cutouts from survey frames (``preprocess.source: frames``).
+- :mod:`hpcgan.io.hdus`: which HDU names mean image, ivar, variance, weight, mask.
 - :mod:`hpcgan.io.match`: cross-matching two survey catalogs (``hpcgan match``).
 """

@@ -13,7 +13,7 @@ catalog (``preprocess.catalog``: ``object_id``, ``survey``, ``split``, ``ra``, `
 2. *Assignment* (:func:`assign`, the same on every rank): per object and band, the usable frames of
    its survey and band whose area covers part of its model grid; ``preprocess.frame_choice``
    ``first`` takes the first in index order, ``best`` the most covered (coverage sampled on a 5x5
-   grid of points). No frame: a one-line reason for that object (:mod:`preprocess.reasons`).
+   grid of points). No frame: a one-line reason for that object (:mod:`hpcgan.io.reasons`).
 3. *Cutting* (:class:`FrameReader`): each job's objects are sorted by their frames and cut into
    contiguous parts, one per rank, so a frame is opened once per rank (a small LRU of open
    frames); every band is resampled onto the model grid (:func:`hpcgan.io.resample.resample`),
@@ -34,14 +34,15 @@ from pathlib import Path
 import numpy as np
 
 from hpcgan.config.schema import Config, SurveyCfg
+from hpcgan.io import reasons as R
 from hpcgan.io.grid import grid_text
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
 from hpcgan.io.resample import resample
+from hpcgan.io.shard_writer import Job, Row
+from hpcgan.io.stamps import Reject, Stamp, fill_nan
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.log import get_logger
-from preprocess import reasons as R
-from preprocess.catalog import CatalogError, Job, Row
-from preprocess.stamps import Reject, Stamp, fill_nan
+from preprocess.catalog import CatalogError
 
 log = get_logger(__name__)
 INDEX_REQUIRED = ("path", "survey", "band")
@@ -286,7 +287,7 @@ def sort_jobs(jobs: list[Job], picks: dict) -> None:
 
 
 class FrameReader:
-    """``reader(row) -> Stamp`` for :class:`preprocess.shard.JobPart`: cut-outs from frames, few open at once."""
+    """``reader(row) -> Stamp`` for :func:`hpcgan.io.shard_writer.read_batches`: cut-outs from frames, few open at once."""
 
     def __init__(self, cfg: Config, frames: list[Frame], picks: dict):
         self.frames, self.picks = frames, picks

@@ -87,7 +87,7 @@ _WCS_KEY = re.compile(r"(WCSAXES|CTYPE\d|CRVAL\d|CRPIX\d|CDELT\d|CUNIT\d|CROTA\d
 
 
 def header_wcs(cards: Mapping) -> WCS | None:
-    """The celestial WCS of a header given as a dict of cards (:mod:`preprocess.fitsread`), None without one."""
+    """The celestial WCS of a header given as a dict of cards (:mod:`hpcgan.io.fits_read`), None without one."""
     if not any(str(k).startswith("CTYPE") for k in cards):
         return None
     h = fits.Header([(k, v) for k, v in cards.items() if _WCS_KEY.match(str(k)) and v is not None])

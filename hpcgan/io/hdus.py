@@ -1,6 +1,6 @@
 """What an image HDU holds, told by its ``EXTNAME`` or ``IMAGETYP`` card, never by its position alone.
 
-Frames (:mod:`hpcgan.io.frames`) and pre-cut stamps (:mod:`preprocess.stamps`) both use these names;
+Frames (:mod:`hpcgan.io.frames`) and pre-cut stamps (:mod:`hpcgan.io.stamps`) both use these names;
 an explicit HDU (frame index column, ``preprocess.image_hdu``/``ivar_hdu``) overrides them.
 """
 from __future__ import annotations

@@ -13,9 +13,10 @@ Output (``translate.out``)::
     .work/<target>-<split>/part-<rank>-of-<R>/        resume records
 
 Each ``r<k>`` folder is a shard root that :func:`hpcgan.data.shards.open_source` reads. Writing and
-resume are the preprocess stage's :class:`preprocess.shard.JobPart` (skeleton file, ``pwrite`` into
+resume are the shared shard writer, :class:`hpcgan.io.shard_writer.JobPart` (skeleton file, ``pwrite`` into
 preallocated chunks, fsync, an atomic batch record as the commit, finalize + rename + checksum),
-with one output per realisation and a batch step that translates instead of reading FITS. The noise
+with one output per realisation and a batch producer (:class:`TranslateBatches`) that translates
+instead of reading FITS. The noise
 of a stamp depends only on (``translate.seed``, object id, realisation), so a run killed at any point
 and run again ends with the same bytes (tested with ``HPCGAN_PREPROCESS_KILL_AFTER``, the shard
 writer's hook).
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
 import time
 from pathlib import Path
@@ -38,14 +38,13 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.dist.comm import Comm
+from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, write_manifest
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
-from hpcgan.utils.atomic import atomic_write_text, digest
-from preprocess.catalog import Job, Row
-from preprocess.shard import JobPart, SurveyOut
+from hpcgan.utils.atomic import digest
 
 log = get_logger(__name__)
 FORMAT_VERSION = 1
@@ -57,46 +56,37 @@ def target_units(survey: SurveyCfg, bunit: str, magzp: float | None) -> tuple[st
     return (bunit or survey.bunit), float(magzp if magzp is not None else survey.magzp)
 
 
-class TranslatePart(JobPart):
-    """This rank's stamps ``[lo, hi)`` of the input: one shard per realisation (see module docstring)."""
+class TranslateBatches:
+    """The shard writer's batch producer: this rank's input stamps ``[lo + b0, lo + b1)`` translated,
+    one output per realisation (and their FITS files, when ``spec``; see module docstring)."""
 
-    def __init__(self, job: Job, lo: int, rank: int, nranks: int, out: Path, tr: Translator | BaselineTranslator, source,
-                 n_real: int, seed: int, magzp: float, spec: TargetSpec | None, attrs: dict, plan_key: str,
-                 batch_size: int, survey_attrs: dict, grids: list[str]):
-        dst = tr.dst
-        super().__init__(job, 0, len(job.units), rank, nranks, out, {dst.name: (tuple(dst.bands), dst.stamp_size)},
-                         None, attrs, survey_attrs, plan_key, batch_size, str(out))
-        name = f"part-{rank}-of-{nranks}.h5"
-        self.outs = [SurveyOut(dst.name, tuple(dst.bands), dst.stamp_size, out / f"r{k}" / dst.name / job.split / name,
-                               out / f"r{k}" / dst.name / job.split / f".{name}.partial") for k in range(n_real)]
-        self.lo, self.tr, self.source, self.n_real, self.seed, self.spec = lo, tr, source, n_real, seed, spec
-        self.magzp, self.grids = magzp, grids  # grids: each input stamp's model-grid header text ('' = none)
+    def __init__(self, tr: Translator | BaselineTranslator, source, lo: int, split: str, out: Path, n_real: int,
+                 seed: int, magzp: float, spec: TargetSpec | None, grids: list[str]):
+        self.tr, self.source, self.lo, self.split, self.out = tr, source, lo, split, out
+        self.n_real, self.seed, self.magzp, self.spec = n_real, seed, magzp, spec
+        self.grids = grids  # each input stamp's model-grid header text ('' = none)
 
-    def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
-        units = self.units[b0:b1]
+    def __call__(self, units: list[tuple[Row, ...]], b0: int) -> Batch:
+        b1 = b0 + len(units)
         raw = self.source.read(np.arange(self.lo + b0, self.lo + b1))
         x = stamps_to_model(raw, self.source, self.tr.src.flux_scale, self.tr.transform)
-        ids = [u[0].object_id for u in units]
+        rows = [u[0] for u in units]
+        ids = [r.object_id for r in rows]
         y = self.tr.physical(x, ids, range(self.n_real), self.seed)  # (R, B, 5, H, W) target units
-        nb = len(self.tr.dst.bands)
+        dst, grids = self.tr.dst, self.grids[b0:b1]
+        nb = len(dst.bands)
+        wcs = [target_grid(g, r.ra, r.dec, dst.stamp_size, dst.pixel_scale) for g, r in zip(grids, rows)]
         objects = []
         for k in range(self.n_real):
-            for j in range(len(units)):
-                os.pwrite(fds[k], memoryview(np.ascontiguousarray(y[k, j], dtype="<f4")).cast("B"),
-                          offsets[k][accepted[k]])
-                accepted[k] += 1
-            objects.append({"object_id": ids, "ra": [u[0].ra for u in units], "dec": [u[0].dec for u in units],
-                            "catalog_row": [u[0].row for u in units], "nan_filled": [[0] * nb for _ in units],
-                            "psf_fwhm": [[None] * nb for _ in units], "sky_sigma": [[None] * nb for _ in units],
-                            "mag_zp": [[self.magzp] * nb for _ in units],
-                            "wcs": [target_grid(g, u[0].ra, u[0].dec, self.tr.dst.stamp_size, self.tr.dst.pixel_scale)
-                                    for g, u in zip(self.grids[b0:b1], units)]})
+            objects.append({"object_id": ids, "ra": [r.ra for r in rows], "dec": [r.dec for r in rows],
+                            "catalog_row": [r.row for r in rows], "nan_filled": [[0] * nb for _ in rows],
+                            "psf_fwhm": [[None] * nb for _ in rows], "sky_sigma": [[None] * nb for _ in rows],
+                            "mag_zp": [[self.magzp] * nb for _ in rows], "wcs": wcs})
             if self.spec is not None:
-                for j, u in enumerate(units):
-                    r = u[0]
-                    write_translated(fits_path(self.out, k, self.spec.survey, self.job.split, r.object_id),
-                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, self.grids[b0 + j]))
-        return {"units_done": b1, "objects": objects, "quarantine": []}
+                for j, (r, g) in enumerate(zip(rows, grids)):
+                    write_translated(fits_path(self.out, k, self.spec.survey, self.split, r.object_id),
+                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, g))
+        return Batch([list(y[k]) for k in range(self.n_real)], objects)
 
 
 def pick_device(prefer: str):
@@ -185,8 +175,11 @@ def run(cfg: Config, comm: Comm) -> int:
     if tc.method == "resample" and not cfg.baseline.add_noise and tc.n_realisations > 1:
         log.warning("baseline without noise (baseline.add_noise=false): all %d realisations are the same",
                     tc.n_realisations)
-    part = TranslatePart(job, lo, rank, size, out, tr, source, tc.n_realisations, tc.seed, magzp, spec, attrs, plan_key,
-                         B, survey_attrs, input_grids(source)[lo:hi])
+    outs = [SurveyOut.at(out / f"r{k}", dst.name, tuple(dst.bands), dst.stamp_size, tc.split, rank, size)
+            for k in range(tc.n_realisations)]
+    produce = TranslateBatches(tr, source, lo, tc.split, out, tc.n_realisations, tc.seed, magzp, spec,
+                               input_grids(source)[lo:hi])
+    part = JobPart(job, 0, len(job.units), rank, size, out, outs, produce, attrs, survey_attrs, plan_key, B)
     done = part.run()
     log.info("rank done: %d stamps x %d realisation(s) in %.1f s", hi - lo, tc.n_realisations, time.perf_counter() - t0)
     everything = comm.gather(done, root=0)
@@ -199,10 +192,16 @@ def run(cfg: Config, comm: Comm) -> int:
 _REAL = re.compile(r"^r(\d+)/")
 
 
+def _realisation(path: str | Path) -> int:
+    """k of a shard path ``r<k>/...`` relative to translate.out (-1 for none)."""
+    m = _REAL.match(f"{path}/")
+    return int(m.group(1)) if m else -1
+
+
 def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator | BaselineTranslator, prov: dict, root: Path,
               n: int, size: int, settings: dict, elapsed: float) -> None:
     tc = cfg.translate
-    shards = sorted((dict(s, realisation=int(_REAL.match(s["path"]).group(1))) for d in parts for s in d["shards"]),
+    shards = sorted((dict(s, realisation=_realisation(s["path"])) for d in parts for s in d["shards"]),
                     key=lambda s: (s["realisation"], s["rank"]))
     totals = {f"r{k}": sum(s["count"] for s in shards if s["realisation"] == k) for k in range(tc.n_realisations)}
     if any(v != n for v in totals.values()):
@@ -219,23 +218,6 @@ def _manifest(out: Path, parts: list[dict], cfg: Config, tr: Translator | Baseli
                 "pixel_transform": tr.transform, "nranks": size,
                 "translated": n, "totals": totals, "fits_files": n * tc.n_realisations if tc.fits else 0,
                 "elapsed_s": round(elapsed, 3), "shards": shards}
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
-    _remove_stale(out, size, tc.n_realisations)
+    write_manifest(out, manifest, size, "r*/*/*/part-*-of-*.h5", lambda p: _realisation(p) >= tc.n_realisations)
     log.info("manifest: %d stamps x %d realisation(s) -> %s in %.1f s", n, tc.n_realisations, out / "manifest.json",
              elapsed)
-
-
-def _remove_stale(out: Path, size: int, n_real: int) -> None:
-    """Parts of an earlier run with another rank count or more realisations would confuse readers."""
-    pat = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
-    for p in out.glob("r*/*/*/part-*-of-*.h5"):
-        m, k = pat.search(p.name), _REAL.match(str(p.relative_to(out)) + "/")
-        if (m and int(m.group(1)) != size) or (k and int(k.group(1)) >= n_real):
-            log.info("removing stale %s", p)
-            p.unlink()
-    for p in out.glob(".work/*/part-*-of-*"):
-        m = pat.search(p.name)
-        if m and int(m.group(1)) != size and p.is_dir():
-            for q in p.iterdir():
-                q.unlink()
-            p.rmdir()

@@ -19,7 +19,7 @@ orientation is not the model grid's is resampled onto it from its WCS; without a
 the model's shape. Pixels are converted to the survey's declared units from their header cards.
 
 Every problem raises :class:`Reject` with a one-line reason (the quarantine list's entry), a
-:mod:`preprocess.reasons` template saying what was found: a file with no HDU named after a band
+:mod:`hpcgan.io.reasons` template saying what was found: a file with no HDU named after a band
 lists the image HDUs it has (``1 image HDU (HDU 0: 300x300, no EXTNAME)``), and two image HDUs with
 the same band name are refused rather than one of them picked.
 Small NaN/Inf masks (fraction <= ``nan_fill_max_frac``) are filled with 0 (the sky level of
@@ -33,12 +33,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hpcgan.io import reasons as R
+from hpcgan.io.fileio import FileProblem, bounded, read_regular
+from hpcgan.io.fits_read import FitsError, Hdu, parse_fits
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
 from hpcgan.io.units import UnitsError, to_model_factor
-from preprocess import reasons as R
-from preprocess.fileio import FileProblem, bounded, read_regular
-from preprocess.fitsread import FitsError, Hdu, parse_fits
 
 META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
 
@@ -199,7 +199,7 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
                nan_fill_max_frac: float = 0.01, read_timeout_s: float = 0.0, target: Target | None = None) -> Stamp:
     """Read and validate one object's stamp (see module docstring); raise Reject on bad input.
 
-    ``read_timeout_s`` bounds the file system calls per file (:func:`preprocess.fileio.bounded`).
+    ``read_timeout_s`` bounds the file system calls per file (:func:`hpcgan.io.fileio.bounded`).
     ``target``: bring the stamp onto the survey's model grid and units (:func:`onto_target`); None
     = take the pixels as they are (the shape must be the model's).
     """

@@ -11,7 +11,7 @@ raises becomes a :class:`FitsError`.
 The fast path trusts no card: BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, BSCALE, BZERO and BLANK are
 checked for type and range before any size is computed, a structural card given twice with two
 values is refused, and SIMPLE = F is refused rather than guessed at. Every reason is a template of
-:mod:`preprocess.reasons` that names the card, the HDU and what the card held.
+:mod:`hpcgan.io.reasons` that names the card, the HDU and what the card held.
 
 Pixels always come back as native-endian float32 (FITS is big-endian; torch rejects ``>f4``).
 Scaling (``BSCALE``/``BZERO``) is done in float64 and then cast, as astropy does; integer pixels
@@ -24,8 +24,8 @@ import re
 
 import numpy as np
 
-from preprocess import reasons as R
-from preprocess.fileio import FileProblem, bounded, read_regular
+from hpcgan.io import reasons as R
+from hpcgan.io.fileio import FileProblem, bounded, read_regular
 
 BLOCK = 2880
 CARD = 80
@@ -271,7 +271,7 @@ def _read_astropy(buf: bytes) -> list[Hdu]:
 def read_fits(path: str, fast: bool = True, timeout_s: float = 0.0) -> list[Hdu]:
     """Read a FITS file's HDUs (header cards + native float32 pixels); FitsError with a one-line reason.
 
-    ``timeout_s``: bound on the file system calls (:func:`preprocess.fileio.bounded`; 0 = none).
+    ``timeout_s``: bound on the file system calls (:func:`hpcgan.io.fileio.bounded`; 0 = none).
     """
     try:
         buf = bounded(read_regular, path, timeout_s=timeout_s)

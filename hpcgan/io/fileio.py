@@ -4,7 +4,7 @@ Why a worker thread: on Linux a blocking ``open``/``stat``/``read`` cannot be gi
 FIFO's ``open`` blocks until a writer appears; a hung NFS or Lustre mount blocks any call on it in
 the kernel, where ``SIGALRM`` does not reach it (hard mounts sleep killable, i.e. only SIGKILL
 wakes them). So the calls run in one daemon thread and the rank waits at most ``timeout_s`` for
-each file; past it the file is reported :data:`~preprocess.reasons.READ_TIMEOUT` and the stuck
+each file; past it the file is reported :data:`~hpcgan.io.reasons.READ_TIMEOUT` and the stuck
 thread is abandoned (a fresh one serves the next file; a daemon thread never delays the exit).
 
 Against FIFOs, devices and directories the path is ``stat``-ed first and only a regular file is
@@ -20,7 +20,7 @@ import stat
 import threading
 from typing import Callable, TypeVar
 
-from preprocess import reasons as R
+from hpcgan.io import reasons as R
 
 T = TypeVar("T")
 KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "character device"),
@@ -28,7 +28,7 @@ KINDS = ((stat.S_ISDIR, "directory"), (stat.S_ISFIFO, "FIFO"), (stat.S_ISCHR, "c
 
 
 class FileProblem(Exception):
-    """The file cannot be read; ``str(e)`` is the quarantine reason (a :mod:`preprocess.reasons` line)."""
+    """The file cannot be read; ``str(e)`` is the quarantine reason (a :mod:`hpcgan.io.reasons` line)."""
 
 
 def _kind(mode: int) -> str:

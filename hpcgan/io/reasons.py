@@ -2,7 +2,7 @@
 
 A manifest's quarantine line is one of these, filled in, followed by ``: <path>`` for file problems.
 docs/preprocess.md's reason table lists each template verbatim (tests/test_preprocess_robust.py
-checks both ways), and every ``Reject``/``FitsError``/``quarantine_entry`` in ``preprocess/`` takes
+checks both ways), and every ``Reject``/``FitsError``/``quarantine_entry`` in ``preprocess/`` and ``hpcgan/io/`` takes
 its reason from here (checked there too). ``{value}`` fields are ``repr``-like: what the card held.
 """
 from __future__ import annotations
@@ -19,14 +19,14 @@ DUPLICATE_ID = "duplicate object_id in {survey} (first at row {row})"
 NO_COUNTERPART = "paired object has no {other} row in split {split}"
 COUNTERPART = "counterpart quarantined in {survey}: {reason}"
 
-# the file itself (preprocess/fileio.py)
+# the file itself (hpcgan/io/fileio.py)
 MISSING_FILE = "missing file"
 NOT_REGULAR = "not a regular file ({kind})"
 CANNOT_READ = "cannot read file ({error})"
 READ_TIMEOUT = "read timed out after {seconds:g} s"
 EMPTY_FILE = "empty file"
 
-# FITS structure (preprocess/fitsread.py)
+# FITS structure (hpcgan/io/fits_read.py)
 NOT_FITS = "not a FITS file (no SIMPLE card)"
 SIMPLE_F = "SIMPLE = F (not standard FITS)"
 TRUNCATED_HEADER = "truncated FITS header in HDU {hdu} (no END card)"
@@ -38,7 +38,7 @@ DUPLICATE_CARD = "duplicate {key} card in HDU {hdu} ({first} then {second})"
 UNSUPPORTED_BITPIX = "unsupported BITPIX {value} in HDU {hdu}"
 UNREADABLE = "unreadable FITS ({error})"
 
-# the stamp (preprocess/stamps.py)
+# the stamp (hpcgan/io/stamps.py)
 NO_IMAGE = "no image HDU: the file has {found}"
 MISSING_BAND = "missing band {band}: no image HDU with EXTNAME={band}; the file has {found}"
 MISSING_BAND_FILE = "missing band {band}: no file"
@@ -49,7 +49,7 @@ WRONG_BAND_SHAPE = "wrong shape {shape} in band {band}, expected {expected}"
 TOO_MANY_NAN = "{n} NaN/Inf pixels ({pct:.2f}%) > nan_fill_max_frac {max_pct:.2f}%"
 ALL_ZERO = "all-zero image in band(s) {bands}"
 
-# units and geometry (hpcgan/io/units.py, preprocess/stamps.py)
+# units and geometry (hpcgan/io/units.py, hpcgan/io/stamps.py)
 UNKNOWN_UNITS = "unknown pixel units ({found})"
 NO_WCS_SHAPE = "wrong shape {shape}, expected {expected}, and no celestial WCS to resample from"
 
@@ -62,7 +62,7 @@ WEIGHT_SHAPE = "{kind} HDU {hdu} has shape {shape}, image has {expected}"
 OUTSIDE_FRAMES = "outside every {survey} frame in band {band} ({n} usable)"
 ONLY_UNUSABLE = "no usable {survey} frame in band {band}; {n} unusable, first: {reason}: {path}"
 
-# anything else raised while reading one object (preprocess/shard.py): recorded, never fatal
+# anything else raised while reading one object (hpcgan/io/shard_writer.py): recorded, never fatal
 UNEXPECTED = "unexpected error ({error})"
 
 

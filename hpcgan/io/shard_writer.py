@@ -1,4 +1,9 @@
-"""One rank's part of one job: read its units batch by batch into per-survey HDF5 shards, resumably.
+"""One rank's part of one job: its units, batch by batch, into HDF5 shards, resumably (preprocess and translate).
+
+The writer does not know where stamps come from: a *batch producer* (``produce_batch(units, b0) ->
+Batch``, :class:`JobPart`'s one extension point) reads or computes the stamps of a batch, per output,
+and the writer commits them. Preprocess's producer reads FITS stamps (:func:`read_batches`); translate's
+translates shard stamps, one output per realisation (hpcgan/translate/run.py).
 
 Shard file ``OUT/<survey>/<split>/part-<r>-of-<R>.h5`` (docs/preprocess.md has the full list):
 ``images`` (N, 5, H, W) ``<f4``, chunks ``(1, 5, H, W)`` (one stamp per chunk: a random batch read
@@ -23,18 +28,18 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
+from hpcgan.io import reasons as R
+from hpcgan.io.stamps import META_KEYS, Reject, Stamp
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
-from preprocess import reasons as R
-from preprocess.catalog import Job, Row, quarantine_entry
-from preprocess.stamps import META_KEYS, Reject, Stamp
 
 log = get_logger(__name__)
 # test hooks: "K" or "K:RANK": SIGKILL (KILL_ENV) or raise (RAISE_ENV) after K committed batches (on RANK only)
@@ -50,13 +55,70 @@ def _hook(env: str, rank: int) -> int:
     return int(k) if not r or int(r) == rank else 0
 
 
+@dataclass(frozen=True)
+class Row:
+    """One catalog row: an object of one survey (the unit member the writer records)."""
+    row: int  # 1-based data row number in the catalog
+    object_id: str
+    survey: str
+    split: str
+    path: str  # absolute, normalised; may hold '{band}'
+    ra: float
+    dec: float
+
+
+@dataclass
+class Job:
+    """One output folder set: a split of one survey (unpaired) or of both (paired), as units of rows."""
+    split: str
+    surveys: tuple[str, ...]
+    units: list[tuple[Row, ...]] = field(default_factory=list)
+
+    @property
+    def key(self) -> str:
+        return self.split if len(self.surveys) > 1 else f"{self.surveys[0]}-{self.split}"
+
+
+def quarantine_entry(reason: str, row: int | None = None, object_id: str = "", survey: str = "", split: str = "",
+                     path: str = "") -> dict:
+    return {"row": row, "object_id": object_id, "survey": survey, "split": split, "path": path,
+            "reason": " ".join(str(reason).split())}  # one line
+
+
 @dataclass
 class SurveyOut:
+    """One output shard of a part: ``root/<name>/<split>/part-<r>-of-<R>.h5`` (and its ``.partial``)."""
     name: str
     bands: tuple[str, ...]
     size: int
     final: Path
     partial: Path
+
+    @classmethod
+    def at(cls, root: Path, name: str, bands: tuple[str, ...], size: int, split: str, rank: int,
+           nranks: int) -> SurveyOut:
+        part = f"part-{rank}-of-{nranks}.h5"
+        return cls(name, bands, size, root / name / split / part, root / name / split / f".{part}.partial")
+
+
+@dataclass
+class Batch:
+    """What one batch adds, per output (``JobPart.outs`` order): the accepted stamps, each
+    ``(bands, size, size)``, and their columns (``object_id``, ``ra``, ``dec``, ``catalog_row``,
+    ``nan_filled``, ``wcs`` and :data:`~hpcgan.io.stamps.META_KEYS`, one entry per stamp); plus the
+    batch's quarantine entries (:func:`quarantine_entry`)."""
+    images: list[list[np.ndarray]]
+    objects: list[dict[str, list]]
+    quarantine: list[dict] = field(default_factory=list)
+
+
+ProduceBatch = Callable[[list[tuple[Row, ...]], int], Batch]  # (the batch's units, its first index in the part)
+
+
+def columns(n_out: int) -> list[dict[str, list]]:
+    """Empty per-output columns of a :class:`Batch`."""
+    return [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [],
+             **{k: [] for k, _ in META_KEYS}} for _ in range(n_out)]
 
 
 def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> list[int]:
@@ -87,18 +149,20 @@ def _chunk_offsets(path: Path, planned: int) -> list[int]:
 
 
 class JobPart:
-    """Rank ``rank``'s units ``[lo, hi)`` of ``job`` (see module docstring)."""
+    """Rank ``rank``'s units ``[lo, hi)`` of ``job`` into the shards ``outs`` (see module docstring).
 
-    def __init__(self, job: Job, lo: int, hi: int, rank: int, nranks: int, out: Path, surveys: dict,
-                 reader: Callable[[Row], Stamp], attrs: dict, survey_attrs: dict, plan_key: str, batch_size: int, root: str,
+    ``produce_batch(units, b0)`` returns the :class:`Batch` of the part's units ``[b0, b0 + len(units))``;
+    it must depend on nothing but those units, so a resumed run writes the same bytes.
+    ``survey_attrs[out.name]``: attributes of that output's shards on top of ``attrs``.
+    """
+
+    def __init__(self, job: Job, lo: int, hi: int, rank: int, nranks: int, out: Path, outs: list[SurveyOut],
+                 produce_batch: ProduceBatch, attrs: dict, survey_attrs: dict, plan_key: str, batch_size: int,
                  compression: str = "none", compression_level: int = 1):
         self.job, self.units = job, job.units[lo:hi]
-        self.rank, self.nranks, self.out = rank, nranks, out
-        name = f"part-{rank}-of-{nranks}.h5"
-        self.outs = [SurveyOut(s, surveys[s][0], surveys[s][1], out / s / job.split / name,
-                               out / s / job.split / f".{name}.partial") for s in job.surveys]
+        self.rank, self.nranks, self.out, self.outs = rank, nranks, out, outs
         self.work = out / ".work" / job.key / f"part-{rank}-of-{nranks}"
-        self.reader, self.attrs, self.plan_key, self.root = reader, attrs, plan_key, root
+        self.produce_batch, self.attrs, self.plan_key = produce_batch, attrs, plan_key
         self.survey_attrs = survey_attrs
         self.batch_size, self.compression, self.level = batch_size, compression, compression_level
 
@@ -170,7 +234,8 @@ class JobPart:
         try:
             batches = range(start, len(self.units), self.batch_size)
             for b0 in progress(batches, len(batches), f"{self.job.key} part {self.rank}", self.rank):
-                rec = self._batch(b0, min(b0 + self.batch_size, len(self.units)), fds, offsets, accepted)
+                b1 = min(b0 + self.batch_size, len(self.units))
+                rec = self._write(self.produce_batch(self.units[b0:b1], b0), b1, fds, offsets, accepted)
                 for fd in fds:
                     os.fsync(fd)
                 atomic_write_text(self.work / f"batch-{len(recs):06d}.json", json.dumps(rec))
@@ -185,43 +250,13 @@ class JobPart:
                 os.close(fd)
         return self._finalize(recs)
 
-    def _batch(self, b0: int, b1: int, fds, offsets, accepted) -> dict:
-        objects = [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [],
-                    **{k: [] for k, _ in META_KEYS}} for _ in self.outs]
-        quarantine = []
-        for unit in self.units[b0:b1]:
-            stamps, reason, who = [], None, None
-            for row in unit:
-                try:
-                    stamps.append(self.reader(row))
-                except Reject as e:
-                    reason, who = str(e), row.survey
-                    break
-                except Exception as e:  # the per-file boundary: no input may abort the rank
-                    msg = " ".join((str(e).splitlines() or [""])[0].split())[:160]
-                    reason, who = R.UNEXPECTED.format(error=f"{type(e).__name__}: {msg}") + f": {row.path}", row.survey
-                    log.warning("row %d (%s): %s", row.row, row.object_id, reason)
-                    break
-            if reason is not None:
-                for row in unit:
-                    r = reason if row.survey == who else R.COUNTERPART.format(survey=who, reason=reason)
-                    quarantine.append(quarantine_entry(r, row.row, row.object_id, row.survey, row.split,
-                                                       os.path.relpath(row.path, self.root) if row.path else ""))
-                continue
-            for k, (row, st) in enumerate(zip(unit, stamps)):
-                os.pwrite(fds[k], memoryview(np.ascontiguousarray(st.image, dtype="<f4")).cast("B"),
-                          offsets[k][accepted[k]])
+    def _write(self, batch: Batch, b1: int, fds: list[int], offsets: list[list[int]], accepted: list[int]) -> dict:
+        """``pwrite`` the batch's stamps into their chunks; the batch record (committed by the caller)."""
+        for k, images in enumerate(batch.images):
+            for img in images:
+                os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype="<f4")).cast("B"), offsets[k][accepted[k]])
                 accepted[k] += 1
-                o = objects[k]
-                o["object_id"].append(row.object_id)
-                o["ra"].append(row.ra)
-                o["dec"].append(row.dec)
-                o["catalog_row"].append(row.row)
-                o["nan_filled"].append(st.nan_filled.tolist())
-                o["wcs"].append(st.wcs)
-                for m, _ in META_KEYS:
-                    o[m].append([None if not np.isfinite(v) else float(v) for v in st.meta[m]])
-        return {"units_done": b1, "objects": objects, "quarantine": quarantine}
+        return {"units_done": b1, "objects": batch.objects, "quarantine": batch.quarantine}
 
     def _finalize(self, recs: list[dict]) -> dict:
         import h5py
@@ -260,6 +295,28 @@ class JobPart:
         log.info("%s part %d: %s stamps, %d quarantined", self.job.key, self.rank,
                  "+".join(str(s["count"]) for s in shards), len(quarantine))
         return done
+
+
+_PART = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
+
+
+def write_manifest(out: Path, manifest: dict, nranks: int, shard_glob: str = "*/*/part-*-of-*.h5",
+                   stale: Callable[[Path], bool] | None = None) -> None:
+    """Write ``out/manifest.json`` atomically, then remove what would confuse readers: shards
+    (``shard_glob`` under ``out``) and work records of an earlier run with another rank count, and
+    shards for which ``stale(path relative to out)`` holds."""
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1) + "\n")
+    for p in [*out.glob(shard_glob), *out.glob(".work/*/part-*-of-*")]:
+        m = _PART.search(p.name)
+        if not m or (int(m.group(1)) == nranks and (stale is None or p.is_dir() or not stale(p.relative_to(out)))):
+            continue
+        log.info("removing stale %s", p)
+        if p.is_dir():
+            for q in p.iterdir():
+                q.unlink()
+            p.rmdir()
+        else:
+            p.unlink()
 
 
 def _write_columns(f, cols: dict, n: int, nb: int) -> None:
@@ -307,3 +364,45 @@ def _compressed_copy(src: Path, compression: str, level: int) -> Path:
             b.attrs[k] = a.attrs[k]
         b.attrs["compression"] = compression
     return dst
+
+
+def read_batches(reader: Callable[[Row], Stamp], root: str, n_out: int) -> ProduceBatch:
+    """The batch producer of stamps read from files: ``reader(row)`` per unit member; a unit with a
+    member that is rejected (or raises anything: the per-file boundary, no input may abort the rank)
+    is quarantined whole, the other members with the counterpart reason. ``root``: quarantine paths
+    are relative to it."""
+
+    def produce(units: list[tuple[Row, ...]], b0: int) -> Batch:
+        batch = Batch([[] for _ in range(n_out)], columns(n_out))
+        for unit in units:
+            stamps, reason, who = [], None, None
+            for row in unit:
+                try:
+                    stamps.append(reader(row))
+                except Reject as e:
+                    reason, who = str(e), row.survey
+                    break
+                except Exception as e:  # the per-file boundary: no input may abort the rank
+                    msg = " ".join((str(e).splitlines() or [""])[0].split())[:160]
+                    reason, who = R.UNEXPECTED.format(error=f"{type(e).__name__}: {msg}") + f": {row.path}", row.survey
+                    log.warning("row %d (%s): %s", row.row, row.object_id, reason)
+                    break
+            if reason is not None:
+                for row in unit:
+                    r = reason if row.survey == who else R.COUNTERPART.format(survey=who, reason=reason)
+                    batch.quarantine.append(quarantine_entry(r, row.row, row.object_id, row.survey, row.split,
+                                                             os.path.relpath(row.path, root) if row.path else ""))
+                continue
+            for k, (row, st) in enumerate(zip(unit, stamps)):
+                batch.images[k].append(st.image)
+                o = batch.objects[k]
+                o["object_id"].append(row.object_id)
+                o["ra"].append(row.ra)
+                o["dec"].append(row.dec)
+                o["catalog_row"].append(row.row)
+                o["nan_filled"].append(st.nan_filled.tolist())
+                o["wcs"].append(st.wcs)
+                for m, _ in META_KEYS:
+                    o[m].append([None if not np.isfinite(v) else float(v) for v in st.meta[m]])
+        return batch
+    return produce
