@@ -17,7 +17,10 @@ and the backends load on first use.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpcgan.dist.base import Dist
 
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.dist.env import LaunchEnv, detect
