@@ -7,7 +7,6 @@ import json
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
@@ -20,6 +19,7 @@ from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.evaluate.report import table
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 from tests.conftest import hpcgan_cmd, run_cmd
+from tests.tiny_data import write_shard
 
 BANDS = ["u", "g", "r", "i", "z"]
 N, SIZE, SCALE, SIGMA = 30, 40, 0.187, 0.05  # objects, CFHT stamp (px), arcsec/px, real noise
@@ -48,13 +48,6 @@ def truth_stamps(n=N, size=SIZE, seed=0) -> np.ndarray:
     return out
 
 
-def write_shard(folder: Path, images: np.ndarray, ids: list[str]) -> None:
-    """A one-part shard set in the docs/formats.md layout (the datasets evaluate reads)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with h5py.File(folder / "part-0-of-1.h5", "w") as f:
-        f.create_dataset("images", data=images.astype(np.float32), chunks=(1, *images.shape[1:]))
-        f.create_dataset("object_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-        f.attrs["stamp_shape"] = images.shape[1:]
 
 
 def write_translation(folder: Path, shards: Path, images: np.ndarray, ids: list[str], method: str = "ours") -> Path:

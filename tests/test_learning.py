@@ -6,7 +6,6 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import h5py
 import numpy as np
 import pytest
 import torch
@@ -15,7 +14,7 @@ from scipy.special import erf
 from hpcgan.config import load_config
 from hpcgan.train.metrics import read_metrics
 from hpcgan.train.trainer import train
-from tests.tiny_data import TINY
+from tests.tiny_data import TINY, write_shard
 
 N_TRAIN, N_TEST = 8, 6
 FACTOR = {"x2y": 10.0, "y2x": 3.0}  # validation MSE at iteration 0 / at iteration 60, at least
@@ -40,12 +39,6 @@ def blobs(n: int, size: int, scale: float, sigma_arcsec: np.ndarray, flux: np.nd
     return out
 
 
-def write_shard(folder: Path, images: np.ndarray, ids: list[str]) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    with h5py.File(folder / "part-0-of-1.h5", "w") as f:
-        f.create_dataset("images", data=images.astype(np.float32), chunks=(1, *images.shape[1:]))
-        f.create_dataset("object_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
-        f.attrs["stamp_shape"] = images.shape[1:]
 
 
 def make_shards(root: Path, truth: bool = True, seed: int = 0) -> Path:

@@ -1,9 +1,12 @@
-"""Tiny training data and config shared by tests/test_train.py and tests/dist_scripts/train_equiv.py:
+"""Tiny training data, config and a one-part shard writer shared by the tests (test_train, test_learning,
+test_evaluate_truth, dist_scripts/train_equiv):
 16 <-> 40 px stamps, width 0.125, CPU, batch 2 per stream."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
+import h5py
 import numpy as np
 
 IMPL = os.environ.get("HPCGAN_TEST_KERNELS", "torch")
@@ -46,3 +49,12 @@ class RowSlice:
                 v = v[self.rank * per:(self.rank + 1) * per]
                 out[k] = v if self.dtype is None else v.to(self.dtype)
             yield out
+
+
+def write_shard(folder: Path, images: np.ndarray, ids: list[str]) -> None:
+    """A one-part shard set in the docs/formats.md layout (the datasets evaluate and validation read)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with h5py.File(folder / "part-0-of-1.h5", "w") as f:
+        f.create_dataset("images", data=images.astype(np.float32), chunks=(1, *images.shape[1:]))
+        f.create_dataset("object_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        f.attrs["stamp_shape"] = images.shape[1:]
