@@ -22,15 +22,12 @@ from pathlib import Path
 import numpy as np
 
 from hpcgan.io import reasons as R
+from hpcgan.io.reasons import CatalogError
 from hpcgan.io.fileio import FileProblem, bounded, read_regular
 from hpcgan.io.shard_writer import Job, Row, quarantine_entry
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins
 REQUIRED = ("object_id", "survey", "split", "path", "ra", "dec")
-
-
-class CatalogError(ValueError):
-    """The catalog cannot be used at all; ``str(e)`` is one line naming the file and the problem."""
 
 
 def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, str]]]:

@@ -35,6 +35,7 @@ import numpy as np
 
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io import reasons as R
+from hpcgan.io.reasons import CatalogError
 from hpcgan.io.grid import grid_text
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
 from hpcgan.io.resample import resample
@@ -42,7 +43,6 @@ from hpcgan.io.shard_writer import Job, Row
 from hpcgan.io.stamps import Reject, Stamp, fill_nan
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.log import get_logger
-from preprocess.catalog import CatalogError
 
 log = get_logger(__name__)
 INDEX_REQUIRED = ("path", "survey", "band")

@@ -66,6 +66,11 @@ ONLY_UNUSABLE = "no usable {survey} frame in band {band}; {n} unusable, first: {
 UNEXPECTED = "unexpected error ({error})"
 
 
+class CatalogError(ValueError):
+    """A whole input table (object catalog, frame index) cannot be used at all; ``str(e)`` is one line
+    naming the file and the problem. Not a per-object reason: the stage stops with exit 2."""
+
+
 def templates() -> dict[str, str]:
     """Name -> template, in the order above."""
     return {k: v for k, v in globals().items() if k.isupper() and isinstance(v, str)}
