@@ -23,7 +23,7 @@ import torch
 
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import d4_batch, random_d4_codes
-from hpcgan.evaluate.photometry import _weights
+from hpcgan.evaluate.photometry import aperture_weights
 from hpcgan.models import build
 from hpcgan.models.residual import generator_kwargs
 from hpcgan.train import losses
@@ -89,7 +89,7 @@ def main() -> None:
     opt = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=tc.lr,
                            betas=(tc.adam_beta1, tc.adam_beta2))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, tc, cfg.dist))
-    w_ap = torch.from_numpy(_weights(dst_s.stamp_size, dst_s.pixel_scale, tc.flux_loss_radii_arcsec)).float()
+    w_ap = torch.from_numpy(aperture_weights(dst_s.stamp_size, dst_s.pixel_scale, tc.flux_loss_radii_arcsec)).float()
     rng = np.random.default_rng(a.seed)
     label = a.label or " ".join(f"{k}={v}" for k, v in vars(a).items() if k not in ("shards", "truth_root", "json"))
 

@@ -18,7 +18,7 @@ MAD_TO_SIGMA = 1.4826  # 1.4826 * median absolute deviation = sigma for a Gaussi
 
 
 @lru_cache(maxsize=16)
-def _weights(size: int, pixel_scale: float, radii: tuple[float, ...]) -> np.ndarray:
+def aperture_weights(size: int, pixel_scale: float, radii: tuple[float, ...]) -> np.ndarray:
     """Exact overlap of each circle (radius in arcsec) with each pixel of a ``size`` x ``size`` stamp:
     ``(R, size * size)`` float64."""
     from photutils.aperture import CircularAperture
@@ -37,7 +37,7 @@ def aperture_fluxes(imgs: np.ndarray, pixel_scale: float, radii_arcsec: Sequence
         a = a[:, None]
     if a.ndim != 4 or a.shape[-1] != a.shape[-2]:
         raise ValueError(f"imgs: expected (N, C, n, n) or (N, n, n), got shape {np.shape(imgs)}")
-    w = _weights(a.shape[-1], float(pixel_scale), tuple(float(r) for r in radii_arcsec))
+    w = aperture_weights(a.shape[-1], float(pixel_scale), tuple(float(r) for r in radii_arcsec))
     return np.einsum("ncp,rp->ncr", a.reshape(*a.shape[:2], -1).astype(np.float64), w)
 
 

@@ -37,7 +37,7 @@ import torch
 
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES, Recipe
-from hpcgan.evaluate.photometry import _weights
+from hpcgan.evaluate.photometry import aperture_weights
 from hpcgan.models.residual import generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
@@ -60,7 +60,7 @@ class TranslationPhase(Phase):
         self.add_net("g_xy", "generator", direction="xy", **generator_kwargs(cfg))
         self.add_net("g_yx", "generator", direction="yx", **generator_kwargs(cfg))
         # train.flux_loss_weight: aperture weights (R, H*W) of each target domain for the identity term
-        self.ap_weights = {s: torch.from_numpy(_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
+        self.ap_weights = {s: torch.from_numpy(aperture_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
                            .float().to(device) for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))
                            } if cfg.train.flux_loss_weight and r.identity else {}
         if r.noise != "none":
