@@ -90,7 +90,6 @@ def test_step2_lowers_validation_mse_vs_truth(tmp_path):
 def test_residual_starts_at_baseline_and_flux_term_logs(tmp_path):
     """model.generator=residual: the initial validation equals the physical baseline's score (zero-
     initialised correction); train.flux_loss_weight logs its term."""
-    pytest.importorskip("hpcgan.models.baseline")
     shards = make_shards(tmp_path / "shards")
     cfg = cfg_for(tmp_path, shards, "model.generator=residual", "train.iters=2", "train.eval_every=2",
                   "train.flux_loss_weight=0.01")
