@@ -35,6 +35,15 @@ def mpirun_cmd(n: int, *args: str) -> list[str]:
     return [*MPIRUN, "-np", str(n), *args]
 
 
+@pytest.fixture(autouse=True)
+def _seeded_rng():
+    """Every test draws the same random numbers on every run: tolerances are checked, not luck."""
+    import numpy as np
+    import torch
+    torch.manual_seed(1234)
+    np.random.seed(1234)
+
+
 @pytest.fixture
 def realdata() -> Path:
     """The shared real FITS files; tests using them skip, naming the folder, where it is absent."""
