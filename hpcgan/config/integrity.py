@@ -110,7 +110,10 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
              "only step 2 restores noise emulators"),
             ("model.ne_hidden", r.noise == "none", "this variant has no noise emulator"),
             ("model.ne_kernel_size", r.noise == "none", "this variant has no noise emulator"),
-            ("model.ne_amp_bias_init", r.noise == "none", "this variant has no noise emulator"),
+            ("model.ne_amp_bias_init", r.noise == "none" or cfg.model.ne_calibrate, "this variant has no noise "
+             "emulator" if r.noise == "none" else "model.ne_calibrate sets the amplitude bias"),
+            ("model.ne_calibrate", r.noise == "none" or (stage == "step2" and r.noise == "frozen"),
+             "this variant has no noise emulator" if r.noise == "none" else "step 2 restores the noise emulators"),
             ("dist.backward_passes_per_step", cfg.dist.backend != "horovod", f"only horovod ({cfg.dist.backend} here)"),
             ("dist.fp16_compression", cfg.dist.backend == "none", "one process: no gradient exchange"),
             ("train.amp", cfg.train.device == "cpu", "bf16 autocast runs on CUDA only"),

@@ -102,6 +102,10 @@ class ModelCfg:
     # initial bias of the NE amplitude MLP's output layer (pre-softplus); null = bias_init (the paper).
     # Short runs (the demo) start nearer the real noise level with e.g. -4 (softplus(-4) = 0.018).
     ne_amp_bias_init: Optional[float] = None
+    # beyond the paper: a fresh run that trains noise emulators sets each band's amplitude bias so the
+    # initial noise std equals the real stamps' sky sigma (hpcgan/train/ne_calibration.py); overrides
+    # ne_amp_bias_init. The paper's init adds noise 3x (CFHT) to 25x (SDSS) off the survey's.
+    ne_calibrate: bool = False
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,29 @@ class NoiseEmulator(nn.Module):
         h = F.leaky_relu(self.fc2(h), LRELU_SLOPE)
         return F.softplus(self.fc3(h)).squeeze(-1)
 
+    @torch.no_grad()
+    def noise_std(self, draws: int = 4096) -> torch.Tensor:
+        """(C,) std of the noise this emulator adds per pixel: ``sqrt(E[a^2]) * ||sym(w)||`` (z2 white)."""
+        a = self.amplitude(torch.randn(draws, self.bands, generator=torch.Generator().manual_seed(0),
+                                       dtype=self.weight.dtype).to(self.weight.device))
+        return a.pow(2).mean(0).sqrt() * self.symmetric_kernel().flatten(1).norm(dim=1)
+
+    @torch.no_grad()
+    def calibrate(self, sigma: torch.Tensor, draws: int = 4096) -> None:
+        """Shift each band's amplitude output bias so that :meth:`noise_std` equals ``sigma`` (C,)
+        (bisection on the monotone softplus; the kernel and the hidden layers are left as they are)."""
+        sigma = torch.as_tensor(sigma, dtype=self.weight.dtype, device=self.weight.device)
+        if sigma.shape != (self.bands,) or not bool(torch.all(sigma > 0)):
+            raise ValueError(f"NoiseEmulator.calibrate: sigma must be {self.bands} positive values, got {sigma.tolist()}")
+        lo = torch.full_like(sigma, -60.0)
+        hi = torch.full_like(sigma, 60.0)
+        bias = self.fc3.bias.view(-1)  # (C,) view of the (C, 1) parameter
+        for _ in range(60):
+            bias.copy_((lo + hi) / 2)
+            high = self.noise_std(draws) > sigma
+            hi = torch.where(high, bias, hi)
+            lo = torch.where(high, lo, bias)
+
     def symmetric_kernel(self) -> torch.Tensor:
         """The kernel actually applied: (C, k, k), D4-symmetric."""
         return symmetrize_d4(self.weight)

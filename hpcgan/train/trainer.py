@@ -5,7 +5,8 @@
 
 Order: distributed layer (``hpcgan.dist.init(cfg.dist)``; ``d.shutdown()`` when the run returns),
 seeding, device, phase (networks + optimisers), run dir, then either resume from the latest
-checkpoint of the run dir or (step 2) restore the noise emulators from ``train.init_from``;
+checkpoint of the run dir or (step 2) restore the noise emulators from ``train.init_from`` or (a fresh
+run with ``model.ne_calibrate``) start them at the sky noise (:mod:`hpcgan.train.ne_calibration`);
 broadcast the weights; loop. Each iteration: batch (the streams are a pure function of seed, rank and
 iteration), ``phase.iteration = it``, ``phase.train_step``, LR schedule; then metrics every
 ``log_every``, validation vs truth every ``eval_every`` (rank 0, :mod:`hpcgan.train.validate`; also
@@ -40,6 +41,7 @@ from hpcgan.log import get_logger, progress
 from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
+from hpcgan.train.ne_calibration import calibrate_noise_emulators
 from hpcgan.train.phase import Phase
 from hpcgan.train.samples import save_grid
 from hpcgan.train.step1 import NoisePhase
@@ -194,6 +196,8 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
             raise ckpt.CheckpointError(f"train.init_from {src}: noise emulators do not fit this model config "
                                        f"(model.width / ne_hidden / ne_kernel_size?): {e}") from None
         log.info("noise emulators restored (frozen) from %s", src)
+    elif cfg.model.ne_calibrate and d.rank == 0:  # a fresh run; the broadcast below hands it to every rank
+        calibrate_noise_emulators(phase.nets, cfg)
     for m in phase.nets.values():
         d.broadcast_module(m)
     if d.rank > 0:  # per rank, reproducible (the training noise does not use it: hpcgan.train.noise)
