@@ -95,9 +95,10 @@ def test_keyed_noise_depends_on_global_index_only(tmp_path):
         rank, size = 1, 2
 
     ph.d = Rank1()
-    assert torch.equal(ph.emulate("x", base[2:], "d"), whole[2:])
+    # the draws are bit-identical (above); the NE's arithmetic on a batch of 2 vs 4 may round differently
+    assert torch.allclose(ph.emulate("x", base[2:], "d"), whole[2:], rtol=1e-5, atol=1e-7)
     ph.iteration = 6
-    assert not torch.equal(ph.emulate("x", base[2:], "d"), whole[2:])
+    assert not torch.allclose(ph.emulate("x", base[2:], "d"), whole[2:], rtol=1e-2)
 
 
 # ---- step 2 restores only the noise emulators, frozen ----------------------------------------------
