@@ -1,4 +1,4 @@
-"""``model.ne_calibrate``: a fresh run's noise emulators start at the sky sigma of their survey."""
+"""``model.ne_calibrate``: a fresh run's noise emulators start as white noise at the sky sigma of their survey."""
 from __future__ import annotations
 
 import logging
@@ -37,6 +37,10 @@ def test_calibrate_sets_the_added_noise_std():
     with torch.no_grad():
         got = ne(torch.zeros(2048, 5, 12, 12)).std((0, 2, 3))  # many z1 draws: a varies with z1
     assert torch.allclose(got, want, rtol=0.03)
+    # white: neighbouring pixels uncorrelated, so a 3x3 box sum has std 3 sigma
+    noise = ne(torch.zeros(512, 5, 12, 12)).detach()
+    box = torch.nn.functional.avg_pool2d(noise, 3, stride=3) * 9
+    assert torch.allclose(box.std((0, 2, 3)) / noise.std((0, 2, 3)), torch.full((5,), 3.0), rtol=0.05)
     with pytest.raises(ValueError, match="5 positive"):
         ne.calibrate(torch.tensor([1e-3, 0.0, 1.0, 1.0, 1.0]))
 

@@ -60,11 +60,15 @@ class NoiseEmulator(nn.Module):
 
     @torch.no_grad()
     def calibrate(self, sigma: torch.Tensor, draws: int = 4096) -> None:
-        """Shift each band's amplitude output bias so that :meth:`noise_std` equals ``sigma`` (C,)
-        (bisection on the monotone softplus; the kernel and the hidden layers are left as they are)."""
+        """Start at white noise of std ``sigma`` (C,) per band: the kernel becomes a delta (a random
+        Xavier kernel correlates the noise, so its aperture sums come out several times the survey's
+        at the right pixel std), then each band's amplitude output bias is shifted until
+        :meth:`noise_std` equals ``sigma`` (bisection on the monotone softplus; hidden layers as they are)."""
         sigma = torch.as_tensor(sigma, dtype=self.weight.dtype, device=self.weight.device)
         if sigma.shape != (self.bands,) or not bool(torch.all(sigma > 0)):
             raise ValueError(f"NoiseEmulator.calibrate: sigma must be {self.bands} positive values, got {sigma.tolist()}")
+        self.weight.zero_()
+        self.weight[:, self.k // 2, self.k // 2] = 1.0
         lo = torch.full_like(sigma, -60.0)
         hi = torch.full_like(sigma, 60.0)
         bias = self.fc3.bias.view(-1)  # (C,) view of the (C, 1) parameter
