@@ -58,6 +58,7 @@ def test_overrides(override, key, value):
     ("data.x.bands=[]", "data.x.bands: the networks need at least one band"),
     ("data.x.bands=[u,g,r,r,z]", "data.x.bands: duplicate band"),
     ("simulate.mag_min=30", "simulate.mag_min: must be < simulate.mag_max"),
+    ("train.flux_loss_bands=[r,q]", "train.flux_loss_bands: 'q' is not a band of data.x; allowed: u, g, r, i, z"),
     ("train.variant=cyclegan", None),
     ("data=3", "data: expected a mapping with keys shards"),
     ("novalue", "expected key.sub=value"),

@@ -89,10 +89,10 @@ def test_step2_lowers_validation_mse_vs_truth(tmp_path):
 
 def test_residual_starts_at_baseline_and_flux_term_logs(tmp_path):
     """model.generator=residual: the initial validation equals the physical baseline's score (zero-
-    initialised correction); train.flux_loss_weight logs its term."""
+    initialised correction); train.flux_loss_weight logs its term (on the bands of train.flux_loss_bands)."""
     shards = make_shards(tmp_path / "shards")
     cfg = cfg_for(tmp_path, shards, "model.generator=residual", "train.iters=2", "train.eval_every=2",
-                  "train.flux_loss_weight=0.01")
+                  "train.flux_loss_weight=0.01", "train.flux_loss_bands=[g,r]")
     run_dir = train(cfg)
     m = read_metrics(run_dir)
     assert any("loss/flux_y" in r for r in m)

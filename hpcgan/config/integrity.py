@@ -106,6 +106,8 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
             ("train.adv_weight", ae_step or not r.adversarial, "only the benchmark models"),
             ("train.mse_weight", ae_step or not r.adversarial, "only the benchmark models"),
             ("train.flux_loss_weight", ae_step or not r.identity, "only the paired identity loss"),
+            ("train.flux_loss_bands", ae_step or not r.identity or not cfg.train.flux_loss_weight,
+             "only the flux term (train.flux_loss_weight > 0)"),
             ("train.init_from", ae_step or r.single_step or r.noise != "frozen",
              "only step 2 restores noise emulators"),
             ("model.ne_hidden", r.noise == "none", "this variant has no noise emulator"),

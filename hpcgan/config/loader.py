@@ -213,6 +213,11 @@ def validate(cfg: Config) -> Config:
     if cfg.train.step not in steps:
         why = "is single-step" if steps == (1,) else "trains no noise emulator, it has only step 2"
         raise ConfigError(f"train.step: variant {cfg.train.variant!r} {why}; allowed: {', '.join(map(str, steps))}")
+    for side in ("x", "y"):
+        bands = getattr(cfg.data, side).bands
+        for b in cfg.train.flux_loss_bands:
+            if b not in bands:
+                raise ConfigError(f"train.flux_loss_bands: {b!r} is not a band of data.{side}; allowed: {', '.join(bands)}")
     for sig in cfg.train.stop_signals:
         if sig not in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP"):
             raise ConfigError(f"train.stop_signals: {sig!r} not allowed; allowed: SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP")

@@ -143,6 +143,7 @@ class TrainCfg:
     # paired identity loss + flux_loss_weight * relative aperture-flux error (0 = the paper's MSE only)
     flux_loss_weight: float = rng(0.0, None, default=0.0)
     flux_loss_radii_arcsec: tuple[float, ...] = (1.5, 3.0)
+    flux_loss_bands: tuple[str, ...] = ()  # bands the flux term scores (names in both surveys; () = all)
     # validation vs the noise-free twins (paired-test-truth) every eval_every iterations (0 = off)
     eval_every: int = rng(0, None, default=0)
     eval_count: int = rng(1, None, default=64)  # held-out paired-test stamps scored

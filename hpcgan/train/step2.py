@@ -63,6 +63,9 @@ class TranslationPhase(Phase):
         self.ap_weights = {s: torch.from_numpy(aperture_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
                            .float().to(device) for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))
                            } if cfg.train.flux_loss_weight and r.identity else {}
+        # train.flux_loss_bands: the channels the flux term scores, per target domain (all when empty)
+        self.flux_bands = {s: [sv.bands.index(b) for b in cfg.train.flux_loss_bands] or list(range(len(sv.bands)))
+                           for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))}
         if r.noise != "none":
             for s in DOMAINS:
                 self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"),
@@ -121,7 +124,8 @@ class TranslationPhase(Phase):
                     l = losses.mse(fake_s, batch[s + "p"])
                     out[f"loss/identity_{s}"] = l.detach()
                     if self.ap_weights:
-                        lf = losses.aperture_flux_loss(fake_s, batch[s + "p"], self.ap_weights[s],
+                        c = self.flux_bands[s]
+                        lf = losses.aperture_flux_loss(fake_s[:, c], batch[s + "p"][:, c], self.ap_weights[s],
                                                        self.cfg.data.pixel_transform)
                         out[f"loss/flux_{s}"] = lf.detach()
                         l = l + tc.flux_loss_weight * lf
