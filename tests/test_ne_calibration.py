@@ -47,9 +47,11 @@ def test_calibrate_sets_the_added_noise_std():
 
 def test_fresh_step1_starts_at_the_sky_sigma(tmp_path, caplog):
     """Step 1 with model.ne_calibrate: one log line per domain; the checkpoint's NEs add noise of the sky
-    sigma of their survey's unpaired stamps (1 iteration later, within 2%); without it they do not."""
+    sigma of their survey's unpaired stamps (the first batch holds all 8, in D4 poses that leave the
+    background annulus as it is; 1 iteration later, within 2%); without it they do not."""
     shards = make_shards(tmp_path / "shards")
-    sets = [*TINY, "dist.backend=none", f"data.shards={shards}", "train.step=1", "train.iters=1"]
+    sets = [*TINY, "dist.backend=none", f"data.shards={shards}", "train.step=1", "train.iters=1",
+            "data.batch_size=8"]
     out = {}
     for flag in ("true", "false"):
         cfg = load_config("default", [*sets, f"train.run_dir={tmp_path / flag}", f"model.ne_calibrate={flag}"])

@@ -196,8 +196,8 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
             raise ckpt.CheckpointError(f"train.init_from {src}: noise emulators do not fit this model config "
                                        f"(model.width / ne_hidden / ne_kernel_size?): {e}") from None
         log.info("noise emulators restored (frozen) from %s", src)
-    elif cfg.model.ne_calibrate and d.rank == 0:  # a fresh run; the broadcast below hands it to every rank
-        calibrate_noise_emulators(phase.nets, cfg)
+    calibrate_ne = found is None and cfg.model.ne_calibrate and not (
+        isinstance(phase, TranslationPhase) and phase.recipe.noise == "frozen")
     for m in phase.nets.values():
         d.broadcast_module(m)
     if d.rank > 0:  # per rank, reproducible (the training noise does not use it: hpcgan.train.noise)
@@ -206,6 +206,9 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
         from hpcgan.data.streams import build_train_streams
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
+    if calibrate_ne:  # a fresh run: rank 0 measures its first batch, every rank gets the result
+        for k in calibrate_noise_emulators(phase.nets, next(iter(streams.iterate(0))) if d.rank == 0 else None, cfg):
+            d.broadcast_module(phase.nets[k])
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         save_config(cfg, run_dir)
