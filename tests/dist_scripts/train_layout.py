@@ -39,7 +39,7 @@ def main(argv=None) -> int:
     a = p.parse_args(argv)
     env = detect()
     cfg = load_config("demo", [*TINY, f"dist.backend={a.backend}", f"train.step={a.step}", f"train.iters={a.iters}",
-                               f"train.init_from={a.init_from}"])
+                               f"train.init_from={a.init_from}", "train.eval_every=0"])  # no shards: no validation
     assert cfg.train.channels_last, "the demo config trains channels_last"
     if a.lr_inf:
         cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, lr=math.inf))
