@@ -25,9 +25,9 @@ from hpcgan.config.schema import Config
 from hpcgan.data.transforms import d4_batch, random_d4_codes
 from hpcgan.evaluate.photometry import aperture_weights
 from hpcgan.models import build
-from hpcgan.models.residual import generator_kwargs
+from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses
-from hpcgan.train.optim import lr_factor
+from hpcgan.train.optim import lr_factor, param_groups
 from hpcgan.train.validate import TRUTH_SPLIT, load_split, score
 
 
@@ -44,6 +44,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--width", type=float, default=0.25)
     p.add_argument("--generator", choices=("paper", "unet", "residual"), default="paper")
     p.add_argument("--residual-body", choices=("paper", "unet"), default="paper")
+    p.add_argument("--residual-kernel", type=int, default=0, help="model.residual_kernel (odd; 0 = none)")
+    p.add_argument("--kernel-lr-mult", type=float, default=100.0, help="model.residual_kernel_lr_mult")
     p.add_argument("--bias-init", type=float, default=0.1)
     p.add_argument("--out-activation", choices=("lrelu", "linear"), default="lrelu")
     p.add_argument("--lr", type=float, default=1e-4)
@@ -64,6 +66,7 @@ def parse() -> argparse.Namespace:
 def config(a: argparse.Namespace) -> Config:
     c = Config()
     model = replace(c.model, width=a.width, generator=a.generator, residual_body=a.residual_body,
+                    residual_kernel=a.residual_kernel, residual_kernel_lr_mult=a.kernel_lr_mult,
                     bias_init=a.bias_init, out_activation=a.out_activation)
     train = replace(c.train, lr=a.lr, adam_beta1=a.beta1, adam_beta2=a.beta2, lr_decay_every=a.decay_every,
                     flux_loss_weight=a.flux_loss_weight, clip_norm=a.clip_norm, seed=a.seed)
@@ -79,14 +82,14 @@ def main() -> None:
     dc, tc = cfg.data, cfg.train
     src_s, dst_s = (dc.x, dc.y) if a.direction == "xy" else (dc.y, dc.x)
     tr = dc.pixel_transform
-    xs, _ = load_split(a.shards, src_s, "paired-train", 10 ** 9, tr)
-    ys, _ = load_split(a.shards, dst_s, "paired-train", 10 ** 9, tr)
-    xt, ids = load_split(a.shards, src_s, "paired-test", a.eval_count, tr)
+    xs, _, ps = load_split(a.shards, src_s, "paired-train", 10 ** 9, tr)
+    ys, _, _ = load_split(a.shards, dst_s, "paired-train", 10 ** 9, tr)
+    xt, ids, pt = load_split(a.shards, src_s, "paired-test", a.eval_count, tr)
     truth_root, truth_split = (a.truth_root, "paired-test") if a.truth_root else (a.shards, TRUTH_SPLIT)
-    yt, tids = load_split(truth_root, dst_s, truth_split, a.eval_count, tr)
+    yt, tids, _ = load_split(truth_root, dst_s, truth_split, a.eval_count, tr)
     assert np.array_equal(ids, tids), "truth object ids differ from paired-test"
     g = build("generator", cfg.model, direction=a.direction, **generator_kwargs(cfg))
-    opt = torch.optim.Adam([p for p in g.parameters() if p.requires_grad], lr=tc.lr,
+    opt = torch.optim.Adam(param_groups([p for p in g.parameters() if p.requires_grad], tc.lr),
                            betas=(tc.adam_beta1, tc.adam_beta2))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, tc, cfg.dist))
     w_ap = torch.from_numpy(aperture_weights(dst_s.stamp_size, dst_s.pixel_scale, tc.flux_loss_radii_arcsec)).float()
@@ -96,7 +99,7 @@ def main() -> None:
     def evaluate(it: int, t0: float) -> None:
         g.eval()
         with torch.no_grad():
-            pred = torch.cat([g(xt[i:i + 50]) for i in range(0, len(xt), 50)])
+            pred = torch.cat([generate(g, xt[i:i + 50], pt[i:i + 50]) for i in range(0, len(xt), 50)])
         g.train()
         rec = {"label": label, "iter": it, "wall_s": round(time.perf_counter() - t0, 1),
                **score(pred, yt, dst_s, tr)}
@@ -111,7 +114,7 @@ def main() -> None:
         idx = rng.choice(len(xs), a.batch, replace=False)
         codes = random_d4_codes(rng, a.batch)
         xb, yb = d4_batch(xs[idx], codes), d4_batch(ys[idx], codes)
-        pred = g(xb)
+        pred = generate(g, xb, ps[idx])
         loss = a.mse_weight * losses.mse(pred, yb)
         if tc.flux_loss_weight:
             loss = loss + tc.flux_loss_weight * losses.aperture_flux_loss(pred, yb, w_ap, tr)

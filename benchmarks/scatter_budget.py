@@ -20,7 +20,8 @@ import numpy as np
 import torch
 
 from hpcgan.config import load_config
-from hpcgan.data.shards import open_source, stamps_to_model
+from hpcgan.data.shards import open_source, seeing, stamps_to_model
+from hpcgan.models.residual import generate
 from hpcgan.evaluate.noise import background_mask
 from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.translate.baseline import BaselineTranslator
@@ -54,14 +55,14 @@ def main() -> None:
     for what, split in (("baseline, noisy SDSS input", "paired-test"), ("baseline, noise-free SDSS input", "paired-test-truth")):
         src = open_source(a.shards, sx.name, split)
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)
-        y = BaselineTranslator(cfg, "x2y", cpu, src).physical(x, list(src.object_ids()), [0], 0)[0][:, b]
+        y = BaselineTranslator(cfg, "x2y", cpu).physical(x, list(src.object_ids()), [0], 0, seeing(src))[0][:, b]
         line(what, y, truth, sy.pixel_scale)
     if a.checkpoint:
         src = open_source(a.shards, sx.name, "paired-test")
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)
         tr = Translator(a.checkpoint, "x2y", cpu, "torch")
         with torch.inference_mode():
-            g = tr.to_physical(tr.gen(x).unsqueeze(0))[0][:, b]
+            g = tr.to_physical(generate(tr.gen, x, torch.from_numpy(seeing(src))).unsqueeze(0))[0][:, b]
         offset = (g - truth)[:, background_mask(g.shape[-1])].mean(1)  # per object, target units / px
         area = aperture_fluxes(np.ones((1, *g.shape[1:])), sy.pixel_scale, [3.0])[0, 0, 0]
         f3 = aperture_fluxes(truth, sy.pixel_scale, [3.0])[:, 0, 0]

@@ -284,6 +284,52 @@ def test_residual_generator_starts_at_the_baseline(direction, body):
         build("generator", replace(SMALL, generator="residual"), direction=direction)
 
 
+def test_matching_kernel_keeps_flux_symmetry_and_starts_at_the_baseline():
+    """model.residual_kernel: zero at start (the generator is the baseline), then any weights give a
+    D4-symmetric, zero-sum kernel (total flux of a stamp kept), learning at lr x residual_kernel_lr_mult."""
+    from dataclasses import replace
+
+    from hpcgan.config import ConfigError, load_config
+    from hpcgan.config.schema import DataCfg, DistCfg, TrainCfg
+    from hpcgan.dist import init
+    from hpcgan.models.residual import MatchingKernel
+    from hpcgan.train.optim import make_unit, set_base_lr
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    cfg = replace(SMALL, generator="residual", residual_kernel=5, residual_kernel_lr_mult=50.0)
+    g = build("generator", cfg, direction="xy", data=data)
+    plain = build("generator", replace(cfg, residual_kernel=0), direction="xy", data=data)
+    x = torch.rand(2, 5, 16, 16)
+    assert torch.allclose(g(x), plain(x), atol=1e-6)
+    psf = torch.tensor([[1.5] * 5, [float("nan")] * 5])
+    assert torch.allclose(g(x, psf), plain(x), atol=1e-6)
+    k = MatchingKernel((1.0, 1.2, 1.4, 1.0, 1.0), 5)
+    with torch.no_grad():
+        k.weight.normal_()
+    kern = k.kernels()
+    assert torch.allclose(kern.sum(dim=(-2, -1)), torch.zeros(2, 5), atol=1e-5)
+    assert torch.allclose(kern, torch.rot90(kern, 1, dims=(-2, -1)), atol=1e-6)
+    img = torch.zeros(3, 5, 32, 32)
+    img[..., 12:20, 12:20] = torch.rand(3, 5, 8, 8)
+    seeing = torch.tensor([[1.1] * 5, [0.9] * 5, [float("nan")] * 5])
+    out = k(img, seeing)
+    assert torch.allclose(out.sum(dim=(-2, -1)), img.sum(dim=(-2, -1)), rtol=1e-5)  # flux kept
+    # K(s) = K0 + s K1, s = fwhm / nominal - 1 (0 without a FWHM): stamp by stamp, as one kernel each
+    for i in range(3):
+        s = torch.nan_to_num(seeing[i] / k.nominal - 1.0)
+        one = img[i:i + 1] + torch.nn.functional.conv2d(img[i:i + 1], (kern[0] + s[:, None, None] * kern[1])[:, None],
+                                                        padding=2, groups=5)
+        assert torch.allclose(out[i:i + 1], one, atol=1e-5)
+    u = make_unit("g", {"g_xy": g}, TrainCfg(lr=1e-4), DistCfg(), init("none"))
+    lrs = sorted((grp["lr"], grp["lr_mult"]) for grp in u.opt.param_groups)
+    assert lrs == [(pytest.approx(1e-4), 1.0), (pytest.approx(5e-3), 50.0)]
+    assert set_base_lr(u, 2e-4) == pytest.approx(1e-4)
+    assert sorted(grp["lr"] for grp in u.opt.param_groups) == [pytest.approx(2e-4), pytest.approx(1e-2)]
+    with pytest.raises(ConfigError, match=r"^model.residual_kernel: an odd size >= 3"):
+        load_config("default", ["model.generator=residual", "model.residual_kernel=4"])
+
+
 def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
     """Step 1 then step 2 (its frozen noise emulators from step 1) on 4-band 24 <-> 52 px stamps."""
     import numpy as np

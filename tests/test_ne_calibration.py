@@ -62,7 +62,7 @@ def test_fresh_step1_starts_at_the_sky_sigma(tmp_path, caplog):
             ne = build("noise_emulator", cfg.model, impl="torch", bands=5)
             ne.load_state_dict(state["nets"][f"ne_{side}"])
             survey = getattr(cfg.data, side)
-            x, _ = load_split(str(shards), survey, "unpaired", 64, cfg.data.pixel_transform)
+            x, _, _ = load_split(str(shards), survey, "unpaired", 64, cfg.data.pixel_transform)
             out[flag, side] = (ne.noise_std().numpy(), sky_sigma(x.numpy()))
     assert sum("calibrated to the" in r.getMessage() for r in caplog.records) == 2
     for side in ("x", "y"):

@@ -207,6 +207,9 @@ def validate(cfg: Config) -> Config:
     from hpcgan.models.geometry import check_networks  # lazy: hpcgan.models imports this module
 
     check_networks(cfg)  # bands and stamp sizes the networks can map (docs/models.md, "Geometry")
+    k = cfg.model.residual_kernel
+    if k and (k < 3 or k % 2 == 0):
+        raise ConfigError(f"model.residual_kernel: an odd size >= 3 (source pixels), or 0 = none; got {k}")
     if cfg.simulate.mag_min >= cfg.simulate.mag_max:
         raise ConfigError(f"simulate.mag_min: must be < simulate.mag_max ({cfg.simulate.mag_max}), got {cfg.simulate.mag_min}")
     steps = RECIPES[cfg.train.variant].steps()

@@ -93,6 +93,10 @@ class ModelCfg:
     # (body ``residual_body``, last conv zero-initialised: it starts at the baseline); docs/models.md
     generator: Literal[MODEL_NAMES["generator"]] = "paper"
     residual_body: Literal["paper", "unet"] = "paper"
+    # residual: a learnt D4-symmetric, zero-sum matching kernel (odd size in source pixels; 0 = none)
+    # applied before the baseline, and the multiple of train.lr its weights learn at (docs/models.md)
+    residual_kernel: int = rng(0, 31, default=0)
+    residual_kernel_lr_mult: float = rng(0.0, None, lo_open=True, default=100.0)
     out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
     discriminator: Literal[MODEL_NAMES["discriminator"]] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them

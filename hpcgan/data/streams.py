@@ -6,6 +6,7 @@
         batch["x"]   # (B, 5, 64, 64)   float32, model space (flux-scaled, transformed, augmented)
         batch["y"]   # (B, 5, 136, 136)
         batch["xp"], batch["yp"]         # aligned pairs: same objects, same D4 op
+        batch["xp_psf"]  # (B, 5) float32: each stamp's PSF FWHM in arcsec (NaN = unknown), per stream
 
 Determinism: the batch of iteration ``i`` is a pure function of ``(seed, rank, i)`` (and the data),
 so a resumed run only needs the iteration number. Per stream, an *epoch* is ``batches_per_epoch``
@@ -27,7 +28,7 @@ import numpy as np
 import torch
 
 from hpcgan.config.schema import DataCfg, SurveyCfg
-from hpcgan.data.shards import ArraySource, ShardSource, open_source, rank_range, stamps_to_model
+from hpcgan.data.shards import ArraySource, ShardSource, open_source, rank_range, seeing, stamps_to_model
 from hpcgan.data.transforms import d4, random_d4_codes
 from hpcgan.log import get_logger
 
@@ -48,6 +49,7 @@ class _Stream:
     hi: int
     group: int
     batches_per_epoch: int = 1
+    psf: np.ndarray | None = None  # (N, C) PSF FWHM per stamp and band (arcsec, NaN = unknown)
 
 
 class TrainStreams:
@@ -104,7 +106,7 @@ class TrainStreams:
             per_epoch = (n // size) // cfg.batch_size  # = min over ranks of local // batch
             if allreduce_min is not None:
                 per_epoch = int(allreduce_min((hi - lo) // cfg.batch_size))
-            streams.append(_Stream(name, survey, src, lo, hi, group, max(1, per_epoch)))
+            streams.append(_Stream(name, survey, src, lo, hi, group, max(1, per_epoch), seeing(src)))
         _check_pairs(streams)
         ts = cls(streams, cfg.batch_size, rank, seed, cfg.augment, cfg.pixel_transform, cfg.num_workers)
         log.info("streams: " + "; ".join(f"{s.name} {s.hi - s.lo} stamps [{s.lo}:{s.hi}] "
@@ -154,6 +156,7 @@ class TrainStreams:
                 raw = raw[inv]
             x = stamps_to_model(raw, s.source, s.survey.flux_scale, self.transform)
             out[name] = x.contiguous()
+            out[f"{name}_psf"] = torch.from_numpy(s.psf[idx])  # a rotation or flip keeps the FWHM
         return out
 
     def iterate(self, start_iter: int = 0) -> Iterator[dict[str, torch.Tensor]]:

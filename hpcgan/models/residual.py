@@ -5,36 +5,95 @@
 Gaussian PSF match) taken through the pixel transform ``T`` and flux scales of the two surveys, plus a
 network correction ``net`` (``model.residual_body``: the paper's generator or the U-Net, linear output)
 whose last conv is zero-initialised, so training starts exactly at the baseline's score.
+
+With ``model.residual_kernel: k`` (odd, source pixels) the baseline's input first goes through a learnt
+matching kernel, ``I + K(s) * I`` per band (depthwise, in physical units, before the resample), with
+``K(s) = K0 + s K1`` and ``s = fwhm / fwhm_nominal - 1`` the stamp's source seeing relative to the survey's
+nominal one (per band; ``s = 0`` where the stamp has no PSF FWHM). Both kernels are D4-symmetric (the
+PSFs are round to a few per cent and training rotates the stamps), have zero sum (total flux is kept)
+and start at zero. This is the linear PSF change between the surveys, learnt from the pairs: for SDSS ->
+CFHT a sharpening that the physical baseline cannot do (it never deconvolves), and one that depends on
+each stamp's seeing (the baseline's 3" aperture-flux scatter is mostly the SDSS seeing, docs/training.md).
+``net`` then learns what is not linear. The kernels learn at ``model.residual_kernel_lr_mult`` x
+``train.lr`` (the ``lr_mult`` attribute that :func:`hpcgan.train.optim.make_unit` reads): their weights are
+of order 1, out of reach of 1e-4 steps in a short run.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
 
+import torch.nn.functional as F
+
 from hpcgan.config.schema import DataCfg
 from hpcgan.data.transforms import from_model_space, to_model_space
+from hpcgan.kernels.noise_synthesis import symmetrize_d4
 from hpcgan.models.layers import last_conv
 from hpcgan.models.registry import REG, register
 
 
+class MatchingKernel(nn.Module):
+    """``I + K(s) * I`` per band, ``K(s) = K0 + s K1``: learnt, D4-symmetric, zero-sum depthwise kernels
+    (zero at start), ``s`` the stamp's seeing relative to ``nominal_fwhm`` (see module docstring)."""
+
+    def __init__(self, nominal_fwhm: tuple[float, ...], size: int, lr_mult: float = 1.0):
+        super().__init__()
+        if size < 3 or size % 2 == 0:
+            raise ValueError(f"model.residual_kernel: an odd size >= 3 (or 0 = off), got {size}")
+        self.register_buffer("nominal", torch.tensor(nominal_fwhm, dtype=torch.float32), persistent=False)
+        self.weight = nn.Parameter(torch.zeros(2, len(nominal_fwhm), size, size))  # K0, K1
+        self.weight.lr_mult = lr_mult  # read by hpcgan.train.optim.make_unit
+
+    def kernels(self) -> torch.Tensor:
+        """(2, C, k, k): K0 and K1 symmetrised, each with its mean removed (sums to 0: flux is kept)."""
+        w = symmetrize_d4(self.weight)
+        return w - w.mean(dim=(-2, -1), keepdim=True)
+
+    def seeing(self, psf_fwhm: torch.Tensor | None, n: int) -> torch.Tensor:
+        """(B, C) ``s = fwhm / nominal - 1``; 0 without a FWHM (None, NaN, <= 0)."""
+        if psf_fwhm is None:
+            return self.nominal.new_zeros(n, len(self.nominal))
+        f = psf_fwhm.to(self.nominal)
+        return torch.where(torch.isfinite(f) & (f > 0), f / self.nominal - 1.0, torch.zeros_like(f))
+
+    def forward(self, img: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
+        n, c, h, w = img.shape
+        k0, k1 = self.kernels().to(img.dtype)
+        s = self.seeing(psf_fwhm, n).to(img.dtype)
+        k = (k0[None] + s[:, :, None, None] * k1[None]).reshape(n * c, 1, *k0.shape[-2:])
+        conv = F.conv2d(img.reshape(1, n * c, h, w), k, padding=k.shape[-1] // 2, groups=n * c)
+        return img + conv.reshape(n, c, h, w)
+
+
 class ResidualGenerator(nn.Module):
-    """``forward(x) = base(x) + net(x)``, ``base`` the baseline in model space (no parameters)."""
+    """``forward(x) = base(x) + net(x)``, ``base`` the baseline in model space (no parameters), after the
+    optional learnt matching kernel."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
-                 transform: str = "sqrt"):
+                 transform: str = "sqrt", match: nn.Module | None = None):
         super().__init__()
-        self.baseline, self.net = baseline, net
+        self.baseline, self.net, self.match = baseline, net, match
         self.src_scale, self.dst_scale, self.transform = src_scale, dst_scale, transform
         out = last_conv(net)
         nn.init.zeros_(out.weight)
         nn.init.zeros_(out.bias)
 
-    def base(self, x: torch.Tensor) -> torch.Tensor:
+    takes_psf = True  # forward(x, psf_fwhm): callers with per-stamp source seeing pass it (:func:`generate`)
+
+    def base(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         phys = from_model_space(x.float(), self.src_scale, self.transform)
+        if self.match is not None:
+            phys = self.match(phys, psf_fwhm)
         return to_model_space(self.baseline(phys), self.dst_scale, self.transform).to(x.dtype)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + self.net(x)
+    def forward(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
+        """``x`` (B, C, H, W) model space; ``psf_fwhm`` (B, C) the stamps' source seeing in arcsec (or None)."""
+        return self.base(x, psf_fwhm) + self.net(x)
+
+
+def generate(g: nn.Module, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
+    """``g(x)``, handing the stamps' source seeing ``psf_fwhm`` (B, C) to generators that take it."""
+    return g(x, psf_fwhm) if getattr(g, "takes_psf", False) and psf_fwhm is not None else g(x)
 
 
 def generator_kwargs(cfg) -> dict:
@@ -46,11 +105,15 @@ def generator_kwargs(cfg) -> dict:
 def _residual(cfg, direction: str, data: DataCfg | None = None) -> ResidualGenerator:
     from dataclasses import replace
 
-    from hpcgan.models.baseline import PhysicalBaseline
+    from hpcgan.models.baseline import PhysicalBaseline, nominal_seeing
 
     if data is None:
         raise ValueError("model.generator=residual needs the survey geometry: build(..., data=cfg.data)")
     src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
     body = REG[("generator", cfg.residual_body)](replace(cfg, out_activation="linear"), direction=direction,
                                                    data=data)
-    return ResidualGenerator(PhysicalBaseline(src, dst), body, src.flux_scale, dst.flux_scale, data.pixel_transform)
+    baseline = PhysicalBaseline(src, dst)
+    match = (MatchingKernel(nominal_seeing(src), cfg.residual_kernel, cfg.residual_kernel_lr_mult)
+             if cfg.residual_kernel else None)
+    return ResidualGenerator(baseline, body, src.flux_scale, dst.flux_scale, data.pixel_transform,
+                             match)

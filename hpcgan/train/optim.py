@@ -42,13 +42,23 @@ def base_lr(train: TrainCfg, dist: DistCfg, world: int) -> float:
 
 
 def set_base_lr(unit: Unit, lr: float) -> float:
-    """Make ``lr`` the base rate of ``unit``'s schedule, at the schedule's current position (a loaded
-    checkpoint brings the rates it ran with). Returns the previous base rate."""
-    old = float(unit.sched.base_lrs[0])
-    unit.sched.base_lrs = [lr] * len(unit.sched.base_lrs)
-    for g, f in zip(unit.opt.param_groups, unit.sched.lr_lambdas):
-        g["initial_lr"], g["lr"] = lr, lr * f(unit.sched.last_epoch)
+    """Make ``lr`` the base rate of ``unit``'s schedule (each parameter group's ``lr_mult`` times it), at
+    the schedule's current position (a loaded checkpoint brings the rates it ran with). Returns the
+    previous base rate."""
+    old = float(unit.sched.base_lrs[0]) / unit.opt.param_groups[0].get("lr_mult", 1.0)
+    unit.sched.base_lrs = [lr * g.get("lr_mult", 1.0) for g in unit.opt.param_groups]
+    for g, base, f in zip(unit.opt.param_groups, unit.sched.base_lrs, unit.sched.lr_lambdas):
+        g["initial_lr"], g["lr"] = base, base * f(unit.sched.last_epoch)
     return old
+
+
+def param_groups(params: list[nn.Parameter], lr: float) -> list[dict]:
+    """One Adam parameter group per ``lr_mult`` (a parameter attribute, default 1; e.g. the residual
+    generator's matching kernel), first-seen order, each at ``lr * lr_mult``."""
+    groups: dict[float, list[nn.Parameter]] = {}
+    for p in params:
+        groups.setdefault(float(getattr(p, "lr_mult", 1.0)), []).append(p)
+    return [{"params": ps, "lr": lr * m, "lr_mult": m} for m, ps in groups.items()]
 
 
 def make_unit(name: str, modules: Mapping[str, nn.Module], train: TrainCfg, dist: DistCfg, d) -> Unit:
@@ -57,7 +67,8 @@ def make_unit(name: str, modules: Mapping[str, nn.Module], train: TrainCfg, dist
     if not named:
         raise ValueError(f"optimiser {name!r}: no trainable parameter in {list(modules)}")
     params = [p for _, p in named]
-    opt = torch.optim.Adam(params, lr=base_lr(train, dist, d.size), betas=(train.adam_beta1, train.adam_beta2))
+    opt = torch.optim.Adam(param_groups(params, base_lr(train, dist, d.size)),
+                           betas=(train.adam_beta1, train.adam_beta2))
     opt = d.wrap_optimizer(opt, named)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, train, dist))
     return Unit(name, dict(modules), opt, sched, params, [n for n, _ in named])

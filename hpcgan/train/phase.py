@@ -74,7 +74,8 @@ class Phase:
 
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
-        return {k: batch[k].to(self.device, non_blocking=True, memory_format=fmt) for k in self.streams}
+        return {k: v.to(self.device, non_blocking=True, memory_format=fmt if v.ndim == 4 else torch.preserve_format)
+                for k, v in batch.items() if k.removesuffix("_psf") in self.streams}
 
     def emulate(self, s: str, base: torch.Tensor, tag: str) -> torch.Tensor:
         """``base + NE_s`` with noise keyed by (seed, iteration, ``tag``, global sample index):
@@ -116,8 +117,8 @@ class Phase:
         raise NotImplementedError
 
     def lr(self) -> float:
-        u = next(iter(self.units.values()))
-        return float(u.opt.param_groups[0]["lr"])
+        g = next(iter(self.units.values())).opt.param_groups[0]
+        return float(g["lr"]) / g.get("lr_mult", 1.0)
 
     def sched_step(self) -> None:
         for u in self.units.values():

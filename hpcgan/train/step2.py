@@ -38,7 +38,7 @@ import torch
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES, Recipe
 from hpcgan.evaluate.photometry import aperture_weights
-from hpcgan.models.residual import generator_kwargs
+from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
@@ -94,9 +94,10 @@ class TranslationPhase(Phase):
         """What D_s sees as fake: ``base + NE_s`` when the noise emulators train here (``auto``), else ``base``."""
         return self.noisy(s, base, tag) if self.recipe.noise == "trained" else base
 
-    def translate(self, s: str, img: torch.Tensor) -> torch.Tensor:
-        """Into domain ``s``: ``G(img)``."""
-        return self.nets[GEN[s]](img)
+    def translate(self, s: str, img: torch.Tensor, psf: torch.Tensor | None = None) -> torch.Tensor:
+        """Into domain ``s``: ``G(img)``; ``psf`` (B, C) the source stamps' seeing, for generators that
+        take it (a translated image has no seeing of its own: None = the survey's nominal)."""
+        return generate(self.nets[GEN[s]], img, psf)
 
     # The updates of one iteration, each stepping only its own optimiser (explicit for the
     # distributed backends).
@@ -113,14 +114,14 @@ class TranslationPhase(Phase):
             if r.cycle:
                 for s in DOMAINS:  # s -> o (+ NE_o) -> s
                     o = OTHER[s]
-                    fake_o = self.translate(o, batch[s])
+                    fake_o = self.translate(o, batch[s], batch.get(f"{s}_psf"))
                     l = losses.mse(self.translate(s, self.noisy(o, fake_o, "cycle")), batch[s])
                     out[f"loss/cycle_{s}"] = l.detach()
                     l_mse = l_mse + l
                     fakes[o], reals[o] = fake_o, batch[o]
             if r.identity:
                 for s, src in (("y", "xp"), ("x", "yp")):
-                    fake_s = self.translate(s, batch[src])
+                    fake_s = self.translate(s, batch[src], batch.get(f"{src}_psf"))
                     l = losses.mse(fake_s, batch[s + "p"])
                     out[f"loss/identity_{s}"] = l.detach()
                     if self.ap_weights:
@@ -159,7 +160,7 @@ class TranslationPhase(Phase):
             paired = self.recipe.identity
             src = batch[s + "p"] if paired else batch[s]
             with self.autocast():
-                g = self.translate(o, src)
+                g = self.translate(o, src, batch.get(f"{s}{'p' if paired else ''}_psf"))
                 t = self.noisy(o, g).float()
             rows += [(f"{s}{'p' if paired else ''}", src), (f"{GEN[o]}({s})", g.float())]
             if f"ne_{o}" in self.nets:

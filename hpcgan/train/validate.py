@@ -20,21 +20,25 @@ import numpy as np
 import torch
 
 from hpcgan.config.schema import Config, SurveyCfg
-from hpcgan.data.shards import open_source, stamps_to_model
+from hpcgan.data.shards import open_source, seeing, stamps_to_model
 from hpcgan.data.transforms import from_model_space
 from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.log import get_logger
+from hpcgan.models.residual import generate
 
 log = get_logger(__name__)
 TRUTH_SPLIT = "paired-test-truth"
 RADIUS_ARCSEC, BAND = 3.0, "r"
 
 
-def load_split(root: str, survey: SurveyCfg, split: str, count: int, transform: str) -> tuple[torch.Tensor, np.ndarray]:
-    """The first ``count`` stamps of one survey/split in model space, and their object ids."""
+def load_split(root: str, survey: SurveyCfg, split: str, count: int,
+               transform: str) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """The first ``count`` stamps of one survey/split in model space, their object ids and their PSF
+    FWHMs (N, C) in arcsec (NaN = unknown)."""
     src = open_source(root, survey.name, split)
     n = min(count, len(src))
-    return stamps_to_model(src.read(np.arange(n)), src, survey.flux_scale, transform), src.object_ids()[:n]
+    x = stamps_to_model(src.read(np.arange(n)), src, survey.flux_scale, transform)
+    return x, src.object_ids()[:n], torch.from_numpy(seeing(src)[:n])
 
 
 def score(pred: torch.Tensor, truth: torch.Tensor, survey: SurveyCfg, transform: str) -> dict[str, float]:
@@ -53,8 +57,9 @@ class Validator:
     """Scores a phase on the held-out subset; ``__call__(phase) -> {"val/<metric>_<tag>": value}``."""
 
     def __init__(self, cfg: Config, inputs: dict[str, torch.Tensor], truth: dict[str, torch.Tensor],
-                 batch_size: int = 32):
+                 batch_size: int = 32, psf: dict[str, torch.Tensor] | None = None):
         self.cfg, self.inputs, self.truth, self.batch_size = cfg, inputs, truth, batch_size
+        self.psf = psf or {}  # per input domain: (N, C) source seeing, for generators that take it
 
     @classmethod
     def from_config(cls, cfg: Config, root: str | None = None, truth_root: str | None = None,
@@ -63,11 +68,11 @@ class Validator:
         log line, when ``train.eval_every`` is 0 or no truth shards exist."""
         dc, n = cfg.data, cfg.train.eval_count
         root = root or dc.shards
-        inputs, truth = {}, {}
+        inputs, truth, psf = {}, {}, {}
         try:
             for s, survey in (("x", dc.x), ("y", dc.y)):
-                inputs[s], ids = load_split(root, survey, "paired-test", n, dc.pixel_transform)
-                truth[s], tids = load_split(truth_root or root, survey, truth_split, n, dc.pixel_transform)
+                inputs[s], ids, psf[s] = load_split(root, survey, "paired-test", n, dc.pixel_transform)
+                truth[s], tids, _ = load_split(truth_root or root, survey, truth_split, n, dc.pixel_transform)
                 if len(ids) != len(tids) or not np.array_equal(ids, tids):
                     raise ValueError(f"{survey.name} {truth_split}: object ids differ from paired-test")
         except (FileNotFoundError, ValueError) as e:
@@ -75,11 +80,14 @@ class Validator:
             return None
         log.info("validation vs truth: %d paired-test stamps every %d iterations", len(inputs["x"]),
                  cfg.train.eval_every)
-        return cls(cfg, inputs, truth)
+        return cls(cfg, inputs, truth, psf=psf)
 
-    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device) -> torch.Tensor:
-        return torch.cat([fn(x[i:i + self.batch_size].to(device)).float().cpu()
-                          for i in range(0, len(x), self.batch_size)])
+    def _apply(self, fn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], src: str,
+               device: torch.device) -> torch.Tensor:
+        x, psf = self.inputs[src], self.psf.get(src)
+        b = self.batch_size
+        return torch.cat([fn(x[i:i + b].to(device), None if psf is None else psf[i:i + b].to(device)).float().cpu()
+                          for i in range(0, len(x), b)])
 
     @torch.no_grad()
     def __call__(self, phase: Any) -> dict[str, float]:
@@ -89,12 +97,12 @@ class Validator:
         if "g_xy" in nets:
             for src, dst, g in (("x", "y", "g_xy"), ("y", "x", "g_yx")):
                 tag = f"{src}2{dst}"
-                jobs.append((tag, src, dst, nets[g]))
+                jobs.append((tag, src, dst, lambda t, p, g=nets[g]: generate(g, t, p)))
                 if f"ne_{dst}" in nets:
                     ne = nets[f"ne_{dst}"]
-                    jobs.append((f"{tag}_ne", src, dst, lambda t, g=nets[g], ne=ne: ne(g(t))))
+                    jobs.append((f"{tag}_ne", src, dst, lambda t, p, g=nets[g], ne=ne: ne(generate(g, t, p))))
         else:
-            jobs += [(f"ae_{s}", s, s, nets[f"ae_{s}"]) for s in ("x", "y")]
+            jobs += [(f"ae_{s}", s, s, lambda t, p, a=nets[f"ae_{s}"]: a(t)) for s in ("x", "y")]
         out: dict[str, float] = {}
         was = {k: m.training for k, m in nets.items()}
         for m in nets.values():
@@ -103,7 +111,7 @@ class Validator:
             with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), phase.autocast():
                 torch.manual_seed(self.cfg.train.seed)  # the same NE draws at every evaluation
                 for tag, src, dst, fn in jobs:
-                    pred = self._apply(fn, self.inputs[src], dev)
+                    pred = self._apply(fn, src, dev)
                     for k, v in score(pred, self.truth[dst], surveys[dst], dc.pixel_transform).items():
                         out[f"val/{k}_{tag}"] = v
         finally:

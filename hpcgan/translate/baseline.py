@@ -1,12 +1,12 @@
 """``translate.method: resample``: the physical baseline with the :class:`~hpcgan.translate.model.Translator`
 interface, so the bulk translation stage writes the same shards, FITS and manifest as for a model.
 
-    tr = BaselineTranslator(cfg, "y2x", torch.device("cpu"), source)   # source: the input ShardSource
-    y = tr.physical(x, ids, realisations=[0], seed=0)  # (R, B, 5, H', W') target survey units
+    tr = BaselineTranslator(cfg, "y2x", torch.device("cpu"))
+    y = tr.physical(x, ids, realisations=[0], seed=0, psf_fwhm=fwhm)  # (R, B, 5, H', W') target survey units
 
 The input is model space (as for a model) and is taken back to survey units first. The source PSF
-FWHM of each stamp is the shards' ``psf_fwhm`` (per band; the survey table's nominal seeing where it
-is NaN); the target's is the nominal seeing (a translation has no target observation). With
+FWHM of each stamp is ``psf_fwhm`` (B, 5) (the shards' ``psf_fwhm``, :func:`hpcgan.data.shards.seeing`;
+the survey table's nominal seeing where it is NaN or not given); the target's is the nominal seeing (a translation has no target observation). With
 ``baseline.add_noise`` each realisation ``k`` of object ``oid`` gets the target survey's sky noise
 (``SKYSIG`` per band, and its pixel correlation, as ``hpcgan simulate`` draws it) from a generator
 seeded with :func:`~hpcgan.translate.model.noise_seed` ``(seed, oid, k)``: independent of batch, rank
@@ -31,7 +31,7 @@ class BaselineTranslator:
     method = "resample"
     ne = None  # no noise emulator (the noise, if any, is the survey's sky noise)
 
-    def __init__(self, cfg: Config, direction: str, device: torch.device, source):
+    def __init__(self, cfg: Config, direction: str, device: torch.device):
         if direction not in DIRECTIONS:
             raise ValueError(f"translate.direction: {direction!r}; allowed: {', '.join(DIRECTIONS)}")
         src, dst = DIRECTIONS[direction][:2]
@@ -41,9 +41,7 @@ class BaselineTranslator:
         self.transform = cfg.data.pixel_transform
         self.add_noise, self.resample_setting = cfg.baseline.add_noise, cfg.baseline.resample
         self.base = baseline_from_config(cfg, direction).to(device)
-        fwhm = torch.from_numpy(np.asarray(source.column("psf_fwhm"), dtype=np.float64))
-        nominal = torch.tensor(self.base.fwhm_src or [np.nan] * len(self.src.bands), dtype=torch.float64)
-        self.fwhm = dict(zip(map(str, source.object_ids()), torch.where(torch.isfinite(fwhm), fwhm, nominal)))
+        self.nominal = torch.tensor(self.base.fwhm_src or [np.nan] * len(self.src.bands), dtype=torch.float64)
 
     def settings(self) -> dict:
         """What the manifest records instead of a checkpoint."""
@@ -65,12 +63,16 @@ class BaselineTranslator:
         return out
 
     @torch.inference_mode()
-    def physical(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int], seed: int) -> np.ndarray:
+    def physical(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int], seed: int,
+                 psf_fwhm: np.ndarray | None = None) -> np.ndarray:
         """Model-space input (B, 5, H, W) -> (R, B, 5, H', W') float32 in target survey units."""
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} object ids for a batch of {x.shape[0]}")
         raw = from_model_space(x.double(), self.src.flux_scale, self.transform).to(self.device)
-        fwhm = torch.stack([self.fwhm[str(i)] for i in ids]).to(self.device) if self.base.psf_match else None
+        fwhm = None
+        if self.base.psf_match:
+            f = self.nominal.expand(len(ids), -1) if psf_fwhm is None else torch.as_tensor(psf_fwhm, dtype=torch.float64)
+            fwhm = torch.where(torch.isfinite(f), f, self.nominal).to(self.device)
         y = self.base(raw, psf_fwhm_src=fwhm).cpu().numpy()
         out = np.empty((len(realisations), *y.shape), dtype=np.float32)
         for j, k in enumerate(realisations):

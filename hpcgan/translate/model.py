@@ -29,7 +29,7 @@ from hpcgan.config.loader import validate
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.transforms import from_model_space
 from hpcgan.models import build
-from hpcgan.models.residual import generator_kwargs
+from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import checkpoint as ckpt
 
 # direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
@@ -108,15 +108,17 @@ class Translator:
 
     @torch.inference_mode()
     def model_space(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int],
-                    seed: int) -> torch.Tensor:
+                    seed: int, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """Model-space input (B, 5, H, W) -> (R, B, 5, H', W') model-space translations ``G(x) + NE(z)``.
 
         Without a noise emulator (variants ``no_noise``, ``pix2pix``, ``cyclegan``) every realisation
-        is the deterministic ``G(x)``.
+        is the deterministic ``G(x)``. ``psf_fwhm`` (B, 5): the input stamps' seeing in arcsec (NaN =
+        unknown), used by generators that take it (``model.residual_kernel``).
         """
         if len(ids) != x.shape[0]:
             raise ValueError(f"{len(ids)} object ids for a batch of {x.shape[0]}")
-        base = self.gen(x.to(self.device, torch.float32))
+        base = generate(self.gen, x.to(self.device, torch.float32),
+                        None if psf_fwhm is None else torch.as_tensor(psf_fwhm).to(self.device))
         if self.ne is None:
             return base.unsqueeze(0).expand(len(realisations), *base.shape).cpu()
         out = torch.empty(len(realisations), *base.shape)
@@ -130,7 +132,8 @@ class Translator:
         """Model-space translations -> target survey pixel units (inverse transform, then / flux_scale)."""
         return np.ascontiguousarray(from_model_space(y.double(), self.dst.flux_scale, self.transform).float().numpy())
 
-    def physical(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int], seed: int) -> np.ndarray:
+    def physical(self, x: torch.Tensor, ids: Sequence[str], realisations: Sequence[int], seed: int,
+                 psf_fwhm: np.ndarray | None = None) -> np.ndarray:
         """Model-space input (B, 5, H, W) (see :func:`hpcgan.data.shards.stamps_to_model`) ->
         (R, B, 5, H', W') float32 in target survey units."""
-        return self.to_physical(self.model_space(x, ids, realisations, seed))
+        return self.to_physical(self.model_space(x, ids, realisations, seed, psf_fwhm))

@@ -35,7 +35,7 @@ import hpcgan
 from hpcgan.config.integrity import no_effect, resolve_auto
 from hpcgan.config.loader import ConfigError, save_config, to_dict
 from hpcgan.config.schema import Config, SurveyCfg
-from hpcgan.data.shards import open_source, rank_range, stamps_to_model
+from hpcgan.data.shards import open_source, rank_range, seeing, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.dist.comm import Comm
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, write_manifest
@@ -65,6 +65,7 @@ class TranslateBatches:
         self.tr, self.source, self.lo, self.split, self.out = tr, source, lo, split, out
         self.n_real, self.seed, self.magzp, self.spec = n_real, seed, magzp, spec
         self.grids = grids  # each input stamp's model-grid header text ('' = none)
+        self.psf = seeing(source)  # (N, C) each input stamp's PSF FWHM (arcsec, NaN = unknown)
 
     def __call__(self, units: list[tuple[Row, ...]], b0: int) -> Batch:
         b1 = b0 + len(units)
@@ -72,7 +73,8 @@ class TranslateBatches:
         x = stamps_to_model(raw, self.source, self.tr.src.flux_scale, self.tr.transform)
         rows = [u[0] for u in units]
         ids = [r.object_id for r in rows]
-        y = self.tr.physical(x, ids, range(self.n_real), self.seed)  # (R, B, 5, H, W) target units
+        psf = self.psf[self.lo + b0:self.lo + b1]
+        y = self.tr.physical(x, ids, range(self.n_real), self.seed, psf)  # (R, B, 5, H, W) target units
         dst, grids = self.tr.dst, self.grids[b0:b1]
         nb = len(dst.bands)
         wcs = [target_grid(g, r.ra, r.dec, dst.stamp_size, dst.pixel_scale) for g, r in zip(grids, rows)]
@@ -134,7 +136,7 @@ def run(cfg: Config, comm: Comm) -> int:
         source = open_source(root, tr.src.name, tc.split)
     else:
         source = open_source(root, getattr(cfg.data, side).name, tc.split)
-        tr = BaselineTranslator(cfg, tc.direction, device, source)
+        tr = BaselineTranslator(cfg, tc.direction, device)
     src, dst = tr.src, tr.dst
     want = (len(src.bands), src.stamp_size, src.stamp_size)
     if tuple(source.shape) != want:
