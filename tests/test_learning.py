@@ -41,25 +41,30 @@ def blobs(n: int, size: int, scale: float, sigma_arcsec: np.ndarray, flux: np.nd
 
 
 
-def make_shards(root: Path, truth: bool = True, seed: int = 0) -> Path:
-    """SDSS-like 16 px (0.396") and CFHT-like 40 px (0.187", 1000x the flux) twins of the same galaxies,
-    with sky noise; the test split's noise-free twins as ``paired-test-truth``."""
+def make_shards(root: Path, truth: bool = True, seed: int = 0, n_train: int = N_TRAIN, n_test: int = N_TEST,
+                sig: tuple[float, float] = (0.8, 1.6), seeing_jitter: float = 0.0) -> Path:
+    """SDSS-like 16 px (0.396") and CFHT-like 40 px (0.187", 1000x the flux) twins of the same galaxies
+    (Gaussian sigma uniform in ``sig`` arcsec), with sky noise; the test split's noise-free twins as
+    ``paired-test-truth``. The SDSS seeing (sigma 0.55", FWHM 1.3") varies by a factor uniform in
+    ``1 +- seeing_jitter`` per object, written as the shards' ``psf_fwhm``."""
     rng = np.random.default_rng(seed)
-    n = N_TRAIN + N_TEST
-    sig = rng.uniform(0.8, 1.6, n)
+    n = n_train + n_test
+    sig = rng.uniform(*sig, n)
     flux = rng.uniform(20, 80, (n, 5))
-    tx = blobs(n, 16, 0.396, np.hypot(sig, 0.55), flux)  # SDSS seeing broader than CFHT's
+    psf_x = 0.55 * (1 + rng.uniform(-seeing_jitter, seeing_jitter, n))
+    tx = blobs(n, 16, 0.396, np.hypot(sig, psf_x), flux)  # SDSS seeing broader than CFHT's
     ty = blobs(n, 40, 0.187, np.hypot(sig, 0.3), flux * 1000)
     nx = tx + rng.normal(0, 0.05, tx.shape).astype(np.float32)
     ny = ty + rng.normal(0, 20.0, ty.shape).astype(np.float32)
+    fwhm = {"sdss": np.repeat(psf_x[:, None] * 2.3548, 5, axis=1), "cfht": np.full((n, 5), 0.3 * 2.3548)}
     ids = [f"obj{i:03d}" for i in range(n)]
-    tr, te = slice(0, N_TRAIN), slice(N_TRAIN, n)
+    tr, te = slice(0, n_train), slice(n_train, n)
     for name, noisy, clean in (("sdss", nx, tx), ("cfht", ny, ty)):
-        write_shard(root / name / "unpaired", noisy[tr], ids[tr])
-        write_shard(root / name / "paired-train", noisy[tr], ids[tr])
-        write_shard(root / name / "paired-test", noisy[te], ids[te])
+        write_shard(root / name / "unpaired", noisy[tr], ids[tr], fwhm[name][tr])
+        write_shard(root / name / "paired-train", noisy[tr], ids[tr], fwhm[name][tr])
+        write_shard(root / name / "paired-test", noisy[te], ids[te], fwhm[name][te])
         if truth:
-            write_shard(root / name / "paired-test-truth", clean[te], ids[te])
+            write_shard(root / name / "paired-test-truth", clean[te], ids[te], fwhm[name][te])
     return root
 
 
@@ -98,6 +103,23 @@ def test_residual_starts_at_baseline_and_flux_term_logs(tmp_path):
     assert any("loss/flux_y" in r for r in m)
     first = next(r for r in m if "val/mse_x2y" in r)
     assert first["iter"] == 0 and abs(first["val/ap3_bias_x2y"]) < 0.1, first
+
+
+def test_each_stamps_seeing_reaches_the_matching_kernel(tmp_path):
+    """model.residual_kernel: the shards' per-stamp psf_fwhm flows through the training batches into
+    both generators (the seeing kernel K1 only gets a gradient where s = fwhm / nominal - 1 != 0), and
+    the checkpoint translates with it."""
+    from hpcgan.train import checkpoint as ckpt
+
+    shards = make_shards(tmp_path / "shards", seeing_jitter=0.3)
+    cfg = cfg_for(tmp_path, shards, "model.generator=residual", "model.residual_kernel=5", "model.bias_init=0",
+                  "train.iters=3", "train.eval_every=3", "train.flux_loss_weight=1.0")
+    run_dir = train(cfg)
+    nets = ckpt.load(ckpt.resolve(run_dir))["nets"]
+    for g in ("g_xy", "g_yx"):
+        k0, k1 = nets[g]["match.weight"]
+        assert k0.abs().sum() > 0 and k1.abs().sum() > 0, g
+    assert np.isfinite(val_curve(run_dir, "val/ap3_nmad_x2y")).all()
 
 
 def test_no_truth_is_one_log_line(tmp_path, caplog):

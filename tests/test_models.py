@@ -330,6 +330,57 @@ def test_matching_kernel_keeps_flux_symmetry_and_starts_at_the_baseline():
         load_config("default", ["model.generator=residual", "model.residual_kernel=4"])
 
 
+def test_matching_kernel_learns_the_seeing_dependence():
+    """Gaussian galaxies seen by SDSS at a seeing that varies +-25% per object (known to the model) and
+    by CFHT: fitting K0 + s K1 on the pairs (aperture-flux loss + a little MSE, as in training) takes
+    the 1.5" aperture-flux scatter of the physical baseline (which cannot sharpen) down by more than
+    3x; K0 alone (no seeing) does not (measured: NMAD 5.6% baseline, 7.8% K0 alone, 1.6% K0 + s K1)."""
+    from dataclasses import replace
+
+    from scipy.special import erf
+
+    from hpcgan.config.schema import DataCfg
+    from hpcgan.evaluate.photometry import aperture_fluxes, aperture_weights, bias_nmad
+    from hpcgan.models.baseline import PhysicalBaseline
+    from hpcgan.models.residual import MatchingKernel
+    from hpcgan.train.losses import aperture_flux_loss
+
+    data = DataCfg()
+    sx, sy = replace(data.x, stamp_size=32, bands=("r",)), replace(data.y, stamp_size=68, bands=("r",))
+    rng = np.random.default_rng(0)
+
+    def blobs(size, scale, sigma):
+        e = (np.arange(size + 1) - size / 2) * scale
+        f = np.diff(erf(e[None] / (np.sqrt(2) * sigma[:, None])), axis=1) / 2
+        return torch.from_numpy(np.einsum("ni,nj->nij", f, f)[:, None]).float()
+
+    n = 64
+    gal = rng.uniform(0.3, 1.2, n)
+    fwhm = 1.35 * (1 + rng.uniform(-0.25, 0.25, n))
+    x = blobs(32, 0.396, np.hypot(gal, fwhm / 2.3548))
+    truth = blobs(68, 0.187, np.hypot(gal, 0.7 / 2.3548)) * 10 ** (0.4 * (sy.magzp - sx.magzp))
+    psf = torch.from_numpy(fwhm[:, None]).float()
+    base = PhysicalBaseline(sx, sy)
+    w = torch.from_numpy(aperture_weights(68, 0.187, (1.5, 3.0))).float()
+    f15 = lambda img: aperture_fluxes(img[:, 0].detach().numpy(), 0.187, [1.5])[:, 0, 0]  # noqa: E731
+
+    def nmad_after(seeing: torch.Tensor | None) -> float:
+        torch.manual_seed(0)
+        k = MatchingKernel((1.35,), 9)
+        opt = torch.optim.Adam(k.parameters(), lr=1e-2)
+        for _ in range(150):
+            pred = base(k(x, seeing))
+            loss = ((pred - truth) ** 2).mean() / 1000 + aperture_flux_loss(pred, truth, w, "none")
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        return bias_nmad(f15(base(k(x, seeing))), f15(truth))["nmad"]
+
+    start = bias_nmad(f15(base(x)), f15(truth))["nmad"]
+    with_seeing, without = nmad_after(psf), nmad_after(None)
+    assert with_seeing < start / 3 and with_seeing < without / 3, (start, without, with_seeing)
+
+
 def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
     """Step 1 then step 2 (its frozen noise emulators from step 1) on 4-band 24 <-> 52 px stamps."""
     import numpy as np

@@ -51,10 +51,13 @@ class RowSlice:
             yield out
 
 
-def write_shard(folder: Path, images: np.ndarray, ids: list[str]) -> None:
-    """A one-part shard set in the docs/formats.md layout (the datasets evaluate and validation read)."""
+def write_shard(folder: Path, images: np.ndarray, ids: list[str], psf_fwhm: np.ndarray | None = None) -> None:
+    """A one-part shard set in the docs/formats.md layout (the datasets evaluate and validation read;
+    ``psf_fwhm`` (N, C) arcsec, the per-stamp seeing, when given)."""
     folder.mkdir(parents=True, exist_ok=True)
     with h5py.File(folder / "part-0-of-1.h5", "w") as f:
         f.create_dataset("images", data=images.astype(np.float32), chunks=(1, *images.shape[1:]))
         f.create_dataset("object_id", data=np.array(ids, dtype=object), dtype=h5py.string_dtype())
+        if psf_fwhm is not None:
+            f.create_dataset("psf_fwhm", data=np.asarray(psf_fwhm, np.float32))
         f.attrs["stamp_shape"] = images.shape[1:]
