@@ -26,8 +26,13 @@ SX, SY = 16, 34  # small stamps: same code paths, fast tests
 COLS = "object_id,survey,split,path,ra,dec"
 
 
-def _mef(path: Path, img: np.ndarray, bands=BANDS, dtype=">f4"):
+UNITS = {"sdss": "nanomaggy", "cfht": "ADU"}  # the surveys' declared model units (data.<side>.bunit)
+
+
+def _mef(path: Path, img: np.ndarray, bands=BANDS, dtype=">f4", bunit: str | None = None):
+    """A MEF stamp; ``bunit`` defaults to the declared units of the survey whose stamp size it has."""
     hdus = [fits.PrimaryHDU()]
+    hdus[0].header["BUNIT"] = bunit or UNITS["cfht" if img.shape[-1] == SY else "sdss"]
     for b, plane in zip(bands, img):
         h = fits.ImageHDU(plane.astype(dtype))
         h.header["EXTNAME"] = b

@@ -43,7 +43,7 @@ def _pad(b: bytes) -> bytes:
 def mef(img: np.ndarray, edits: dict | None = None, extra: dict | None = None) -> bytes:
     """A 5-band MEF written card by card; ``edits[hdu][key] = raw value`` (None: drop the card),
     ``extra[hdu]``: cards appended as they are (e.g. a second NAXIS1)."""
-    hdus = [[("SIMPLE", "T"), ("BITPIX", "8"), ("NAXIS", "0"), ("EXTEND", "T")]]
+    hdus = [[("SIMPLE", "T"), ("BITPIX", "8"), ("NAXIS", "0"), ("EXTEND", "T"), ("BUNIT", "'nanomaggy'")]]
     hdus += [[("XTENSION", "'IMAGE   '"), ("BITPIX", "-32"), ("NAXIS", "2"), ("NAXIS1", str(S)), ("NAXIS2", str(S)),
               ("PCOUNT", "0"), ("GCOUNT", "1"), ("EXTNAME", f"'{b}'"), ("BSCALE", "1.0"), ("BZERO", "0.0")]
              for b in BANDS]

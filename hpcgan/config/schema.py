@@ -57,7 +57,7 @@ class PreprocessCfg:
     catalog: str = "runs/sim/catalog.csv"
     frames: str = ""  # source=frames: the frame index CSV (path, survey, band, hdu, ...; docs/formats.md)
     frame_choice: Literal["first", "best"] = "best"  # object in several frames: first in the index, or most covered
-    require_units: bool = False  # stamps whose units cannot be determined: quarantined (true) or taken as model units (frames always need units)
+    require_units: bool = True  # stamps whose units cannot be determined: quarantined (true) or taken as model units (frames always need units)
     image_hdu: str = ""  # stamps, per_band/cube: the image HDU (number or EXTNAME); '' = by EXTNAME/IMAGETYP
     ivar_hdu: str = ""  # stamps, per_band/cube: the ivar (EXTNAME VAR*: variance) HDU; '' = by EXTNAME/IMAGETYP
     data_root: str = ""  # paths in the catalog are relative to this ('' = catalog's folder)
