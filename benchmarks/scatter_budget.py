@@ -4,6 +4,9 @@ For the paired-test objects of a shard root with truth twins (``hpcgan simulate`
 
 - the naive baseline on the noisy SDSS stamps and on their noise-free twins: if the two agree, the
   baseline's scatter is PSF-dependent aperture loss, not noise;
+- how much of that scatter each stamp's SDSS seeing explains: the NMAD left after a least-squares
+  line of the baseline's 3" flux ratio on the shards' ``psf_fwhm`` (and on the truth's concentration,
+  1.5" / 6" flux, a proxy of galaxy size): what a translation that knows the seeing can remove;
 - with ``--checkpoint``, the trained ``G(x)`` (no noise emulator): its background offset vs the truth
   (median over objects of the mean over the background annulus), that offset as a fraction of the
   3" flux, and the 3" bias/NMAD with the offset subtracted (a pedestal that games an aperture term).
@@ -37,6 +40,21 @@ def line(name: str, img: np.ndarray, truth: np.ndarray, scale: float, extra: str
     print(f"{name:34s} {cells}  {extra}")
 
 
+def seeing_share(pred: np.ndarray, truth: np.ndarray, fwhm: np.ndarray, scale: float) -> None:
+    """Print the 3" NMAD of ``pred / truth`` and what is left of it after a linear fit on the seeing
+    ``fwhm``, on a size proxy, and on both."""
+    f, ft = aperture_fluxes(pred, scale, [3.0])[:, 0, 0], aperture_fluxes(truth, scale, [1.5, 6.0])[:, 0]
+    ratio = f / aperture_fluxes(truth, scale, [3.0])[:, 0, 0]
+    conc = ft[:, 0] / ft[:, 1]
+    nmad = lambda r: 1.4826 * np.median(np.abs(r - np.median(r)))  # noqa: E731
+    cells = [f"as is {nmad(ratio):.4f}"]
+    for name, cols in (("seeing", [fwhm]), ("size", [conc]), ("seeing + size", [fwhm, conc, fwhm * conc])):
+        a = np.c_[np.ones_like(ratio), *cols]
+        coef, *_ = np.linalg.lstsq(a, ratio, rcond=None)
+        cells.append(f"after a fit on {name} {nmad(ratio - a @ coef):.4f}")
+    print(f"{'  its 3-arcsec NMAD':34s} " + ", ".join(cells))
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-c", "--config", default="demo")
@@ -57,6 +75,8 @@ def main() -> None:
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)
         y = BaselineTranslator(cfg, "x2y", cpu).physical(x, list(src.object_ids()), [0], 0, seeing(src))[0][:, b]
         line(what, y, truth, sy.pixel_scale)
+        if split == "paired-test-truth":
+            seeing_share(y, truth, seeing(src)[:, b], sy.pixel_scale)
     if a.checkpoint:
         src = open_source(a.shards, sx.name, "paired-test")
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)

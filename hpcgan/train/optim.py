@@ -3,6 +3,8 @@ distributed layer (``d.step``: average grads across ranks, clip by global norm, 
 
 Learning rate: ``train.lr`` (scaled by ``dist.lr_scaling`` with the world size), linear warm-up over
 ``dist.warmup_iters``, divided by ``train.lr_decay_factor`` every ``train.lr_decay_every`` iterations.
+A parameter with an ``lr_mult`` attribute (the residual generator's matching kernel) sits in its own
+Adam group at that multiple of the rate, through the same schedule.
 Parameter names handed to ``d.wrap_optimizer`` are prefixed by the network (``ae_x.net.0.0.weight``)
 and are unique across all units of a phase (PITFALLS 1: Horovod duplicate names).
 """
