@@ -154,3 +154,21 @@ def test_two_ranks_stop_together_with_exit_65(tmp_path):
     assert msgs["0"] == msgs["1"]  # same iteration, same message
     assert "in 5 consecutive iterations (train.max_nonfinite_steps=5)" in msgs["0"]
     assert_only_good_checkpoints(rd, [])
+
+
+def test_second_training_on_the_same_run_dir_is_refused(tmp_path):
+    """Two runs training into one run dir would overwrite each other's checkpoints: the second one
+    refuses with one line (exit 2) before writing anything."""
+    from tests.conftest import hpcgan_cmd
+    from hpcgan.utils.lock import EXIT_LOCKED, acquire, release
+
+    rd = tmp_path / "run"
+    acquire(rd, "test")
+    try:
+        p = run_cmd(hpcgan_cmd("train", "--step", "1", "--run-dir", str(rd), "train.device=cpu", "model.width=0.125",
+                               "data.shards=/nonexistent"), timeout=120, check=False)
+    finally:
+        release(rd)
+    assert p.returncode == EXIT_LOCKED, p.stderr[-2000:]
+    assert p.stderr.strip().splitlines()[-1].startswith("hpcgan train: ") and "is in use by another run (test on" in p.stderr
+    assert sorted(x.name for x in rd.iterdir()) == [".hpcgan.lock"]

@@ -5,7 +5,8 @@
     hpcgan train -c demo -c cyclegan train.iters=10 --run-dir /tmp/cg
     hpcgan train --step 1 -c demo --dry-run        # print the resolved config and the plan
 
-Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error, 65 stopped on non-finite losses
+Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error or a run dir in use by another
+run, 65 stopped on non-finite losses
 or weights (nothing non-finite saved; the last good checkpoint is named), 75 stopped by a signal (checkpoint saved;
 run the same command again to resume).
 """
@@ -33,6 +34,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = config_from_args(a, [f"train.step={a.step}"] if a.step else [])
     from hpcgan.train.guard import NonFiniteError
     from hpcgan.train.trainer import run  # torch import after argument errors
+    from hpcgan.utils.lock import EXIT_LOCKED, LockHeld
 
     try:
         res = run(cfg, a.run_dir, dry_run=a.dry_run)
@@ -42,6 +44,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except NonFiniteError as e:
         print(f"hpcgan {e}", file=sys.stderr)
         return EXIT_NONFINITE
+    except LockHeld as e:
+        print(f"hpcgan train: {e}", file=sys.stderr)
+        return EXIT_LOCKED
     if a.dry_run:
         return 0
     print(f"run dir: {res.run_dir} (iteration {res.iteration})")

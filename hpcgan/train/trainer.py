@@ -148,6 +148,22 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
             d.shutdown()
 
 
+def _lock_run_dir(run_dir: Path, name: str, d: Any) -> None:
+    """Rank 0 takes the run dir's advisory lock (hpcgan/utils/lock.py); if another run holds it, every
+    rank raises :class:`~hpcgan.utils.lock.LockHeld` (one line, exit 2) before anything is written."""
+    from hpcgan.utils.lock import LockHeld, acquire
+
+    msg = None
+    if d.is_main:
+        try:
+            acquire(run_dir, f"train {name}")
+        except LockHeld as e:
+            msg = str(e)
+    msg = d.broadcast_object(msg)
+    if msg:
+        raise LockHeld(msg)
+
+
 def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run: bool) -> TrainResult:
     tc = cfg.train
     seed_everything(tc.seed, tc.deterministic)
@@ -166,6 +182,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
     log.info("phase %s on %s, run dir %s; parameters %s", name, device, run_dir,
              ", ".join(f"{k} {n:,}" for k, n in counts.items()))
     config_yaml = dump_config(cfg)
+    _lock_run_dir(run_dir, name, d)
     start = 0
     found = ckpt.latest(run_dir)
     if found is not None:
