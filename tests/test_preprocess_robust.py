@@ -301,8 +301,8 @@ def test_second_run_on_same_out_is_refused(data, tmp_path):
     assert (out / LOCK_NAME).is_file() and (out / "manifest.json").is_file()
 
 
-@pytest.mark.parametrize("stage", ["simulate", "translate"])
-def test_simulate_and_translate_refuse_a_locked_out(stage, tmp_path):
+@pytest.mark.parametrize("stage", ["simulate", "translate", "evaluate"])
+def test_simulate_translate_evaluate_refuse_a_locked_out(stage, tmp_path):
     out = tmp_path / "out"
     acquire(out, "test")
     try:

@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(table(evaluate(cfg)))
         comm.barrier()
 
-    return run_on_ranks("evaluate", score, errors={FileNotFoundError: 1})
+    return run_on_ranks("evaluate", score, cfg.evaluate.out, errors={FileNotFoundError: 1})
 
 
 if __name__ == "__main__":
