@@ -50,14 +50,16 @@ def truth_stamps(n=N, size=SIZE, seed=0) -> np.ndarray:
 
 
 
-def write_translation(folder: Path, shards: Path, images: np.ndarray, ids: list[str], method: str = "ours") -> Path:
+def write_translation(folder: Path, shards: Path, images: np.ndarray, ids: list[str], method: str = "ours",
+                      direction: str = "x2y") -> Path:
     """A translate.out folder (manifest + r0 shards) as ``hpcgan translate`` writes it."""
-    write_shard(folder / "r0/cfht/paired-test", images, ids)
-    man = {"method": method, "checkpoint_sha256": None if method == "resample" else "0" * 64, "direction": "x2y",
+    sdss = {"survey": "sdss", "bands": BANDS, "stamp_size": 16, "pixel_scale": 0.396, "flux_scale": 1.0}
+    cfht = {"survey": "cfht", "bands": BANDS, "stamp_size": SIZE, "pixel_scale": SCALE, "flux_scale": 0.001}
+    src, dst = (sdss, cfht) if direction == "x2y" else (cfht, sdss)
+    write_shard(folder / f"r0/{dst['survey']}/paired-test", images, ids)
+    man = {"method": method, "checkpoint_sha256": None if method == "resample" else "0" * 64, "direction": direction,
            "split": "paired-test", "n_realisations": 1, "pixel_transform": "sqrt",
-           "source": {"root": str(shards), "survey": "sdss", "split": "paired-test", "bands": BANDS, "stamp_size": 16,
-                      "pixel_scale": 0.396, "flux_scale": 1.0},
-           "target": {"survey": "cfht", "bands": BANDS, "stamp_size": SIZE, "pixel_scale": SCALE, "flux_scale": 0.001}}
+           "source": {"root": str(shards), "split": "paired-test", **src}, "target": dst}
     (folder / "manifest.json").write_text(json.dumps(man))
     return folder
 
@@ -74,6 +76,7 @@ def data(tmp_path_factory):
         write_shard(root / name / "cfht/paired-test", real, ids)
         if with_truth:
             write_shard(root / name / "cfht/paired-test-truth", truth, ids)
+            write_shard(root / name / "sdss/paired-test-truth", truth[:, :, 12:28, 12:28], ids)
     return {"root": root, "truth": truth, "real": real, "ids": ids}
 
 
@@ -161,6 +164,19 @@ def test_translation_equal_to_truth_and_baseline_at_1_1(data, tmp_path):
         assert (tmp_path / "ev" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     text = table(res)
     assert "translation" in text and "baseline" in text and "real noisy" in text and "+0.1000" in text
+
+
+def test_y2x_through_the_same_code(data, tmp_path):
+    """CFHT -> SDSS is scored by the same code against the SDSS truth: truth x 1.1 gives bias +10%."""
+    root, truth, ids = data["root"], data["truth"][:, :, 12:28, 12:28], data["ids"]
+    tr = write_translation(tmp_path / "tr", root / "shards", 1.1 * truth, ids, direction="y2x")
+    res = evaluate(ecfg(tr, tmp_path / "ev"))
+    assert res["direction"] == "y2x" and res["references"]["vs_truth"].endswith("sdss/paired-test-truth")
+    for b in BANDS:
+        t = res["vs_truth"][b]["translation"]
+        for r in ("1.5", "3"):
+            assert t["aperture_flux"][r]["bias"] == pytest.approx(0.1, abs=1e-6)
+            assert t["aperture_flux"][r]["nmad"] == pytest.approx(0.0, abs=1e-6)
 
 
 def test_translation_equal_to_real_matches_the_noise(data, tmp_path):

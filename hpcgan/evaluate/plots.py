@@ -91,8 +91,9 @@ def power_ratio(path: Path, res: dict) -> str:
                 if block == "vs_real":
                     ratio = np.asarray(v["fourier"]["power_ratio"], float)
                 else:
-                    ratio = np.asarray(v["residual_power"]["power"], float) / np.asarray(
-                        res[block][b][REAL]["residual_power"]["power"], float)
+                    num = np.asarray(v["residual_power"]["power"], float)
+                    den = np.asarray(res[block][b][REAL]["residual_power"]["power"], float)
+                    ratio = np.divide(num, den, out=np.full_like(num, np.nan), where=den > 0)  # no noise: no ratio
                 ax.plot(k[1:], ratio[1:], color=colors[c], ls=STYLE[name].get("ls", "-"), label=f"{b} {LABEL[name]}")
         ax.set(yscale="log", xlabel="k (cycles / pixel)", ylabel=ylabel,
                title=f"radially averaged power ({'vs real noisy' if block == 'vs_real' else 'residuals vs truth'}); "
