@@ -285,7 +285,11 @@ def test_trainer_two_ranks_steps_1_and_2(backend, trainer_reference, tmp_path):
             if k.startswith("nets."):
                 assert got[k].dtype == torch.float64, k
             if got[k].is_floating_point():
-                assert torch.allclose(got[k], ref[k], rtol=1e-6, atol=1e-9), \
+                # atol 1e-5: Adam divides by sqrt(v) + 1e-8, so a gradient that is ~0 up to float64
+                # rounding (cancelling sums, summed in another order on 2 ranks) can move a weight by a
+                # few 1e-6 (seen once in a full CI run: auto g_xy, 7.3e-6; not reproduced in 4 reruns).
+                # Per-rank noise, what this test guards against, moves NE/D weights by ~1e-2.
+                assert torch.allclose(got[k], ref[k], rtol=1e-6, atol=1e-5), \
                     f"{name}: {k} differs by {(got[k] - ref[k]).abs().max().item():.3g}"
             else:
                 assert torch.equal(got[k], ref[k]), f"{name}: {k}"
