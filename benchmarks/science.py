@@ -33,7 +33,7 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     **{v: (v, [], []) for v in RECIPES},
     "ours+linear_out": ("ours", ["variants/linear_out.yaml"], []),
     "ours+residual": ("ours", ["variants/residual.yaml"], []),
-    "ours+residual+kernel": ("ours", ["variants/residual.yaml"], ["model.residual_kernel=9"]),
+    "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
 }
 DIRECTIONS = ("x2y", "y2x")
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np"]

@@ -7,7 +7,7 @@ import pytest
 
 from hpcgan import cli
 from hpcgan.config import ConfigError, Config, config_hash, dump_config, load_config, parse_override
-from hpcgan.config.loader import resolve_path
+from hpcgan.config.loader import CONFIG_DIR, resolve_path
 from tests.conftest import hpcgan_cmd, run_cmd
 
 
@@ -176,3 +176,11 @@ def test_every_stage_takes_overrides_after_flags(stage, capsys):
     assert cli.main([stage, "--dry-run", "train.iters=3", "-c", "demo", "train.lr=3e-4"]) == 0
     out = capsys.readouterr().out
     assert "  iters: 3\n" in out and "  lr: 0.0003\n" in out
+
+
+@pytest.mark.parametrize("name", sorted(str(p.relative_to(CONFIG_DIR)) for p in CONFIG_DIR.rglob("*.yaml")))
+def test_every_named_config_loads_on_the_default(name):
+    """configs/*.yaml and configs/variants/*.yaml: each loads and validates, alone on the default (layered
+    as the docs say: ``-c default -c <name>``)."""
+    cfg = load_config(["default", name], [])
+    assert cfg.train.variant
