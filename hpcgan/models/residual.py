@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
-
 import torch.nn.functional as F
 
 from hpcgan.config.schema import DataCfg
@@ -66,8 +65,8 @@ class MatchingKernel(nn.Module):
 
 
 class ResidualGenerator(nn.Module):
-    """``forward(x) = base(x) + net(x)``, ``base`` the baseline in model space (no parameters), after the
-    optional learnt matching kernel."""
+    """``forward(x) = base(x) + net(x)``, ``base`` the baseline in model space (no parameters of its own),
+    after the optional learnt matching kernel ``match``."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
                  transform: str = "sqrt", match: nn.Module | None = None):
