@@ -24,9 +24,9 @@ import torch
 
 from hpcgan.config import load_config
 from hpcgan.data.shards import open_source, seeing, stamps_to_model
-from hpcgan.models.residual import generate
 from hpcgan.evaluate.noise import background_mask
 from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
+from hpcgan.models.residual import generate
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.model import Translator
 
@@ -73,10 +73,11 @@ def main() -> None:
     for what, split in (("baseline, noisy SDSS input", "paired-test"), ("baseline, noise-free SDSS input", "paired-test-truth")):
         src = open_source(a.shards, sx.name, split)
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)
-        y = BaselineTranslator(cfg, "x2y", cpu).physical(x, list(src.object_ids()), [0], 0, seeing(src))[0][:, b]
+        fwhm = seeing(src)
+        y = BaselineTranslator(cfg, "x2y", cpu).physical(x, list(src.object_ids()), [0], 0, fwhm)[0][:, b]
         line(what, y, truth, sy.pixel_scale)
         if split == "paired-test-truth":
-            seeing_share(y, truth, seeing(src)[:, b], sy.pixel_scale)
+            seeing_share(y, truth, fwhm[:, b], sy.pixel_scale)
     if a.checkpoint:
         src = open_source(a.shards, sx.name, "paired-test")
         x = stamps_to_model(src.read(idx), src, sx.flux_scale, cfg.data.pixel_transform)

@@ -45,8 +45,7 @@ class ArraySource:
     """Stamps held in memory: ``images`` ``(N, C, H, W)`` in survey pixel units (or already scaled)."""
 
     def __init__(self, images: np.ndarray, object_ids: Sequence[str] | None = None,
-                 flux_scale_applied: float = 1.0, transform_applied: str = "none",
-                 psf_fwhm: np.ndarray | None = None):
+                 flux_scale_applied: float = 1.0, transform_applied: str = "none"):
         images = np.asarray(images)
         if images.ndim != 4:
             raise ValueError(f"images: expected (N, C, H, W), got shape {images.shape}")
@@ -56,7 +55,6 @@ class ArraySource:
             raise ValueError(f"object_ids: {len(self._ids)} ids for {len(self.images)} images")
         self.flux_scale_applied = float(flux_scale_applied)
         self.transform_applied = transform_applied
-        self.psf_fwhm = None if psf_fwhm is None else np.asarray(psf_fwhm, np.float32).reshape(len(self.images), -1)
 
     def __len__(self) -> int:
         return len(self.images)
@@ -161,15 +159,15 @@ class ShardSource:
 
 
 def seeing(source: "ArraySource | ShardSource") -> np.ndarray:
-    """(N, C) float32: each stamp's PSF FWHM per band in arcsec (shards' ``psf_fwhm``), NaN where unknown."""
+    """(N, C) float32: each stamp's PSF FWHM per band in arcsec (shards' ``psf_fwhm``), NaN where unknown
+    (in-memory arrays, shards written before the column existed)."""
     n, c = len(source), source.shape[0]
-    if isinstance(source, ArraySource):
-        got = source.psf_fwhm
-    else:
+    got = None
+    if isinstance(source, ShardSource):
         try:
             got = source.column("psf_fwhm")
-        except KeyError:  # shards written before the column existed
-            got = None
+        except KeyError:
+            pass
     return np.full((n, c), np.nan, np.float32) if got is None else np.asarray(got, np.float32).reshape(n, c)
 
 
