@@ -139,7 +139,8 @@ def test_cli_writes_metrics_and_plots(tmp_path_factory, tmp_path):
     ev = tmp_path / "ev"
     p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--out", str(ev), "--realisation", "1",
                            "--catalog", str(tiny / "sim/catalog.csv")), timeout=120)
-    assert "bias@1.5\"" in p.stdout and p.stdout.count("translation") == 5
+    # 5 band rows and 4 colour rows (u-g, g-r, r-i, i-z)
+    assert "bias@1.5\"" in p.stdout and p.stdout.count("translation") == 5 + 4 and "colours (mag)" in p.stdout
     m = json.loads((ev / "metrics.json").read_text())
     assert m["realisation"] == 1 and m["n_objects"] == 6 and m["target_survey"] == "cfht"
     assert set(m["plots"]) == {"aperture_flux.png", "curve_of_growth.png", "fourier_maps.png", "power_ratio.png",

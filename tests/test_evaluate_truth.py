@@ -192,6 +192,46 @@ def test_translation_equal_to_real_matches_the_noise(data, tmp_path):
         assert v["curve_of_growth"]["max_abs_diff_median"] == 0.0
 
 
+def test_noise_and_colour_metrics_known_answers(data, tmp_path):
+    """truth + 2 x the real noise: background sigma 2x the real's, mid-k and high-k power 4x; a translation
+    whose g band is 1.1 x the truth: g-r colour bias -2.5 log10(1.1) at every aperture, NMAD 0, and u-g
+    +2.5 log10(1.1); the real stamps' colours are unbiased within their noise."""
+    root, truth, real, ids = data["root"], data["truth"], data["real"], data["ids"]
+    noisy2 = truth + 2.0 * (real - truth)
+    tr = write_translation(tmp_path / "tr", root / "shards", noisy2, ids)
+    res = evaluate(ecfg(tr, tmp_path / "ev"))
+    for b in BANDS:
+        t = res["vs_truth"][b]["translation"]
+        assert t["background_sigma"]["ratio_vs_real"] == pytest.approx(2.0, rel=1e-6)
+        assert t["background_sigma"]["sigma"] == pytest.approx(2 * SIGMA, rel=0.05)
+        rp = t["residual_power"]
+        assert rp["midk_ratio_vs_real_residual"] == pytest.approx(4.0, rel=1e-6)
+        assert rp["midk_background_ratio_vs_real_residual"] == pytest.approx(4.0, rel=1e-6)
+        assert rp["hf_ratio_vs_real_residual"] == pytest.approx(4.0, rel=1e-6)
+        real_row = res["vs_truth"][b]["real"]
+        assert real_row["background_sigma"]["ratio_vs_real"] == 1.0
+    scaled = truth.copy()
+    scaled[:, 1] *= 1.1  # g
+    tr2 = write_translation(tmp_path / "tr2", root / "shards", scaled, ids)
+    col = evaluate(ecfg(tr2, tmp_path / "ev2"))["colours_vs_truth"]
+    assert set(col) == {"u-g", "g-r", "r-i", "i-z"}
+    for r in ("1.5", "3"):
+        assert col["g-r"]["translation"][r]["median"] == pytest.approx(-2.5 * np.log10(1.1), abs=1e-6)  # float32 shards
+        assert col["u-g"]["translation"][r]["median"] == pytest.approx(2.5 * np.log10(1.1), abs=1e-6)
+        assert col["g-r"]["translation"][r]["nmad"] == pytest.approx(0.0, abs=1e-6)
+        assert col["r-i"]["translation"][r] == {"median": 0.0, "nmad": 0.0, "n": N}
+        assert abs(col["r-i"]["real"][r]["median"]) < 0.02
+
+
+def test_colour_stats_leave_out_non_positive_fluxes():
+    from hpcgan.evaluate.photometry import colour_stats
+
+    f = np.array([[1.0, 1.0], [2.0, 1.0], [-1.0, 1.0]])
+    t = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]])
+    s = colour_stats(f, t)
+    assert s["n"] == 2 and s["median"] == pytest.approx(-2.5 * np.log10(2.0) / 2)
+
+
 def test_without_truth_one_line_skip(data, tmp_path, caplog):
     tr = write_translation(tmp_path / "tr", data["root"] / "no_truth", data["real"] * 1.2, data["ids"])
     with caplog.at_level(logging.INFO, logger="hpcgan.evaluate.run"):
@@ -211,7 +251,8 @@ def test_cli_prints_the_table(data, tmp_path):
     base = write_translation(tmp_path / "base", root / "shards", data["real"], data["ids"], method="resample")
     p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--baseline", str(base), "--out",
                            str(tmp_path / "ev"), "evaluate.grid_count=2"), timeout=120)
-    assert "bias@1.5\"" in p.stdout and p.stdout.count("real noisy") == 5 and p.stdout.count("baseline") == 5
+    # 5 band rows and 4 colour rows each
+    assert "bias@1.5\"" in p.stdout and p.stdout.count("real noisy") == 5 + 4 and p.stdout.count("baseline") == 5 + 4
     bad = write_translation(tmp_path / "bad", root / "shards", data["truth"], data["ids"])
     man = json.loads((bad / "manifest.json").read_text())
     (bad / "manifest.json").write_text(json.dumps({**man, "direction": "y2x"}))

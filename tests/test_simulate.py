@@ -14,9 +14,10 @@ from hpcgan.cli import main as hpcgan_main
 from hpcgan.config import load_config
 from hpcgan.simulate.catalog import read_catalog
 from hpcgan.simulate.galaxies import sample_mag, sample_scene
-from hpcgan.simulate.render import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden, make_psf, sky_noise
+from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden
+from hpcgan.simulate.render import make_psf, sky_noise
 from hpcgan.simulate.run import run
-from hpcgan.simulate.surveys import survey_pair
+from hpcgan.astro.surveys import survey_pair
 from tests.conftest import hpcgan_cmd, mpirun_cmd, run_cmd
 
 BANDS = ("u", "g", "r", "i", "z")
@@ -297,5 +298,5 @@ def test_band_psf_fwhm_matches_header_value():
         for b in spec.bands:
             n, sc = spec.stamp_size * 4 + 1, spec.pixel_scale / 4
             img = make_psf(spec, base).drawImage(nx=n, ny=n, scale=sc, method="no_pixel").array
-            out = gaussian_broaden(img, broadening_fwhm(spec, base, b.psf_fwhm) * FWHM_TO_SIGMA / sc)
+            out = gaussian_broaden(img, broadening_fwhm(spec.psf_kind, spec.psf_beta, base, b.psf_fwhm) * FWHM_TO_SIGMA / sc)
             assert math.isclose(galsim.Image(out, scale=sc).calculateFWHM(), b.psf_fwhm, rel_tol=5e-3)

@@ -198,8 +198,9 @@ def test_y2x_runs(tiny, tmp_path):
 def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
     """--method resample writes what a model writes (shards, FITS, manifest with method and baseline
     settings, checkpoint_sha256 null); 2 ranks = 1 rank bit for bit; the pixels are the baseline's, and
-    --add-noise adds the target's sky noise, seeded per object id."""
+    --add-noise adds the target's noise (measured on its shards), seeded per object id."""
     from hpcgan.models.baseline import baseline_from_config
+    from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
     one, two, clean = tmp_path / "one", tmp_path / "two", tmp_path / "clean"
     sets = ("translate.method=resample", "translate.batch_size=2", "translate.n_realisations=2")
@@ -214,18 +215,22 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
     assert (m["method"], m["checkpoint_sha256"], m["model_config"]) == ("resample", None, None)
     assert m["baseline"]["resample"] == "bicubic" and m["baseline"]["add_noise"] is True
     assert json.loads((two / "manifest.json").read_text())["nranks"] == 2
-    cfg = tcfg(tiny, clean, "translate.method=resample")
-    assert run(cfg, Comm()) == 0
-    y, ids = read_all(clean / "r0")
     src = open_source(tiny / "shards", "sdss", "paired-test")
-    want = baseline_from_config(cfg, "x2y")(torch.from_numpy(src.read(np.arange(len(src)))),
-                                            torch.from_numpy(src.column("psf_fwhm").astype(np.float64)))
-    assert ids == list(src.object_ids()) and np.allclose(y, want.numpy(), rtol=1e-4, atol=1e-3)
+    x, fwhm = torch.from_numpy(src.read(np.arange(len(src)))), torch.from_numpy(src.column("psf_fwhm").astype(np.float64))
+    for pipeline in ("naive", "strong"):
+        cfg = tcfg(tiny, clean / pipeline, "translate.method=resample", f"baseline.pipeline={pipeline}")
+        assert run(cfg, Comm()) == 0
+        y, ids = read_all(clean / pipeline / "r0")
+        base = (baseline_from_config(cfg, "x2y") if pipeline == "naive" else
+                PsfMatchedBaseline(cfg.data.x, cfg.data.y, cfg.baseline))
+        assert ids == list(src.object_ids()) and np.allclose(y, base(x, fwhm).numpy(), rtol=1e-4, atol=1e-3)
     y0, _ = read_all(one / "r0")
     y1, _ = read_all(one / "r1")
     sky = np.array([2.43, 2.01, 3.55, 4.60, 10.06])  # CFHT SKYSIG per band (docs/simulation.md)
     for noisy in (y0, y1):
-        assert np.allclose((noisy - y).std(axis=(0, 2, 3)), sky, rtol=0.1)
+        # measured on the tiny set's 34-px CFHT stamps (8-px corner patches beside the galaxy): within 15%
+        # (the estimator on pure noise: tests/test_astro.py)
+        assert np.allclose((noisy - y).std(axis=(0, 2, 3)), sky, rtol=0.15)
     assert not np.array_equal(y0, y1)
     with fits.open(one / "fits/r1/cfht/paired-test" / f"{ids[0]}.fits") as h:
         assert (h[0].header["METHOD"], h[0].header["CKPTSHA"], h[1].header["REALIS"]) == ("resample", "", 1)

@@ -104,6 +104,7 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
             ("model.generator", ae_step, "step 1 trains autoencoders, no generator"),
             ("model.residual_body", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
             ("model.residual_kernel", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
+            ("model.residual_base", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
             ("model.residual_kernel_lr_mult", ae_step or cfg.model.generator != "residual" or not cfg.model.residual_kernel,
              "only the matching kernel (model.residual_kernel > 0)"),
             ("train.adv_weight", ae_step or not r.adversarial, "only the benchmark models"),
@@ -127,8 +128,13 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
         what = f"translate --method {cfg.translate.method}"
         model = cfg.translate.method == "model"
         rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint")]
-        rules += [(k, model, "only --method resample") for k in ("baseline.resample", "baseline.psf_match",
-                                                                   "baseline.add_noise")]
+        strong = cfg.baseline.pipeline == "strong"
+        rules += [(k, model, "only --method resample") for k in ("baseline.pipeline", "baseline.add_noise")]
+        rules += [(k, model or strong, "only --method resample with baseline.pipeline=naive")
+                  for k in ("baseline.resample", "baseline.psf_match")]
+        rules += [(k, model or not strong, "only --method resample with baseline.pipeline=strong")
+                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow", "baseline.kernel_size",
+                            "baseline.regularization", "baseline.noise_kernel")]
     else:
         return []
     return [f"{key}={get_key(cfg, key)!r} has no effect in {what}: {why}" for key, ignored, why in rules

@@ -97,6 +97,10 @@ class ModelCfg:
     # applied before the baseline, and the multiple of train.lr its weights learn at (docs/models.md)
     residual_kernel: int = rng(0, 31, default=0)
     residual_kernel_lr_mult: float = rng(0.0, None, lo_open=True, default=100.0)
+    # residual: the base the correction is learnt on: naive (resample + Gaussian PSF match: it carries the
+    # source survey's noise) or strong (starlet-denoised, real-PSF matched: the non-noise part, with
+    # baseline.denoise_* and baseline.kernel_size / regularization); docs/models.md
+    residual_base: Literal["naive", "strong"] = "naive"
     out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
     discriminator: Literal[MODEL_NAMES["discriminator"]] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them
@@ -172,12 +176,26 @@ class DistCfg:
 
 @dataclass(frozen=True)
 class BaselineCfg:
-    """The naive physical baseline (``hpcgan translate --method resample``, docs/translation.md)."""
+    """The physical baseline (``hpcgan translate --method resample``, docs/translation.md and
+    docs/evaluation.md "The strong baseline")."""
+    # strong: starlet-denoise the input, match the surveys' real PSF models (Moffat / Kolmogorov at each
+    # stamp's seeing) with photutils' Wiener-regularised kernels, resample; naive: resample + Gaussian PSF
+    # match (no deconvolution, no denoising), the baseline of earlier results
+    pipeline: Literal["strong", "naive"] = "strong"
+    denoise: bool = True  # strong: keep the object's starlet footprint, zero the blank sky (hpcgan/astro/denoise.py)
+    denoise_scales: int = rng(1, 6, default=4)  # starlet detail planes (widths 1, 2, 4, 8 px)
+    denoise_k: float = rng(0.0, None, lo_open=True, default=5.0)  # detection threshold in each plane's sigma
+    denoise_grow: int = rng(0, 8, default=1)  # grow plane j's detections by denoise_grow * 2**j px
+    kernel_size: int = rng(3, 127, default=63)  # strong: PSF-matching kernel side (odd, px of the grid it runs on)
+    regularization: float = rng(0.0, 1.0, lo_open=True, default=1e-3)  # Wiener term (fraction of peak |OTF|^2)
+    noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power
     # area: exact area-weighted overlap; bicubic: surface brightness x pixel-area ratio; auto: area when the
     # target pixels are larger, else bicubic (the closer to the truth each way: docs/evaluation.md)
     resample: Literal["auto", "area", "bicubic"] = "auto"
     psf_match: bool = True  # convolve to the broader target PSF (Gaussian in quadrature) when it is broader
-    add_noise: bool = False  # add Gaussian sky noise of the target survey (seeded per object id)
+    # add the target survey's noise, with its power spectrum measured on the blank corners of its train
+    # stamps (hpcgan/astro/noise_power.py; strong) or white at the simulator's sky sigma (naive); seeded per object id
+    add_noise: bool = False
 
 
 @dataclass(frozen=True)
@@ -211,6 +229,8 @@ class EvaluateCfg:
     radius_step_arcsec: float = rng(0.0, None, lo_open=True, default=0.25)  # curve-of-growth sampling
     aperture_radii_arcsec: tuple[float, ...] = (1.5, 3.0)  # fixed-aperture photometry radii
     hf_min: float = rng(0.0, 0.5, lo_open=True, default=0.25)  # high-frequency band: |k| in [hf_min, 0.5] cycles/px
+    midk_min: float = rng(0.0, 0.5, default=0.05)  # mid-k band of the residual power: [midk_min, midk_max] cycles/px
+    midk_max: float = rng(0.0, 0.5, lo_open=True, default=0.25)
     grid_count: int = rng(1, 64, default=8)  # stamps in the RGB grid
     batch_size: int = rng(1, None, default=256)  # stamps read at a time
     limit: int = rng(0, None, default=0)  # score at most this many objects (0 = all)

@@ -26,7 +26,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hpcgan.data.transforms import to_model_space
+from hpcgan.data.transforms import from_model_space, to_model_space
 
 _PART = re.compile(r"part-(\d+)-of-(\d+)\.h5$")
 
@@ -210,3 +210,11 @@ def stamps_to_model(raw: np.ndarray, source, flux_scale: float, transform: str) 
                              f"{source.flux_scale_applied}; config asks {transform!r} with flux_scale {flux_scale}")
         return t
     return to_model_space(t, flux_scale / source.flux_scale_applied, transform)
+
+
+def stamps_to_survey_units(raw: np.ndarray, source) -> np.ndarray:
+    """Stored shard pixels -> survey units (undoes what preprocess applied at write time, if anything)."""
+    if source.transform_applied == "none" and source.flux_scale_applied == 1.0:
+        return raw
+    return np.asarray(from_model_space(raw.astype(np.float64), source.flux_scale_applied, source.transform_applied),
+                      dtype=np.float32)

@@ -88,18 +88,19 @@ def radial_power(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k, (s / np.maximum(c, 1)).reshape(*power.shape[:-2], len(k))
 
 
-def hf_band(k: np.ndarray, k_min: float) -> np.ndarray:
-    """The high-frequency bins ``k_min <= k <= 0.5`` (boolean mask over ``k``)."""
-    return (k >= k_min - 1e-12) & (k <= 0.5 + 1e-12)
+def hf_band(k: np.ndarray, k_min: float, k_max: float = 0.5) -> np.ndarray:
+    """The bins ``k_min <= k <= k_max`` (boolean mask over ``k``; default: the high frequencies up to 0.5)."""
+    return (k >= k_min - 1e-12) & (k <= k_max + 1e-12)
 
 
-def hf_power_ratio(p_gen: np.ndarray, p_real: np.ndarray, k: np.ndarray, k_min: float) -> np.ndarray:
-    """High-frequency summary ``H = sum_{k_min <= k <= 0.5} P_gen(k) / sum_{same k} P_real(k)`` over the
+def hf_power_ratio(p_gen: np.ndarray, p_real: np.ndarray, k: np.ndarray, k_min: float,
+                   k_max: float = 0.5) -> np.ndarray:
+    """Band power ratio ``H = sum_{k_min <= k <= k_max} P_gen(k) / sum_{same k} P_real(k)`` over the
     last axis (``(..., K) -> (...)``; NaN where the denominator is 0).
 
     1 when the noise matches; > 1 too much small-scale power (e.g. extra white noise); < 1 too smooth.
     """
-    sel = hf_band(k, k_min)
+    sel = hf_band(k, k_min, k_max)
     num, den = p_gen[..., sel].sum(axis=-1), p_real[..., sel].sum(axis=-1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)

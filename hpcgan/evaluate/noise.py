@@ -47,3 +47,13 @@ class BackgroundSample:
 
     def values(self, band: int) -> np.ndarray:
         return np.concatenate(self.parts[band]) if self.parts[band] else np.empty(0)
+
+
+def background_sigma(sample: BackgroundSample) -> np.ndarray:
+    """Per band, 1.4826 MAD of a background sample's values about their median (NaN when empty)."""
+    out = np.full(len(sample.parts), np.nan)
+    for c in range(len(out)):
+        v = sample.values(c)
+        if v.size:
+            out[c] = 1.4826 * np.median(np.abs(v - np.median(v)))
+    return out

@@ -76,3 +76,13 @@ def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> 
     total = f[..., -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(total > 0, f / np.where(total > 0, total, 1.0), np.nan)
+
+
+def colour_stats(flux: np.ndarray, flux_truth: np.ndarray) -> dict:
+    """Colour ``-2.5 log10(f_a / f_b)`` of ``flux`` (N, 2) against ``flux_truth`` (N, 2): :func:`diff_stats`
+    in magnitudes over the objects whose four fluxes are positive."""
+    f, t = np.asarray(flux, dtype=np.float64), np.asarray(flux_truth, dtype=np.float64)
+    ok = (f > 0).all(axis=1) & (t > 0).all(axis=1)
+    c = -2.5 * np.log10(f[ok, 0] / f[ok, 1])
+    ct = -2.5 * np.log10(t[ok, 0] / t[ok, 1])
+    return diff_stats(c, ct)

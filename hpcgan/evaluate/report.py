@@ -18,7 +18,7 @@ def table(res: dict) -> str:
              f"split {res['split']}"]
     if res["vs_truth"]:
         head = ["band", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
-        head += ["r50 bias", "e1 NMAD", "MSE(model)", "resid rms", "HF resid/real"]
+        head += ["r50 bias", "e1 NMAD", "MSE(model)", "resid rms", "HF resid/real", "bkg sigma/real", "midk bkg/real"]
         rows = []
         for b, per in res["vs_truth"].items():
             for name, v in per.items():
@@ -26,7 +26,9 @@ def table(res: dict) -> str:
                 rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
                              *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["r50"]["bias"], "+.3f"),
                              _f(v["e1"]["nmad"], ".3f"), _f(v["mse_model_space"], ".3g"), _f(v["residual_rms"], ".3g"),
-                             _f(v["residual_power"]["hf_ratio_vs_real_residual"], ".3f")])
+                             _f(v["residual_power"]["hf_ratio_vs_real_residual"], ".3f"),
+                             _f(v["background_sigma"]["ratio_vs_real"], ".3f"),
+                             _f(v["residual_power"]["midk_background_ratio_vs_real_residual"], ".3g")])
     else:
         lines.append(res["truth_note"])
         head = ["band", "vs real"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
@@ -38,7 +40,16 @@ def table(res: dict) -> str:
                 rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
                              *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["fourier"]["hf_power_ratio"], ".3f"),
                              _f(v["background_ks"]["D"], ".3f"), _f(v["mse_model_space"], ".3g")])
-    width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
-    for r in [head, *rows]:
-        lines.append("  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, width))))
+    lines += _aligned(head, rows)
+    if res.get("colours_vs_truth"):
+        head = ["colour", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
+        rows = [[pair, ROW[name], *(_f(v[r]["median"], "+.4f") for r in radii), *(_f(v[r]["nmad"], ".4f") for r in radii)]
+                for pair, per in res["colours_vs_truth"].items() for name, v in per.items()]
+        lines += ["colours (mag)", *_aligned(head, rows)]
     return "\n".join(lines)
+
+
+def _aligned(head: list, rows: list[list]) -> list[str]:
+    width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
+    return ["  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, width)))
+            for r in [head, *rows]]

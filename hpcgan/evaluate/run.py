@@ -24,8 +24,7 @@ import numpy as np
 
 from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import Config
-from hpcgan.data.shards import open_source
-from hpcgan.data.transforms import from_model_space
+from hpcgan.data.shards import open_source, stamps_to_survey_units
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
 from hpcgan.evaluate.score import REAL, TRUTH, Geometry, Scores
@@ -35,14 +34,6 @@ from hpcgan.utils.atomic import atomic_write_text
 log = get_logger(__name__)
 FORMAT_VERSION = 2
 TRANSLATION, BASELINE = "translation", "baseline"
-
-
-def physical(raw: np.ndarray, source) -> np.ndarray:
-    """Stored shard pixels -> survey units (undoes what preprocess applied at write time, if anything)."""
-    if source.transform_applied == "none" and source.flux_scale_applied == 1.0:
-        return raw
-    return np.asarray(from_model_space(raw.astype(np.float64), source.flux_scale_applied, source.transform_applied),
-                      dtype=np.float32)
 
 
 def read_catalog_flux(catalog: Path, survey: str, bands: list[str], ids: set[str]) -> dict[str, np.ndarray] | None:
@@ -73,7 +64,7 @@ def _clean(v):
 def _read(source, idx: np.ndarray) -> np.ndarray:
     """Stamps at any (unsorted) indices, in the given order, in survey units."""
     uniq, inv = np.unique(idx, return_inverse=True)
-    return physical(source.read(uniq), source)[inv]
+    return stamps_to_survey_units(source.read(uniq), source)[inv]
 
 
 def _manifest(folder: Path, what: str) -> dict:
@@ -134,7 +125,7 @@ def evaluate(cfg: Config) -> dict:
 
     geom = Geometry(tuple(bands), tgt["stamp_size"], tgt["pixel_scale"], tgt["flux_scale"], man["pixel_transform"],
                     tuple(ec.aperture_radii_arcsec), M.radii_arcsec(tgt["stamp_size"], tgt["pixel_scale"],
-                                                                    ec.radius_step_arcsec), ec.hf_min)
+                                                                    ec.radius_step_arcsec), ec.hf_min, (ec.midk_min, ec.midk_max))
     names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
     scores = Scores(geom, names, truth=truth_src is not None)
     for b0 in progress(range(0, len(ids), ec.batch_size), -(-len(ids) // ec.batch_size), "evaluate"):
@@ -158,7 +149,8 @@ def evaluate(cfg: Config) -> dict:
         "truth_note": None if truth_src is not None else f"no truth shards under {truth_dir}: truth metrics skipped",
         "aperture_radii_arcsec": list(geom.aperture_radii), "radii_arcsec": geom.cog_radii,
         "k_cycles_per_px": scores.k(), "hf_k_min": ec.hf_min,
-        "vs_truth": scores.vs_truth(), "vs_real": scores.vs_real(), "vs_catalog": scores.vs_catalog(true_flux),
+        "vs_truth": scores.vs_truth(), "colours_vs_truth": scores.colours(), "midk_band": [ec.midk_min, ec.midk_max],
+        "vs_real": scores.vs_real(), "vs_catalog": scores.vs_catalog(true_flux),
     }
     res["plots"] = plots.all_plots(out, res, scores, grid=_grid_stamps(sources, man, ids, index, ec.grid_count))
     res["elapsed_s"] = round(time.perf_counter() - t0, 3)

@@ -14,8 +14,8 @@ import numpy as np
 
 from hpcgan.data.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.noise import BackgroundSample
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad, diff_stats
+from hpcgan.evaluate.noise import BackgroundSample, background_sigma
+from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad, colour_stats, diff_stats
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"
@@ -32,6 +32,7 @@ class Geometry:
     aperture_radii: tuple[float, ...]  # arcsec
     cog_radii: np.ndarray  # arcsec, last = the stamp edge
     hf_min: float  # cycles/px
+    midk: tuple[float, float] = (0.05, 0.25)  # cycles/px: the mid-k band of the residual power
 
 
 class _Set:
@@ -41,7 +42,8 @@ class _Set:
         c, n = len(g.bands), g.size
         self.lists: dict[str, list[np.ndarray]] = {k: [] for k in ("ap", "edge", "total", "cog", "r50", "e")}
         self.image, self.resid = M.FourierStack(c, n), M.FourierStack(c, n)
-        self.bg = BackgroundSample(c, n)
+        self.resid_bg = M.FourierStack(c, n)  # residual x the background annulus (away from the galaxy)
+        self.bg, self.bg_resid = BackgroundSample(c, n), BackgroundSample(c, n)
         self.sq = {k: np.zeros(c) for k in ("real_model", "truth_model", "truth_phys")}
         self.terms = 0
 
@@ -89,6 +91,8 @@ class Scores:
                 if name != TRUTH:
                     d = x.astype(np.float64) - truth
                     s.resid.add(d)
+                    s.resid_bg.add(d * s.bg.mask)
+                    s.bg_resid.add(d)
                     s.sq["truth_phys"] += (d * d).sum(axis=(0, 2, 3))
                     s.sq["truth_model"] += M.mse_per_band(xm, truth_m)[0]
             s.terms += x.shape[0] * x.shape[2] * x.shape[3]
@@ -105,6 +109,9 @@ class Scores:
         ap_t, r50_t, e_t = t.arr("ap"), t.arr("r50"), t.arr("e")
         k = self.k()
         p_real = M.radial_power(self.sets[REAL].resid.mean_power())[1]
+        pbg_real = M.radial_power(self.sets[REAL].resid_bg.mean_power())[1]
+        sig_real = background_sigma(self.sets[REAL].bg_resid)
+        lo, hi = g.midk
         out = {}
         for c, b in enumerate(g.bands):
             out[b] = {}
@@ -112,6 +119,8 @@ class Scores:
                 s = self.sets[name]
                 ap, e = s.arr("ap"), s.arr("e")
                 p = M.radial_power(s.resid.mean_power()[c])[1]
+                pbg = M.radial_power(s.resid_bg.mean_power()[c])[1]
+                sig = background_sigma(s.bg_resid)[c]
                 out[b][name] = {
                     "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j])
                                       for j, r in enumerate(g.aperture_radii)},
@@ -120,8 +129,26 @@ class Scores:
                     "mse_model_space": s.sq["truth_model"][c] / max(s.terms, 1),
                     "residual_rms": float(np.sqrt(s.sq["truth_phys"][c] / max(s.terms, 1))),
                     "residual_power": {"power": p, "hf_mean": float(p[M.hf_band(k, g.hf_min)].mean()),
-                                       "hf_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, g.hf_min))},
+                                       "hf_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, g.hf_min)),
+                                       "midk_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, lo, hi)),
+                                       "midk_background_ratio_vs_real_residual":
+                                           float(M.hf_power_ratio(pbg, pbg_real[c], k, lo, hi))},
+                    "background_sigma": {"sigma": sig, "ratio_vs_real": sig / sig_real[c] if sig_real[c] > 0 else None},
                 }
+        return out
+
+    def colours(self) -> dict | None:
+        """Per adjacent band pair (``g-r``, ``r-i``, ...), aperture and candidate: the colour
+        ``-2.5 log10(f_a / f_b)`` against the truth's, median bias and NMAD in magnitudes (objects with a
+        non-positive flux in either band left out; ``n`` counts the rest)."""
+        if not self.truth:
+            return None
+        g, ap_t = self.g, self.sets[TRUTH].arr("ap")
+        out = {}
+        for a in range(len(g.bands) - 1):
+            pair = f"{g.bands[a]}-{g.bands[a + 1]}"
+            out[pair] = {name: {f"{r:g}": colour_stats(self.sets[name].arr("ap")[:, [a, a + 1], j], ap_t[:, [a, a + 1], j])
+                                for j, r in enumerate(g.aperture_radii)} for name in [*self.names, REAL]}
         return out
 
     def vs_real(self) -> dict:

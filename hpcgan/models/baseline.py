@@ -24,7 +24,7 @@ inside a network and move with it to any device):
 
 Zero points are the surveys' declared model units (``data.<side>.magzp``, the same values translate
 writes as ``MAGZP``) and the nominal seeing comes from the simulator's survey table
-(:func:`hpcgan.simulate.surveys.survey_spec`), unless given. The PSF is approximated as Gaussian for the matching only.
+(:func:`hpcgan.astro.surveys.survey_spec`), unless given. The PSF is approximated as Gaussian for the matching only.
 """
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def _per_band(v: Fwhm, n: int, what: str) -> tuple[float, ...]:
 
 def nominal_seeing(survey: SurveyCfg) -> tuple[float, ...]:
     """Nominal seeing FWHM (arcsec) per band of a survey, from the simulator's table."""
-    from hpcgan.simulate.surveys import survey_spec
+    from hpcgan.astro.surveys import survey_spec
 
     try:
         spec = survey_spec(survey, "x")

@@ -13,7 +13,7 @@ import argparse
 from typing import Sequence
 
 from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
-from hpcgan.simulate.surveys import survey_pair
+from hpcgan.astro.surveys import survey_pair
 
 
 # flag dest -> config key

@@ -21,10 +21,10 @@ from functools import lru_cache
 import galsim
 import numpy as np
 
+from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden, psf_profile
+from hpcgan.astro.surveys import SurveySpec
 from hpcgan.simulate.galaxies import BULGE_TRUNC, Component, Scene
-from hpcgan.simulate.surveys import SurveySpec
 
-FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
 @dataclass(frozen=True)
@@ -54,48 +54,10 @@ def observe(spec: SurveySpec, rng: np.random.Generator) -> Observation:
     return Observation(fwhm=fwhm, e1=e1, e2=e2, sky_sigma=tuple(b.sky_sigma for b in spec.bands))
 
 
-def psf_profile(kind: str, beta: float, fwhm: float) -> galsim.GSObject:
-    """A round PSF: Moffat(beta) or Kolmogorov, ``fwhm`` arcsec."""
-    if kind == "moffat":
-        return galsim.Moffat(beta=beta, fwhm=fwhm)
-    if kind == "kolmogorov":
-        return galsim.Kolmogorov(fwhm=fwhm)
-    raise ValueError(f"psf_kind: unknown {kind!r}; allowed: moffat, kolmogorov")
-
-
 def make_psf(spec: SurveySpec, fwhm: float, e1: float = 0.0, e2: float = 0.0) -> galsim.GSObject:
     """The survey's PSF shape at ``fwhm`` arcsec, slightly elliptical."""
     psf = psf_profile(spec.psf_kind, spec.psf_beta, fwhm)
     return psf.shear(g1=e1, g2=e2) if (e1 or e2) else psf
-
-
-def profile_fwhm(img: np.ndarray, scale: float) -> float:
-    """FWHM of a round profile centred on the middle pixel of an odd-sized image (half-max crossing
-    of the central row, linearly interpolated)."""
-    n = img.shape[1]
-    row = img[n // 2, n // 2:]
-    half = row[0] / 2.0
-    k = int(np.argmax(row < half))
-    x = (k - 1) + (row[k - 1] - half) / (row[k - 1] - row[k])
-    return 2.0 * x * scale
-
-
-@lru_cache(maxsize=8)
-def _broadening_table(kind: str, beta: float) -> tuple[np.ndarray, np.ndarray]:
-    """(g, r): the PSF of FWHM 1 convolved with a Gaussian of FWHM g has FWHM r (scale-free)."""
-    n, scale = 161, 0.04
-    img = psf_profile(kind, beta, 1.0).drawImage(nx=n, ny=n, scale=scale, method="no_pixel").array
-    g = np.linspace(0.0, 2.5, 26)
-    r = np.array([profile_fwhm(gaussian_broaden(img, gi * FWHM_TO_SIGMA / scale), scale) for gi in g])
-    return g, r / r[0]
-
-
-def broadening_fwhm(spec: SurveySpec, base: float, target: float) -> float:
-    """FWHM (arcsec) of the Gaussian that takes the survey PSF from FWHM ``base`` to ``target``."""
-    if target <= base:
-        return 0.0
-    g, r = _broadening_table(spec.psf_kind, spec.psf_beta)
-    return base * float(np.interp(target / base, r, g))
 
 
 def make_profile(c: Component) -> galsim.GSObject | None:
@@ -127,17 +89,6 @@ def draw_components(scene: Scene, spec: SurveySpec, obs: Observation) -> np.ndar
     return out
 
 
-def gaussian_broaden(img: np.ndarray, sigma_px: float) -> np.ndarray:
-    """Convolve with a unit-sum Gaussian of ``sigma_px`` pixels (periodic; exact flux conservation)."""
-    if sigma_px <= 0.0:
-        return img
-    ny, nx = img.shape
-    ky = np.fft.fftfreq(ny)[:, None]
-    kx = np.fft.rfftfreq(nx)[None, :]
-    mtf = np.exp(-2.0 * math.pi ** 2 * sigma_px ** 2 * (kx ** 2 + ky ** 2))
-    return np.fft.irfft2(np.fft.rfft2(img) * mtf, s=img.shape)
-
-
 def sky_noise(shape: tuple[int, int], sigma: float, w: float, rng: np.random.Generator) -> np.ndarray:
     """Gaussian sky noise of per-pixel std ``sigma``; ``w > 0`` correlates it over neighbouring pixels
     as resampling does (separable kernel [w, 1-2w, w], renormalised so the std stays ``sigma``)."""
@@ -164,7 +115,7 @@ def render_clean(scene: Scene, spec: SurveySpec, obs: Observation) -> np.ndarray
     base = obs.base_fwhm
     out = np.empty((len(spec.bands), spec.stamp_size, spec.stamp_size))
     for i in range(len(spec.bands)):
-        extra = broadening_fwhm(spec, base, obs.fwhm[i]) * FWHM_TO_SIGMA / spec.pixel_scale
+        extra = broadening_fwhm(spec.psf_kind, spec.psf_beta, base, obs.fwhm[i]) * FWHM_TO_SIGMA / spec.pixel_scale
         out[i] = gaussian_broaden(np.tensordot(fluxes[i], comps, axes=1), extra)
     return out
 

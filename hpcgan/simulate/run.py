@@ -29,7 +29,7 @@ from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, w
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
 from hpcgan.simulate.render import add_noise, observe, render_clean, render_rng
-from hpcgan.simulate.surveys import SurveySpec, survey_pair
+from hpcgan.astro.surveys import SurveySpec, survey_pair
 
 log = get_logger(__name__)
 

@@ -136,7 +136,7 @@ def run(cfg: Config, comm: Comm) -> int:
         source = open_source(root, tr.src.name, tc.split)
     else:
         source = open_source(root, getattr(cfg.data, side).name, tc.split)
-        tr = BaselineTranslator(cfg, tc.direction, device)
+        tr = BaselineTranslator(cfg, tc.direction, device, root)
     src, dst = tr.src, tr.dst
     want = (len(src.bands), src.stamp_size, src.stamp_size)
     if tuple(source.shape) != want:
@@ -168,7 +168,7 @@ def run(cfg: Config, comm: Comm) -> int:
     plan_key = digest([attrs["config_hash"], input_key(source), lo, hi, size, B])
     out = Path(tc.out)
     what = (f"checkpoint {tr.path} ({tr.phase})" if tc.method == "model" else
-            f"baseline resample={tr.base.kind} psf_match={cfg.baseline.psf_match} add_noise={cfg.baseline.add_noise}")
+            f"baseline {cfg.baseline.pipeline} resample={tr.base.kind} add_noise={cfg.baseline.add_noise}")
     log.info("translate %s %s -> %s on %s: stamps [%d, %d) of %d, batch %d, %d realisation(s), %s",
              tc.direction, src.name, dst.name, device, lo, hi, n, B, tc.n_realisations, what)
     if tc.method == "model" and tr.ne is None and tc.n_realisations > 1:

@@ -94,3 +94,12 @@ def survey_pair(cfg: Config) -> tuple[SurveySpec, SurveySpec]:
     if x.name == y.name:
         raise ConfigError(f"data.y.name: must differ from data.x.name, both are {x.name!r}")
     return x, y
+
+
+def psf_shape(name: str) -> tuple[str, float]:
+    """``(kind, beta)`` of survey ``name``'s PSF profile: the table's, else the documented fallback
+    Moffat(3.5) (:data:`hpcgan.astro.psf.FALLBACK_KIND`)."""
+    from hpcgan.astro.psf import FALLBACK_BETA, FALLBACK_KIND
+
+    t = _SURVEY_TABLE.get(name)
+    return (t["psf_kind"], t["psf_beta"]) if t else (FALLBACK_KIND, FALLBACK_BETA)

@@ -1,0 +1,75 @@
+"""Starlet (isotropic undecimated wavelet) denoising: the astronomer's multiscale detection, as a mask.
+
+    clean = starlet_denoise(img, scales=4, k=5.0, grow=1)     # img (..., H, W) torch, any units
+
+The image is split into ``scales`` detail planes ``w_j`` and a coarse plane (the B3-spline "a trous"
+transform, Starck & Murtagh, *Astronomical Image and Data Analysis*: ``img = coarse + sum_j w_j``
+exactly). A pixel is *detected* where any plane has a significant coefficient, ``|w_j| > k sigma_j``, with
+``sigma_j`` the plane's own noise measured per image as 1.4826 MAD of its coefficients (the sky dominates a
+stamp's pixels, and correlated noise is handled because each plane is measured, not predicted). Each
+plane's detections are grown by ``grow * 2**j`` px (the plane's scale). The output is the image itself
+inside that footprint and exactly zero outside: blank sky carries no noise, while the object keeps all
+of its pixels. Thresholding each coefficient on its own value (the textbook hard threshold) was tried
+and not kept: it keeps the noise peaks that push a coefficient over the threshold, and on the simulated
+pair it biased the SDSS -> CFHT 3" aperture flux by +5 to +12% (docs/evaluation.md). Used by the strong
+baseline (:mod:`hpcgan.models.psf_baseline`) and, through it, the residual generator's denoised base.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
+MAD_TO_SIGMA = 1.4826
+
+
+def _smooth(x: torch.Tensor, hole: int) -> torch.Tensor:
+    """Separable B3-spline smoothing with ``hole`` px between taps, mirror edges; ``x`` (N, 1, H, W)."""
+    k = torch.tensor(B3, dtype=x.dtype, device=x.device)
+    pad = 2 * hole
+    y = F.pad(x, (pad, pad, 0, 0), mode="reflect")
+    y = F.conv2d(y, k.view(1, 1, 1, 5), dilation=(1, hole))
+    y = F.pad(y, (0, 0, pad, pad), mode="reflect")
+    return F.conv2d(y, k.view(1, 1, 5, 1), dilation=(hole, 1))
+
+
+def starlet(img: torch.Tensor, scales: int) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """``(details, coarse)`` of ``img`` (..., H, W): ``img == coarse + sum(details)``."""
+    if scales < 1:
+        raise ValueError(f"baseline.denoise_scales: at least 1, got {scales}")
+    shape = img.shape
+    if 2 * 2 ** (scales - 1) >= min(shape[-2:]):
+        raise ValueError(f"baseline.denoise_scales: {scales} scales need a stamp wider than {2 ** scales} px, "
+                         f"got {tuple(shape[-2:])}")
+    c = img.reshape(-1, 1, *shape[-2:])
+    details = []
+    for j in range(scales):
+        s = _smooth(c, 2 ** j)
+        details.append((c - s).reshape(shape))
+        c = s
+    return details, c.reshape(shape)
+
+
+def max_scales(size: int) -> int:
+    """The most detail planes a ``size``-px stamp allows (the widest plane's mirror padding < ``size``)."""
+    return max(1, (size - 1).bit_length() - 1)
+
+
+def plane_sigma(w: torch.Tensor) -> torch.Tensor:
+    """Robust noise std of each image's plane ``w`` (..., H, W) -> (..., 1, 1)."""
+    flat = w.flatten(-2)
+    med = flat.median(dim=-1, keepdim=True).values
+    return MAD_TO_SIGMA * (flat - med).abs().median(dim=-1, keepdim=True).values[..., None]
+
+
+def starlet_denoise(img: torch.Tensor, scales: int = 4, k: float = 5.0, grow: int = 1) -> torch.Tensor:
+    """``img`` (..., H, W) inside its detected footprint, zero outside (see module docstring)."""
+    details, coarse = starlet(img, scales)
+    sup = torch.zeros_like(img, dtype=torch.bool)
+    for j, w in enumerate(details):
+        hit = (w.abs() > k * plane_sigma(w)).to(img.dtype).reshape(-1, 1, *img.shape[-2:])
+        r = grow * 2 ** j
+        if r:
+            hit = F.max_pool2d(hit, 2 * r + 1, stride=1, padding=r)
+        sup |= hit.reshape(img.shape) > 0
+    return (coarse + sum(details)) * sup

@@ -1,0 +1,88 @@
+"""A survey's noise, measured on blank sky: power spectrum, the kernel that makes it, synthesis.
+
+    kern = noise_kernel(blank_sky_power(stamps), size=7)   # stamps (N, C, n, n) -> (C, 7, 7)
+    noise = synthesize(kern, (136, 136), rng)             # (C, 136, 136), the survey's noise power
+
+:func:`blank_sky_power` averages the power spectra of the four corner patches of every stamp (side
+``n // 4``), leaving out patches with a source (a pixel beyond ``CLIP`` robust sigma), scaled so that
+its mean is the robust (1.4826 MAD) pixel variance: the noise power per pixel at each frequency of the
+patch grid (white noise of std ``s``: ``s**2`` everywhere). :func:`noise_kernel` is the zero-phase square root of that spectrum in real space, cropped
+to ``size``: white noise convolved with it has the measured spectrum (to the crop) and the measured
+pixel variance. The same kernel seeds the noise emulators (:meth:`NoiseEmulator.calibrate`) and makes
+the strong baseline's noise (``baseline.add_noise``), so both are checked against one measurement.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+CLIP = 5.0  # a patch with a pixel beyond CLIP robust sigma of its band holds a source: left out
+MIN_PATCH = 8
+
+
+def corner_patches(stamps: np.ndarray) -> np.ndarray:
+    """``(N, C, n, n)`` -> ``(4N, C, p, p)``: the four corner patches of side ``p = n // 4``."""
+    n = stamps.shape[-1]
+    p = n // 4
+    if p < MIN_PATCH:
+        raise ValueError(f"noise power: stamps of {n} px give corner patches under {MIN_PATCH} px")
+    s = np.asarray(stamps, dtype=np.float64)
+    return np.concatenate([s[..., :p, :p], s[..., :p, -p:], s[..., -p:, :p], s[..., -p:, -p:]])
+
+
+def blank_sky_power(stamps: np.ndarray) -> np.ndarray:
+    """``(C, p, p)`` mean noise power per pixel (unshifted FFT layout) of the stamps' blank corners."""
+    patches = corner_patches(stamps)
+    patches = patches - np.median(patches, axis=(-2, -1), keepdims=True)
+    c = patches.shape[1]
+    sig = 1.4826 * np.median(np.abs(patches.transpose(1, 0, 2, 3).reshape(c, -1)), axis=1)  # (C,)
+    out = np.empty((c, *patches.shape[-2:]))
+    for b in range(c):
+        ok = np.abs(patches[:, b]).max(axis=(-2, -1)) <= CLIP * sig[b]
+        use = patches[ok, b] if ok.sum() >= 4 else patches[:, b]
+        use = use - use.mean(axis=(-2, -1), keepdims=True)
+        out[b] = (np.abs(np.fft.fft2(use)) ** 2).mean(axis=0) / use[0].size
+        # the mean removal empties k = 0: fill it from its neighbours (noise has power there too)
+        out[b, 0, 0] = (out[b, 0, 1] + out[b, 1, 0] + out[b, 0, -1] + out[b, -1, 0]) / 4
+        # the shape from the spectra, the level from the robust pixel variance (faint wings in a corner
+        # raise the plain variance, not the MAD)
+        out[b] *= (1.4826 * np.median(np.abs(use - np.median(use)))) ** 2 / out[b].mean()
+    return out
+
+
+def noise_kernel(power: np.ndarray, size: int = 7) -> np.ndarray:
+    """``(C, size, size)`` real, centred kernels whose white-noise convolution has ``power`` (C, p, p),
+    with the total variance ``mean(power)`` kept exactly (the crop's loss renormalised)."""
+    if size % 2 == 0:
+        raise ValueError(f"noise kernel size: odd, got {size}")
+    amp = np.sqrt(np.maximum(power, 0.0))
+    k = np.fft.fftshift(np.real(np.fft.ifft2(amp)), axes=(-2, -1)) * np.sqrt(power.shape[-1] * power.shape[-2])
+    c, h = power.shape[-1] // 2, size // 2
+    lo, hi = max(c - h, 0), c + h + 1
+    k = k[:, lo:hi, lo:hi]
+    pad = (size - k.shape[-1]) // 2
+    k = np.pad(k, ((0, 0), (pad, pad), (pad, pad)))
+    var = power.mean(axis=(-2, -1))
+    return k * np.sqrt(var / np.maximum((k ** 2).sum(axis=(-2, -1)), 1e-300))[:, None, None]
+
+
+def synthesize(kernel: np.ndarray, shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """``(C, H, W)`` noise: unit white noise convolved ('valid') with each band's kernel (C, k, k)."""
+    from scipy.signal import fftconvolve
+
+    c, k = kernel.shape[0], kernel.shape[-1]
+    white = rng.standard_normal((c, shape[0] + k - 1, shape[1] + k - 1))
+    return np.stack([fftconvolve(white[b], kernel[b], mode="valid") for b in range(c)])
+
+
+def radial_ratio(power: np.ndarray, reference: np.ndarray) -> np.ndarray:
+    """Per band, ``power / reference`` azimuthally averaged in bins of ``|k|`` (cycles/px) of the patch
+    grid: ``(C, p//2 + 1)``; 1 where the spectra agree."""
+    p = power.shape[-1]
+    f = np.fft.fftfreq(p)
+    m = np.rint(np.hypot(*np.meshgrid(f, f, indexing="ij")) * p).astype(int)
+    nb = p // 2 + 1
+    ok = m < nb
+    num = np.stack([np.bincount(m[ok], weights=q[ok], minlength=nb) for q in power])
+    den = np.stack([np.bincount(m[ok], weights=q[ok], minlength=nb) for q in reference])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return num / den
