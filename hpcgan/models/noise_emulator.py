@@ -59,16 +59,25 @@ class NoiseEmulator(nn.Module):
         return a.pow(2).mean(0).sqrt() * self.symmetric_kernel().flatten(1).norm(dim=1)
 
     @torch.no_grad()
-    def calibrate(self, sigma: torch.Tensor, draws: int = 4096) -> None:
-        """Start at white noise of std ``sigma`` (C,) per band: the kernel becomes a delta (a random
-        Xavier kernel correlates the noise, so its aperture sums come out several times the survey's
-        at the right pixel std), then each band's amplitude output bias is shifted until
-        :meth:`noise_std` equals ``sigma`` (bisection on the monotone softplus; hidden layers as they are)."""
+    def calibrate(self, sigma: torch.Tensor, kernel: torch.Tensor | None = None, draws: int = 4096) -> None:
+        """Start at the survey's noise: the kernel becomes ``kernel`` (C, k', k') (the measured noise's
+        kernel, :func:`hpcgan.astro.noise_power.noise_kernel`; cropped or padded to the emulator's size,
+        D4-symmetrised, unit norm) or, without one, a delta (white noise: a random Xavier kernel
+        correlates the noise, so its aperture sums come out several times the survey's at the right pixel
+        std); then each band's amplitude output bias is shifted until :meth:`noise_std` equals ``sigma``
+        (C,) (bisection on the monotone softplus; hidden layers as they are)."""
         sigma = torch.as_tensor(sigma, dtype=self.weight.dtype, device=self.weight.device)
         if sigma.shape != (self.bands,) or not bool(torch.all(sigma > 0)):
             raise ValueError(f"NoiseEmulator.calibrate: sigma must be {self.bands} positive values, got {sigma.tolist()}")
         self.weight.zero_()
-        self.weight[:, self.k // 2, self.k // 2] = 1.0
+        if kernel is None:
+            self.weight[:, self.k // 2, self.k // 2] = 1.0
+        else:
+            kern = torch.as_tensor(kernel, dtype=self.weight.dtype, device=self.weight.device)
+            d = (kern.shape[-1] - self.k) // 2
+            kern = kern[:, d:d + self.k, d:d + self.k] if d >= 0 else F.pad(kern, (-d, -d, -d, -d))
+            kern = symmetrize_d4(kern)
+            self.weight.copy_(kern / kern.flatten(1).norm(dim=1)[:, None, None])
         lo = torch.full_like(sigma, -60.0)
         hi = torch.full_like(sigma, 60.0)
         bias = self.fc3.bias.view(-1)  # (C,) view of the (C, 1) parameter

@@ -41,6 +41,8 @@ BROADEN_REGULARIZATION = 1e-6
 class PsfMatchedBaseline(nn.Module):
     """Denoise + real-PSF matching + resample + zero points (see module docstring)."""
 
+    per_stamp_seeing = True  # forward(x, psf_fwhm_src) matches each stamp's own source seeing
+
     def __init__(self, src: SurveyCfg, dst: SurveyCfg, bc: BaselineCfg = BaselineCfg(),
                  magzp_src: Optional[float] = None, magzp_dst: Optional[float] = None):
         super().__init__()

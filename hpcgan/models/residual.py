@@ -1,10 +1,14 @@
 """Residual generator (beyond the paper, ``model.generator: residual``; docs/models.md).
 
-``G(x) = T(fs_dst * B(T^-1(x) / fs_src)) + net(x)``: the physical baseline ``B``
-(:class:`hpcgan.models.baseline.PhysicalBaseline`: flux-conserving resample, zero-point conversion,
-Gaussian PSF match) taken through the pixel transform ``T`` and flux scales of the two surveys, plus a
+``G(x) = T(fs_dst * B(T^-1(x) / fs_src)) + net(x)``: a physical baseline ``B`` taken through the pixel
+transform ``T`` and flux scales of the two surveys, plus a
 network correction ``net`` (``model.residual_body``: the paper's generator or the U-Net, linear output)
-whose last conv is zero-initialised, so training starts exactly at the baseline's score.
+whose last conv is zero-initialised, so training starts exactly at the baseline's score. ``B`` is
+``model.residual_base``: ``naive`` (:class:`hpcgan.models.baseline.PhysicalBaseline`: flux-conserving
+resample, zero-point conversion, Gaussian PSF match: it carries the source survey's noise) or ``strong``
+(:class:`hpcgan.models.psf_baseline.PsfMatchedBaseline`, with ``baseline.*``: the starlet-denoised input
+matched with the surveys' real PSFs at each stamp's seeing: the non-noise part, which the frozen noise
+emulator then dresses in the target survey's noise).
 
 With ``model.residual_kernel: k`` (odd, source pixels) the baseline's input first goes through a learnt
 matching kernel, ``I + K(s) * I`` per band (depthwise, in physical units, before the resample), with
@@ -24,7 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hpcgan.config.schema import DataCfg
+from hpcgan.config.schema import BaselineCfg, DataCfg
 from hpcgan.data.transforms import from_model_space, to_model_space
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
 from hpcgan.models.layers import last_conv
@@ -83,7 +87,9 @@ class ResidualGenerator(nn.Module):
         phys = from_model_space(x.float(), self.src_scale, self.transform)
         if self.match is not None:
             phys = self.match(phys, psf_fwhm)
-        return to_model_space(self.baseline(phys), self.dst_scale, self.transform).to(x.dtype)
+        # the strong base matches each stamp's own seeing; the naive one its survey's nominal seeing
+        out = self.baseline(phys, psf_fwhm) if getattr(self.baseline, "per_stamp_seeing", False) else self.baseline(phys)
+        return to_model_space(out, self.dst_scale, self.transform).to(x.dtype)
 
     def forward(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B, C, H, W) model space; ``psf_fwhm`` (B, C) the stamps' source seeing in arcsec (or None)."""
@@ -96,23 +102,28 @@ def generate(g: nn.Module, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None
 
 
 def generator_kwargs(cfg) -> dict:
-    """Extra ``build("generator", ...)`` arguments every generator takes: the survey geometry (bands, sizes)."""
+    """Extra ``build("generator", ...)`` arguments: the survey geometry (bands, sizes) for every generator,
+    and the baseline settings for the residual one (its strong base)."""
+    if cfg.model.generator == "residual":
+        return {"data": cfg.data, "baseline": cfg.baseline}
     return {"data": cfg.data}
 
 
 @register("generator", "residual")
-def _residual(cfg, direction: str, data: DataCfg | None = None) -> ResidualGenerator:
+def _residual(cfg, direction: str, data: DataCfg | None = None, baseline: BaselineCfg | None = None) -> ResidualGenerator:
     from dataclasses import replace
 
     from hpcgan.models.baseline import PhysicalBaseline, nominal_seeing
+    from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
     if data is None:
         raise ValueError("model.generator=residual needs the survey geometry: build(..., data=cfg.data)")
     src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
     body = REG[("generator", cfg.residual_body)](replace(cfg, out_activation="linear"), direction=direction,
                                                    data=data)
-    baseline = PhysicalBaseline(src, dst)
+    base = (PsfMatchedBaseline(src, dst, baseline or BaselineCfg()) if cfg.residual_base == "strong"
+            else PhysicalBaseline(src, dst))
     match = (MatchingKernel(nominal_seeing(src), cfg.residual_kernel, cfg.residual_kernel_lr_mult)
              if cfg.residual_kernel else None)
-    return ResidualGenerator(baseline, body, src.flux_scale, dst.flux_scale, data.pixel_transform,
+    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform,
                              match)

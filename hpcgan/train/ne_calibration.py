@@ -5,14 +5,17 @@ survey: on the simulated pair 3x the CFHT sky sigma and 1/5-1/25 of SDSS's in mo
 step 1 does not have the iterations to walk it there. With ``model.ne_calibrate`` a fresh run measures
 each domain's sky sigma per band on the first training batch of its stream (``x``, ``y``: what the NE
 learns from; model space, 1.4826 MAD of the background annulus: :func:`hpcgan.evaluate.noise.sky_sigma`)
-and starts the emulator as white noise of that std
-(:meth:`hpcgan.models.noise_emulator.NoiseEmulator.calibrate`). Rank 0 measures; the trainer then
+and its noise power spectrum on the blank corners of the same stamps
+(:mod:`hpcgan.astro.noise_power`), and starts the emulator at that std with the kernel that makes that
+spectrum (:meth:`hpcgan.models.noise_emulator.NoiseEmulator.calibrate`; white noise for SDSS, the
+resampling correlation for CFHT). Rank 0 measures; the trainer then
 broadcasts the calibrated emulators. Resumed runs and step 2 (NEs restored) never calibrate.
 """
 from __future__ import annotations
 
 import torch
 
+from hpcgan.astro.noise_power import blank_sky_power, noise_kernel
 from hpcgan.config.schema import Config
 from hpcgan.evaluate.noise import sky_sigma
 from hpcgan.log import get_logger
@@ -32,10 +35,11 @@ def calibrate_noise_emulators(nets: dict[str, torch.nn.Module], batch: dict[str,
         side = name[3:]
         x = batch[side].detach().float().cpu().numpy()
         sigma = sky_sigma(x)
+        kernel = noise_kernel(blank_sky_power(x), nets[name].k)
         before = nets[name].noise_std().tolist()
-        nets[name].calibrate(torch.as_tensor(sigma))
-        log.info("%s calibrated to the %s sky sigma (model space, first batch: %d stamps): %s (was %s)", name,
-                 getattr(cfg.data, side).name, len(x), _fmt(sigma), _fmt(before))
+        nets[name].calibrate(torch.as_tensor(sigma), torch.as_tensor(kernel))
+        log.info("%s calibrated to the %s sky sigma and noise power (model space, first batch: %d stamps): %s (was %s)",
+                 name, getattr(cfg.data, side).name, len(x), _fmt(sigma), _fmt(before))
     return names
 
 
