@@ -196,6 +196,7 @@ class Resources:
     signal_delay_s: int = 300
     site: str = "generic"
     extra: dict = field(default_factory=dict)
+    srun_args: tuple[str, ...] = ()  # more srun flags (jobs/lib.sh's SRUN_ARGS), e.g. --gpu-bind=none
 
 
 def make_executor(kind: str, folder: str | Path, res: Resources, name: str, after: str | None = None,
@@ -214,7 +215,7 @@ def make_executor(kind: str, folder: str | Path, res: Resources, name: str, afte
             delay = max(30, res.time_min * 60 // 4)
             log.warning("signal delay %d s is not well below the time limit (%d min): using %d s",
                         res.signal_delay_s, res.time_min, delay)
-        params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1"],
+        params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1", *res.srun_args],
                       slurm_signal_delay_s=delay,
                       slurm_setup=[f"cd {ROOT}", f"source {ROOT}/jobs/sites/{res.site}.sh",
                                    "export SUBMITIT_PREEMPT_SIGNAL=USR1", *record[0]],
@@ -284,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--partition")
     p.add_argument("--account")
     p.add_argument("--srun-mpi", default="pmix", help="srun --mpi= plugin (pmix, pmi2, cray_shasta)")
+    p.add_argument("--srun-arg", action="append", default=[], metavar="FLAG",
+                   help="one more srun flag, e.g. --srun-arg=--gpu-bind=none (repeatable)")
     p.add_argument("--signal-delay-s", type=int, default=300, help="USR1 this long before the time limit")
     p.add_argument("--site", default="generic", help="jobs/sites/<site>.sh sourced before srun")
     p.add_argument("--run-dir", action="append", default=[], metavar="STAGE=DIR",
@@ -297,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run_dirs = dict(kv.split("=", 1) for kv in a.run_dir)
     res = Resources(a.nodes, a.tasks_per_node, a.gpus_per_node, a.cpus_per_task, a.time_min, a.partition,
-                    a.account, a.srun_mpi, a.signal_delay_s, a.site)
+                    a.account, a.srun_mpi, a.signal_delay_s, a.site, srun_args=tuple(a.srun_arg))
     try:
         submit_chain(stages, a.config, [*a.sets, *a.overrides], a.executor, a.folder, res, run_dirs, a.wait,
                      a.after and str(Path(a.after).resolve()))
