@@ -126,7 +126,8 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
     elif stage == "translate":
         what = f"translate --method {cfg.translate.method}"
         model = cfg.translate.method == "model"
-        rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint")]
+        rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint"),
+                  ("translate.compression_level", cfg.translate.compression != "gzip", "only translate.compression=gzip")]
         rules += [(k, model, "only --method resample") for k in ("baseline.resample", "baseline.psf_match",
                                                                    "baseline.add_noise")]
     else:
