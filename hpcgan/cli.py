@@ -81,20 +81,27 @@ def run_on_ranks(stage: str, fn: Callable[[Any], int | None], out: str | Path | 
 
     An exception of a type in ``errors`` (and a :class:`ConfigError`: 2) is one error line and its code,
     any other is logged with its traceback (code 1); with several ranks either ends the whole job at once (``comm.fail``). One in
-    ``agreed`` is raised on every rank alike (nobody waits): rank 0 logs it, every rank returns its code."""
+    ``agreed`` is raised on every rank alike (nobody waits): rank 0 logs it, every rank returns its code.
+    Disks (:mod:`hpcgan.utils.disk`): too little free space to start is agreed (exit 74); a failed write
+    is one line naming the file and the errno, then exit 74 at once (``os._exit``: HDF5 would crash the
+    interpreter's exit after a failed flush)."""
     from hpcgan.dist.comm import get_comm
+    from hpcgan.utils.disk import EXIT_IO, NoSpace, WriteError, hard_exit
     from hpcgan.utils.lock import EXIT_LOCKED, lock_out
 
     comm = get_comm()
     if out is not None and not lock_out(out, stage, comm):  # another run writes this OUT
         return EXIT_LOCKED
-    errors, agreed = {ConfigError: 2, **(errors or {})}, dict(agreed or {})
+    errors, agreed = {ConfigError: 2, **(errors or {})}, {NoSpace: EXIT_IO, **(agreed or {})}
     try:
         return int(fn(comm) or 0)
     except tuple(agreed) as e:
         if comm.rank == 0:
             log.error("%s", e)
         return next(c for t, c in agreed.items() if isinstance(e, t))
+    except WriteError as e:
+        log.error("%s: %s", stage, e)
+        hard_exit(comm.fail(EXIT_IO))
     except tuple(errors) as e:
         log.error("%s", e)
         code = next(c for t, c in errors.items() if isinstance(e, t))

@@ -36,7 +36,10 @@ RESULTS="$(realpath -m "${RESULTS:-logs/chain-$(date +%Y%m%d-%H%M%S)-$$}")"
 mkdir -p logs "$RESULTS"
 export CONFIG="${CONFIG:-default}" SITE="${SITE:-generic}"
 # inside a job (chaining from a job): drop the job's SLURM_* so the new jobs do not inherit its geometry
-for v in $(env | awk -F= '/^(SLURM_|SBATCH_|SRUN_)/ {print $1}'); do [ "$v" = SLURM_CONF ] || unset "$v"; done
+# (keep SLURM_CONF, and hpcgan's own SRUN_MPI / SRUN_ARGS knobs of jobs/lib.sh)
+for v in $(env | awk -F= '/^(SLURM_|SBATCH_|SRUN_)/ {print $1}'); do
+  case "$v" in SLURM_CONF|SRUN_MPI|SRUN_ARGS) ;; *) unset "$v" ;; esac
+done
 dep=()
 EXTRA=("$@")
 for s in "${list[@]}"; do

@@ -1,4 +1,4 @@
-# Sourced by jobs/*.slurm: environment, signal trap + forward + requeue, and the srun line.
+# Sourced by jobs/*.slurm: environment, signal trap + forward + requeue, the srun line, the completion check.
 # Knobs (environment; all optional):
 #   CONFIG=configs/x.yaml   hpcgan config (YAML holds the training knobs; the job holds resources only)
 #   HPCGAN_AFTER=FILE       results of the stages before (hpcgan <stage> --after; jobs/chain.sh sets it)
@@ -32,22 +32,28 @@ _hpcgan_forward() {  # B:USR1 reaches only this shell: pass it to the step (srun
 trap '_hpcgan_forward USR1' USR1
 trap '_hpcgan_forward TERM' TERM
 
-# hpcgan_srun CMD...: run CMD as one task per rank with srun, in the background so the trap can fire,
-# then requeue the job if hpcgan.launch.requeue's rule says so (USR1 then a non-zero exit, or exit 75;
-# never after TERM or past HPCGAN_MAX_REQUEUE restarts), else return CMD's status.
-hpcgan_srun() {
+# _hpcgan_step CMD...: run CMD as one task per rank with srun, in the background so the trap can fire;
+# its status in _hpcgan_rc.
+_hpcgan_step() {
   echo "[job] $(date -Is) job ${SLURM_JOB_ID:-?} restart ${SLURM_RESTART_COUNT:-0} site=$SITE config=$CONFIG" \
        "tasks=${SLURM_NTASKS:-1} nodes=${SLURM_JOB_NUM_NODES:-1}: srun --mpi=$SRUN_MPI $*" >&2
   # shellcheck disable=SC2086
   srun --mpi="$SRUN_MPI" --kill-on-bad-exit=1 ${SRUN_ARGS:-} "$@" &
   _hpcgan_child=$!
-  local rc=0
+  _hpcgan_rc=0
   while :; do
-    wait "$_hpcgan_child" && rc=0 || rc=$?
+    wait "$_hpcgan_child" && _hpcgan_rc=0 || _hpcgan_rc=$?
     # wait returns >128 when a trapped signal interrupts it; the step is still running then
     kill -0 "$_hpcgan_child" 2>/dev/null || break
   done
   _hpcgan_child=""
+}
+
+# _hpcgan_finish RC: requeue the job if hpcgan.launch.requeue's rule says so (the step did not complete
+# after USR1 reached this shell, or it exited 75; never after SIGTERM or past HPCGAN_MAX_REQUEUE
+# restarts), else return RC.
+_hpcgan_finish() {
+  local rc="$1"
   # rc 0: done (a job shorter than the warning time gets USR1 at once and may still finish)
   if [ "$rc" -ne 0 ] && python -m hpcgan.launch.requeue "$rc" "$_hpcgan_signalled"; then
     scontrol requeue "${SLURM_JOB_ID}" || { echo "[job] scontrol requeue of ${SLURM_JOB_ID} failed" >&2; return 1; }
@@ -56,11 +62,28 @@ hpcgan_srun() {
   return "$rc"
 }
 
+# hpcgan_srun CMD...: any command, one task per rank; its exit status decides (see _hpcgan_finish).
+hpcgan_srun() {
+  _hpcgan_step "$@"
+  _hpcgan_finish "$_hpcgan_rc"
+}
+
 # hpcgan_stage STAGE [ARGS...]: `hpcgan STAGE` of hpcgan.stages with the job's config and chain files.
+# Success is proven by the stage's completion record (hpcgan.launch.record: the manifest, catalog or
+# metrics written by this step, the checkpoint of train.iters), not by srun's status: a step that
+# exits 0 without it (it could not launch, or stopped early) ends the job with 70, or requeues it
+# after USR1. The results of the stages before (HPCGAN_AFTER) must still have theirs.
 hpcgan_stage() {
   local stage="$1"; shift
-  local chain=()
+  local chain=() snap rc
   [ -n "${HPCGAN_AFTER:-}" ] && chain+=(--after "$HPCGAN_AFTER")
   [ -n "${HPCGAN_RESULT:-}" ] && chain+=(--result "$HPCGAN_RESULT")
-  hpcgan_srun hpcgan "$stage" --config "$CONFIG" "${chain[@]}" "$@"
+  snap="$(python -m hpcgan.launch.record snapshot "$stage" --config "$CONFIG" "${chain[@]}" "$@")" || return $?
+  _hpcgan_step hpcgan "$stage" --config "$CONFIG" "${chain[@]}" "$@"
+  rc=$_hpcgan_rc
+  if [ "$rc" -eq 0 ] && ! python -m hpcgan.launch.record check "$snap"; then
+    echo "[job] srun exited 0 but stage $stage left no completion record: failing the job (exit 70)" >&2
+    rc=70
+  fi
+  _hpcgan_finish "$rc"
 }

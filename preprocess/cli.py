@@ -6,7 +6,8 @@
 
 Exit codes: 0 done; 2 config error, unusable catalog (one line, from rank 0 only) or OUT in use by
 another run (its lock is held); 3 quarantine fraction over ``preprocess.quarantine_max_frac``
-(manifest written); 1 any other failure (with several ranks the whole job is aborted).
+(manifest written); 74 too little disk space to start, or a write error (one line naming the file and
+the errno; hpcgan/utils/disk.py); 1 any other failure (with several ranks the whole job is aborted).
 """
 from __future__ import annotations
 

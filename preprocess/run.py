@@ -27,10 +27,11 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
-from hpcgan.io.shard_writer import JobPart, SurveyOut, read_batches, write_manifest
+from hpcgan.io.shard_writer import JobPart, SurveyOut, bytes_needed, read_batches, write_manifest
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import digest, sha256_file
+from hpcgan.utils.disk import check_space_on_ranks
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
 
@@ -42,7 +43,8 @@ EXIT_QUARANTINE = 3
 def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
-    for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s"):
+    for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s",
+              "disk_check", "disk_margin"):
         p.pop(k)
     return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
                                       "pixel_transform": cfg.data.pixel_transform}}
@@ -116,7 +118,7 @@ def _run(cfg: Config, comm: Comm) -> int:
                         "pixel_transform_applied": cfg.data.pixel_transform if pc.apply_transform else "none"}
                     for s, (_, _, flux) in surveys.items()}
 
-    results, pos = [], 0
+    parts, pos = [], 0
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
     for job in jobs:
         w = weights[pos:pos + len(job.units)]
@@ -124,9 +126,11 @@ def _run(cfg: Config, comm: Comm) -> int:
         lo, hi = partition(w, size)[rank]
         plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
         outs = [SurveyOut.at(out, s, *surveys[s][:2], job.split, rank, size) for s in job.surveys]
-        part = JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
-                       survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level)
-        results.append(part.run())
+        parts.append(JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
+                             survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level))
+    # what is still to write (finished parts: nothing), every rank together, against OUT's free space
+    check_space_on_ranks(comm, out, bytes_needed(parts), pc.disk_margin, "preprocess", pc.disk_check)
+    results = [part.run() for part in parts]
     log.info("rank done: %d parts in %.1f s%s", len(results), time.perf_counter() - t0,
              "" if frames is None else f"; {reader.opened} frame opens")
 

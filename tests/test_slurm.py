@@ -1,6 +1,8 @@
 """SLURM side, on a one-node cluster on localhost (env/slurm-local.sh), started here and stopped after:
 sbatch of a 2-task job through jobs/lib.sh (srun --mpi=pmix, horovod and torch backends), the USR1
-trap/forward/requeue path, the submitit chain (SlurmExecutor, afterok) and submitit's local executor.
+trap/forward/requeue path, SIGTERM to the steps (never requeued), a step that exits 0 without running
+(no completion record: the job and its chain fail), the submitit chain (SlurmExecutor, afterok, the
+record check in its sbatch script) and submitit's local executor.
 
 Needs root (slurmd and munged) and the Debian slurm/munge packages (`make setup` installs them).
 """
@@ -123,6 +125,84 @@ time.sleep(120); sys.exit(3)
     assert "SIGUSR1 received" in out and "requeueing" in out, out
 
 
+def job_done(jid: str) -> bool:
+    return any(f"JobState={s}" in scontrol_job(jid) for s in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT",
+                                                               "NODE_FAIL", "OUT_OF_MEMORY"))
+
+
+def test_step_that_never_ran_fails_the_job_and_its_chain(slurm, tmp_path):
+    """Issue 23: an srun that exits 0 without running its step (here `SRUN_ARGS=--test-only`: srun only
+    asks the scheduler) must not end COMPLETED. Through jobs/chain.sh: simulate ends FAILED with exit 70
+    ("no completion record") and the preprocess job after it (afterok) never runs; the same chain
+    without the option completes, its records written."""
+    cfg = tmp_path / "tiny.yaml"
+    cfg.write_text(f"simulate: {{out: {tmp_path}/sim, n_paired: 2, n_unpaired: 1}}\n"
+                   f"preprocess: {{out: {tmp_path}/shards}}\n"
+                   "data: {x: {stamp_size: 16}, y: {stamp_size: 40}}\n")
+    sbatch_args = ["--", "--ntasks-per-node=1", "--cpus-per-task=1", "-t", "10", "-o", str(tmp_path / "%x-%j.out")]
+
+    def chain(results: str, **env) -> dict[str, str]:
+        p = run_cmd(["bash", str(REPO / "jobs" / "chain.sh"), "--stages", "simulate,preprocess", *sbatch_args],
+                    env=job_env(CONFIG=str(cfg), RESULTS=str(tmp_path / results), **env))
+        return dict(line.split() for line in p.stdout.split("\n") if line.strip())
+
+    ids = chain("broken", SRUN_ARGS="--test-only")
+    try:
+        wait_for(lambda: job_done(ids["simulate"]) and job_done(ids["preprocess"]), 120, "the broken chain")
+    finally:
+        subprocess.run(["scancel", *ids.values()], capture_output=True)
+    logs = "".join(f.read_text() for f in sorted(tmp_path.glob("*.out")))
+    sim, pre = scontrol_job(ids["simulate"]), scontrol_job(ids["preprocess"])
+    assert "JobState=FAILED" in sim and "ExitCode=70:0" in sim, logs[-3000:]
+    assert "stage simulate left no completion record" in logs and "catalog.csv" in logs, logs[-3000:]
+    assert "JobState=CANCELLED" in pre and "RunTime=00:00:00" in pre, pre  # afterok never satisfied
+    assert not (tmp_path / "sim" / "catalog.csv").exists() and not (tmp_path / "shards").exists()
+
+    ids = chain("ok")
+    try:
+        wait_for(lambda: job_done(ids["preprocess"]), 180, "the chain")
+    finally:
+        subprocess.run(["scancel", *ids.values()], capture_output=True)
+    logs = "".join(f.read_text() for f in sorted(tmp_path.glob("*.out")))
+    for jid in ids.values():
+        assert "JobState=COMPLETED" in scontrol_job(jid), logs[-3000:]
+    assert "completion record" in logs and (tmp_path / "shards" / "manifest.json").is_file(), logs[-3000:]
+
+
+def test_sigterm_to_the_steps_is_never_requeued(slurm, tmp_path):
+    """Issue 23: `scancel -s TERM JOBID` signals the steps only. A stage that stops on SIGTERM (the
+    trainer's contract: checkpoint, exit stop_exit_code('SIGTERM') = 143) ends the job FAILED 143 with
+    no restart, as docs/distributed.md says; the batch shell logs why it does not requeue."""
+    script = tmp_path / "term.slurm"
+    script.write_text(f"""#!/bin/bash
+#SBATCH -n 1
+#SBATCH -t 5
+#SBATCH --requeue
+#SBATCH --open-mode=append
+source "$HPCGAN_ROOT/jobs/lib.sh"
+hpcgan_srun python -c "
+import signal, sys, time
+from hpcgan.launch.requeue import stop_exit_code
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(stop_exit_code('SIGTERM')))  # the trainer: checkpoint, exit
+open('{tmp_path}/started', 'w').write('1')
+time.sleep(120); sys.exit(3)
+"
+""")
+    jid = run_cmd(["sbatch", "--parsable", "-o", str(tmp_path / "out.txt"), str(script)], env=job_env()).stdout.strip()
+    try:
+        wait_for(lambda: (tmp_path / "started").exists(), 60, "the step")
+        time.sleep(0.5)
+        run_cmd(["scancel", "-s", "TERM", jid])
+        wait_for(lambda: job_done(jid), 60, "the job to end")
+        time.sleep(2)  # a requeue would show as Restarts=1 / PENDING by now
+        info = scontrol_job(jid)
+    finally:
+        subprocess.run(["scancel", jid], capture_output=True)
+    out = (tmp_path / "out.txt").read_text()
+    assert "JobState=FAILED" in info and "ExitCode=143:0" in info and "Restarts=0" in info, info + out
+    assert "not requeueing: exit 143 after SIGTERM" in out, out
+
+
 def scontrol_job(jid: str) -> str:
     return subprocess.run(["scontrol", "show", "job", jid], capture_output=True, text=True).stdout
 
@@ -151,6 +231,28 @@ def test_submitit_slurm_chain_with_dependency(slurm, tmp_path, monkeypatch):
     assert "--mpi=pmix" in sbatch_second and "--signal=USR1@300" in sbatch_second and "--requeue" in sbatch_second
     log0 = (tmp_path / "check" / f"{jobs[0].job_id}_0_log.out").read_text()
     assert "[check] backend: horovod" in log0 and "[check] ok: True" in log0, log0[-2000:]
+
+
+def test_submitit_step_that_never_ran_fails_the_job(slurm, tmp_path, monkeypatch):
+    """`hpcgan submit`'s sbatch script checks the completion record after srun: a step that exits 0
+    without running (`--srun-arg=--test-only`) ends the SLURM job FAILED with exit 70, not COMPLETED."""
+    from hpcgan.launch.submit import Resources, submit_chain
+
+    monkeypatch.chdir(REPO)
+    monkeypatch.setenv("VENV", VENV)
+    (job,) = submit_chain(["simulate"], ["demo"], [f"simulate.out={tmp_path}/sim", "simulate.n_paired=1",
+                                                     "simulate.n_unpaired=0"], executor="slurm", folder=tmp_path,
+                          res=Resources(time_min=10, srun_args=("--test-only",)))
+    try:
+        wait_for(lambda: job_done(job.job_id), 120, "the job")
+    finally:
+        subprocess.run(["scancel", job.job_id], capture_output=True)
+    info = scontrol_job(job.job_id)
+    err = "".join(f.read_text() for f in (tmp_path / "simulate").glob("*.err"))
+    assert "JobState=FAILED" in info and "ExitCode=70:0" in info, info + err[-2000:]
+    assert "stage simulate left no completion record" in err and "catalog.csv" in err, err[-2000:]
+    sub = next((tmp_path / "simulate").glob("*_submission.sh")).read_text()
+    assert "hpcgan.launch.record snapshot simulate" in sub and "--test-only" in sub
 
 
 def test_submit_cli_local_executor_two_tasks(tmp_path):

@@ -127,14 +127,15 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
     elif stage == "translate":
         what = f"translate --method {cfg.translate.method}"
         model = cfg.translate.method == "model"
-        rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint")]
+        rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint"),
+                  ("translate.compression_level", cfg.translate.compression != "gzip", "only translate.compression=gzip")]
         strong = cfg.baseline.pipeline == "strong"
         rules += [(k, model, "only --method resample") for k in ("baseline.pipeline", "baseline.add_noise")]
         rules += [(k, model or strong, "only --method resample with baseline.pipeline=naive")
                   for k in ("baseline.resample", "baseline.psf_match")]
         rules += [(k, model or not strong, "only --method resample with baseline.pipeline=strong")
-                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow", "baseline.kernel_size",
-                            "baseline.regularization", "baseline.noise_kernel")]
+                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow",
+                            "baseline.kernel_size", "baseline.regularization", "baseline.noise_kernel")]
     else:
         return []
     return [f"{key}={get_key(cfg, key)!r} has no effect in {what}: {why}" for key, ignored, why in rules

@@ -48,6 +48,8 @@ class SimulateCfg:
     mag_min: float = 14.0  # r-band magnitude range of the central galaxies
     mag_max: float = 19.0
     noise: bool = True  # False: noise-free stamps (ground truth, tests); SKYSIG still states the survey's noise
+    disk_check: bool = True  # refuse to start when OUT's file system has less free space than the stamps to write
+    disk_margin: float = rng(0.0, None, default=0.1)  # ... times 1 + this
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,8 @@ class PreprocessCfg:
     read_timeout_s: float = rng(0.0, None, default=30.0)  # per-file read bound; past it: quarantined (0 = none)
     compression: Literal["none", "gzip", "lzf"] = "none"
     compression_level: int = rng(0, 9, default=1)
+    disk_check: bool = True  # refuse to start when OUT's file system has less free space than the shards to write
+    disk_margin: float = rng(0.0, None, default=0.1)  # ... times 1 + this
 
 
 @dataclass(frozen=True)
@@ -215,6 +219,10 @@ class TranslateCfg:
     bunit: str = ""  # target pixel unit for FITS ('' = the target survey's data.<side>.bunit)
     magzp: Optional[float] = None  # target AB zero point (null = the target survey's data.<side>.magzp)
     limit: int = rng(0, None, default=0)  # translate at most this many stamps (0 = all)
+    compression: Literal["none", "gzip", "lzf"] = "none"  # of the output shards' images (as preprocess.compression)
+    compression_level: int = rng(0, 9, default=1)  # gzip level
+    disk_check: bool = True  # refuse to start when OUT's file system has less free space than the output to write
+    disk_margin: float = rng(0.0, None, default=0.1)  # ... times 1 + this
 
 
 @dataclass(frozen=True)

@@ -23,9 +23,16 @@ How a shard is written, so that a kill -9 at any moment resumes to the same byte
 3. *Finalize* (fresh h5py open, identical in a resumed and an uninterrupted run): shrink ``images``
    to the accepted count, add the per-object datasets and attributes, close, fsync, hash, rename
    to the final name, then write ``done.json``. A kill during finalize (marker file) redoes the part.
+
+Disk space: :meth:`JobPart.bytes_needed` is what the part still has to write (the stages sum it over
+parts and ranks for :func:`hpcgan.utils.disk.check_space` before writing anything); the skeleton's
+extent is reserved (``fallocate``) before the first batch, so a full disk shows at the start of a part,
+not halfway into it; finalize checks the room for the per-object columns and the compressed copy
+before HDF5 writes them. Every write error is a :class:`hpcgan.utils.disk.WriteError` naming the file.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -40,11 +47,14 @@ from hpcgan.io import reasons as R
 from hpcgan.io.stamps import META_KEYS, Reject, Stamp
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
+from hpcgan.utils.disk import WriteError, free_bytes, reserve, writing
 
 log = get_logger(__name__)
 # test hooks: "K" or "K:RANK": SIGKILL (KILL_ENV) or raise (RAISE_ENV) after K committed batches (on RANK only)
 KILL_ENV = "HPCGAN_PREPROCESS_KILL_AFTER"
 RAISE_ENV = "HPCGAN_PREPROCESS_RAISE_AFTER"
+# per-stamp bytes besides the pixels (columns, WCS header text, chunk index): an upper estimate
+META_BYTES = 4096
 
 
 def _hook(env: str, rank: int) -> int:
@@ -94,6 +104,11 @@ class SurveyOut:
     final: Path
     partial: Path
 
+    @property
+    def stamp_bytes(self) -> int:
+        """Bytes of one stamp in the shard (float32 pixels, uncompressed) plus its columns (estimate)."""
+        return len(self.bands) * self.size * self.size * 4 + META_BYTES
+
     @classmethod
     def at(cls, root: Path, name: str, bands: tuple[str, ...], size: int, split: str, rank: int,
            nranks: int) -> SurveyOut:
@@ -127,10 +142,11 @@ def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> list[int
 
     dcpl = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
     dcpl.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w", libver=("earliest", "v110")) as f:
-        f.create_dataset("images", shape=(planned, *shape), maxshape=(None, *shape), chunks=(1, *shape),
-                         dtype="<f4", dcpl=dcpl, fill_time="never", track_times=False)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with h5py.File(path, "w", libver=("earliest", "v110")) as f:
+            f.create_dataset("images", shape=(planned, *shape), maxshape=(None, *shape), chunks=(1, *shape),
+                             dtype="<f4", dcpl=dcpl, fill_time="never", track_times=False)
     return _chunk_offsets(path, planned)
 
 
@@ -154,19 +170,51 @@ class JobPart:
     ``produce_batch(units, b0)`` returns the :class:`Batch` of the part's units ``[b0, b0 + len(units))``;
     it must depend on nothing but those units, so a resumed run writes the same bytes.
     ``survey_attrs[out.name]``: attributes of that output's shards on top of ``attrs``.
+    ``unit_side_bytes``: bytes the producer writes beside the shards per unit (translate's FITS files),
+    for :meth:`bytes_needed`.
     """
 
     def __init__(self, job: Job, lo: int, hi: int, rank: int, nranks: int, out: Path, outs: list[SurveyOut],
                  produce_batch: ProduceBatch, attrs: dict, survey_attrs: dict, plan_key: str, batch_size: int,
-                 compression: str = "none", compression_level: int = 1):
+                 compression: str = "none", compression_level: int = 1, unit_side_bytes: int = 0):
         self.job, self.units = job, job.units[lo:hi]
         self.rank, self.nranks, self.out, self.outs = rank, nranks, out, outs
         self.work = out / ".work" / job.key / f"part-{rank}-of-{nranks}"
         self.produce_batch, self.attrs, self.plan_key = produce_batch, attrs, plan_key
         self.survey_attrs = survey_attrs
         self.batch_size, self.compression, self.level = batch_size, compression, compression_level
+        self.unit_side_bytes = unit_side_bytes
+
+    # ---- disk space -------------------------------------------------------------------------------
+    def raw_bytes(self) -> int:
+        """Bytes of the part's uncompressed shards (estimate)."""
+        return len(self.units) * sum(o.stamp_bytes for o in self.outs)
+
+    def bytes_needed(self) -> int:
+        """Bytes this part still has to write (estimate): none when finished; else its uncompressed
+        shards less the blocks its partial files already hold, plus the side files of the units not
+        yet committed. Finalizing with compression needs :meth:`raw_bytes` more for a while
+        (:func:`bytes_needed`)."""
+        if self._finished():
+            return 0
+        recs = self._records()
+        units_done = recs[-1]["units_done"] if recs else 0
+        need = 0
+        for o in self.outs:
+            held = o.partial.stat().st_blocks * 512 if recs and o.partial.is_file() else 0
+            need += max(0, len(self.units) * o.stamp_bytes - held)
+        return need + (len(self.units) - units_done) * self.unit_side_bytes
 
     # ---- resume bookkeeping -------------------------------------------------------------------
+    def _finished(self) -> bool:
+        """A completion record of this plan whose shards are there with their sizes (no checksums)."""
+        try:
+            done = json.loads((self.work / "done.json").read_text())
+            return done.get("plan_key") == self.plan_key and all(
+                (self.out / s["path"]).stat().st_size == s["bytes"] for s in done["shards"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
     def _done(self) -> dict | None:
         """The completion record, if it matches the plan and every shard's checksum."""
         p = self.work / "done.json"
@@ -232,12 +280,15 @@ class JobPart:
         kill_after, raise_after = _hook(KILL_ENV, self.rank), _hook(RAISE_ENV, self.rank)
         fds = [os.open(o.partial, os.O_WRONLY) for o in self.outs]
         try:
+            for fd, o in zip(fds, self.outs):  # the chunks are holes until written: take their blocks now
+                reserve(fd, o.partial)
             batches = range(start, len(self.units), self.batch_size)
             for b0 in progress(batches, len(batches), f"{self.job.key} part {self.rank}", self.rank):
                 b1 = min(b0 + self.batch_size, len(self.units))
                 rec = self._write(self.produce_batch(self.units[b0:b1], b0), b1, fds, offsets, accepted)
-                for fd in fds:
-                    os.fsync(fd)
+                for fd, o in zip(fds, self.outs):
+                    with writing(o.partial):
+                        os.fsync(fd)
                 atomic_write_text(self.work / f"batch-{len(recs):06d}.json", json.dumps(rec))
                 recs.append(rec)
                 if kill_after and len(recs) >= kill_after:
@@ -253,9 +304,11 @@ class JobPart:
     def _write(self, batch: Batch, b1: int, fds: list[int], offsets: list[list[int]], accepted: list[int]) -> dict:
         """``pwrite`` the batch's stamps into their chunks; the batch record (committed by the caller)."""
         for k, images in enumerate(batch.images):
-            for img in images:
-                os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype="<f4")).cast("B"), offsets[k][accepted[k]])
-                accepted[k] += 1
+            with writing(self.outs[k].partial):
+                for img in images:
+                    os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype="<f4")).cast("B"),
+                              offsets[k][accepted[k]])
+                    accepted[k] += 1
         return {"units_done": b1, "objects": batch.objects, "quarantine": batch.quarantine}
 
     def _finalize(self, recs: list[dict]) -> dict:
@@ -268,7 +321,8 @@ class JobPart:
                 else {key: [] for key in ("object_id", "ra", "dec", "catalog_row", "nan_filled", *dict(META_KEYS))}
             n = len(cols["object_id"])
             nb = len(o.bands)
-            with h5py.File(o.partial, "r+", locking=False) as f:
+            _room(o.partial, n * META_BYTES)  # HDF5 must not meet a full disk: it cannot recover from one
+            with writing(o.partial), h5py.File(o.partial, "r+", locking=False) as f:
                 f["images"].resize(n, axis=0)
                 _write_columns(f, cols, n, nb)
                 _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name], "survey": o.name, "split": self.job.split, "bands": list(o.bands),
@@ -276,12 +330,14 @@ class JobPart:
                                  "nranks": self.nranks})
             src = o.partial
             if self.compression != "none":
+                _room(o.partial.with_name(o.partial.name + ".z"), n * o.stamp_bytes)
                 src = _compressed_copy(o.partial, self.compression, self.level)
-            with open(src, "rb+") as fh:
-                os.fsync(fh.fileno())
-            os.replace(src, o.final)
-            if src != o.partial:
-                o.partial.unlink()
+            with writing(o.final):
+                with open(src, "rb+") as fh:
+                    os.fsync(fh.fileno())
+                os.replace(src, o.final)
+                if src != o.partial:
+                    o.partial.unlink()
             fsync_dir(o.final.parent)
             shards.append({"survey": o.name, "split": self.job.split, "rank": self.rank, "nranks": self.nranks,
                            "path": str(o.final.relative_to(self.out)), "count": n,
@@ -298,6 +354,21 @@ class JobPart:
 
 
 _PART = re.compile(r"part-\d+-of-(\d+)(\.h5)?$")
+
+
+def bytes_needed(parts: list[JobPart]) -> int:
+    """What a rank's ``parts`` (run one after the other) still write at most: their
+    :meth:`JobPart.bytes_needed`, plus, with compression, the largest unfinished part's uncompressed
+    size (its compressed copy and the uncompressed partial coexist until the rename)."""
+    need = [p.bytes_needed() for p in parts]
+    copy = max((p.raw_bytes() for p, n in zip(parts, need) if n and p.compression != "none"), default=0)
+    return sum(need) + copy
+
+
+def _room(path: Path, nbytes: int) -> None:
+    """WriteError(ENOSPC) naming ``path`` when its file system has less than ``nbytes`` free."""
+    if free_bytes(path.parent) < nbytes:
+        raise WriteError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def write_manifest(out: Path, manifest: dict, nranks: int, shard_glob: str = "*/*/part-*-of-*.h5",
@@ -350,7 +421,8 @@ def _compressed_copy(src: Path, compression: str, level: int) -> Path:
 
     dst = src.with_name(src.name + ".z")
     opts = level if compression == "gzip" else None
-    with h5py.File(src, "r", locking=False) as a, h5py.File(dst, "w", libver=("earliest", "v110")) as b:
+    with writing(dst), h5py.File(src, "r", locking=False) as a, \
+            h5py.File(dst, "w", libver=("earliest", "v110")) as b:
         img = a["images"]
         d = b.create_dataset("images", shape=img.shape, maxshape=(None, *img.shape[1:]), chunks=(1, *img.shape[1:]),
                              dtype="<f4", compression=compression, compression_opts=opts, track_times=False)

@@ -1,16 +1,23 @@
-"""Exit code 75 and the requeue rule, once, for ``jobs/lib.sh`` and ``hpcgan submit`` alike.
+"""Exit codes of a stopped stage and the requeue rule, once, for ``jobs/lib.sh`` and ``hpcgan submit`` alike.
 
-A stage that stops on a signal (``train.stop_signals``) saves a checkpoint and exits
-:data:`EXIT_REQUEUE` (75, sysexits EX_TEMPFAIL: running the same command again resumes). A job is
+A stage that stops on a signal (``train.stop_signals``) saves a checkpoint and exits by the signal
+(:func:`stop_exit_code`): :data:`EXIT_REQUEUE` (75, sysexits EX_TEMPFAIL: running the same command
+again resumes) after SIGUSR1 (the time-limit warning), :data:`EXIT_TERMINATED` (143 = 128 + 15)
+after SIGTERM (cancelled or preempted: the stage is over, SLURM decides what follows). A job is
 requeued when (:func:`should_requeue`):
 
-- the step failed after the batch shell got the time-limit warning (``--signal=B:USR1``), whatever
-  its exit code (a stage without its own handler is killed by USR1; its rerun keeps what it
-  committed), or
-- the stage exited 75 with no signal seen by the batch shell (submitit sends USR1 to the tasks);
+- the step did not complete (failed, or ended without its completion record,
+  :mod:`hpcgan.launch.record`) after the batch shell got the time-limit warning
+  (``--signal=B:USR1``), whatever its exit code (a stage without its own handler is killed by USR1;
+  its rerun keeps what it committed), or
+- the stage exited 75 with no signal seen by the batch shell (submitit sends USR1 to the tasks;
+  ``scancel --signal=USR1`` without ``--batch`` too);
 
-and never when the step succeeded, after SIGTERM (``scancel`` or preemption: SLURM decides), or once
-``SLURM_RESTART_COUNT`` reaches ``HPCGAN_MAX_REQUEUE`` (default 20).
+and never when the step completed, after SIGTERM (``scancel``, ``scancel -s TERM`` to the batch
+shell or to the steps, preemption), or once ``SLURM_RESTART_COUNT`` reaches ``HPCGAN_MAX_REQUEUE``
+(default 20). A step that exits 0 without its record, with no signal, fails the job (exit
+:data:`~hpcgan.launch.record.EXIT_NO_RECORD`, 70): it did not start or stopped early for a reason
+a requeue would not fix.
 
     python -m hpcgan.launch.requeue RC [SIGNAL]   # exit 0: requeue; 1: do not (one line why)
 """
@@ -20,8 +27,18 @@ import os
 import sys
 from typing import Sequence
 
+from hpcgan.launch.record import EXIT_NO_RECORD
+
 EXIT_REQUEUE = 75
+EXIT_TERMINATED = 128 + 15  # stopped on SIGTERM (checkpoint saved): not requeued
+EXIT_INTERRUPTED = 128 + 2  # stopped on SIGINT (Ctrl-C; checkpoint saved)
 MAX_REQUEUE = 20
+
+
+def stop_exit_code(signal_name: str | None) -> int:
+    """The exit code of a stage that stopped (checkpoint saved) on ``signal_name`` (``SIGTERM``, ...;
+    None: the stop came from another rank's signal)."""
+    return {"SIGTERM": EXIT_TERMINATED, "SIGINT": EXIT_INTERRUPTED}.get(signal_name or "", EXIT_REQUEUE)
 
 
 def restarts() -> int:
@@ -40,8 +57,11 @@ def should_requeue(rc: int, signal: str | None = None, restart: int | None = Non
     limit = max_requeue() if limit is None else limit
     if rc == 0:
         return False, "the stage finished"
-    if signal == "TERM":
-        return False, f"exit {rc} after SIGTERM (cancelled or preempted)"
+    if signal == "TERM" or rc in (EXIT_TERMINATED, EXIT_INTERRUPTED):
+        return False, f"exit {rc} after SIG{signal or ('TERM' if rc == EXIT_TERMINATED else 'INT')} (cancelled or " \
+                      "preempted: resubmit to resume)"
+    if signal != "USR1" and rc == EXIT_NO_RECORD:
+        return False, f"exit {rc}: the step ended without its completion record (it did not start or stopped early)"
     if signal != "USR1" and rc != EXIT_REQUEUE:
         return False, f"exit {rc}: a failure, not a stop on a signal"
     if restart >= limit:

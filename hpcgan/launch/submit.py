@@ -22,6 +22,12 @@ StageJob then requeues the job (``scontrol requeue``, what submitit's own handle
 every rank exits without a result. Should submitit's handler fire instead (a stage without its own
 handler, ``job._interrupt()``), :meth:`StageJob.checkpoint` resubmits a fresh StageJob.
 
+Success is proven by the stage's completion record (:mod:`hpcgan.launch.record`), not by an exit
+code: rank 0 of the StageJob checks it after the stage returned 0 (no record: the job fails), and the
+sbatch script takes a snapshot before srun and checks the record after it (setup/teardown lines), so
+a step that could not launch, or ended 0 without the record, fails the SLURM job (exit 70) and its
+``afterok`` dependants never start.
+
 From inside a job (chaining from a running stage), submissions happen under
 ``submitit.helpers.clean_env()`` so the new jobs do not inherit this job's SLURM_* geometry.
 """
@@ -30,6 +36,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shlex
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -42,6 +49,7 @@ os.environ.setdefault("SUBMITIT_PREEMPT_SIGNAL", "USR1")
 import submitit  # noqa: E402
 
 from hpcgan.dist.env import detect  # noqa: E402
+from hpcgan.launch.record import EXIT_NO_RECORD, check, snapshot  # noqa: E402
 from hpcgan.launch.requeue import should_requeue  # noqa: E402
 from hpcgan.log import get_logger  # noqa: E402
 from hpcgan.stages import CHAIN, STAGES, StageFailed, StageResult, read_results, run_chained  # noqa: E402
@@ -113,13 +121,44 @@ class StageJob(submitit.helpers.Checkpointable):
             log.info("stage %s: %s (restart %s)", self.stage,
                      f"resuming from {ck}" if ck else "no checkpoint in its run dir: starting fresh",
                      os.environ.get("SLURM_RESTART_COUNT", "0"))
+        snap = snapshot(self.stage, self.argv(), self.after) if rank == 0 else None
         try:
-            return run_chained(self.stage, self.argv(), self.after, self.result)
+            res = run_chained(self.stage, self.argv(), self.after, self.result)
         except StageFailed as e:
             requeue, why = should_requeue(e.rc)
             if requeue:
                 self._requeue_after_stop(rank)
             raise RuntimeError(f"{e} ({why})") from None
+        if snap is not None:
+            ok, why = check(snap)
+            if not ok:
+                raise RuntimeError(f"stage {self.stage} exited 0 without its completion record: {why}")
+        return res
+
+    def requeue_marker(self) -> Path | None:
+        """The file rank 0 leaves when it requeues this run of the job (the batch script's record check
+        then stands aside: the job is not over)."""
+        if not self.result:
+            return None
+        return Path(f"{self.result}.requeued-{os.environ.get('SLURM_JOB_ID', '')}-"
+                    f"{os.environ.get('SLURM_RESTART_COUNT', '0') or '0'}")
+
+    def record_lines(self) -> tuple[list[str], list[str]]:
+        """sbatch setup and teardown lines: snapshot the completion record before srun; after it, fail the
+        job (exit 70) when srun exited 0 but the record is missing (and rank 0 did not requeue it)."""
+        py = shlex.quote(sys.executable)
+        after = ["--after", self.after] if self.after else []
+        snap = " ".join(shlex.quote(t) for t in ["snapshot", self.stage, *after, *self.argv()])
+        marker = f"{shlex.quote(self.result)}.requeued-$SLURM_JOB_ID-${{SLURM_RESTART_COUNT:-0}}" if self.result \
+            else "/nonexistent"
+        setup = [f'HPCGAN_RECORD="$({py} -m hpcgan.launch.record {snap})" || exit $?']
+        teardown = ["_hpcgan_rc=$?",
+                    f'if [ "$_hpcgan_rc" -eq 0 ] && [ ! -e {marker} ] && '
+                    f'! {py} -m hpcgan.launch.record check "$HPCGAN_RECORD"; then',
+                    f'  echo "[job] srun exited 0 but stage {self.stage} left no completion record: failing the job '
+                    f'(exit {EXIT_NO_RECORD})" >&2; exit {EXIT_NO_RECORD}',
+                    "fi", 'exit "$_hpcgan_rc"']
+        return setup, teardown
 
     def _requeue_after_stop(self, rank: int) -> None:
         """The stage stopped on a signal with a checkpoint saved: requeue (rank 0) and leave quietly."""
@@ -129,6 +168,10 @@ class StageJob(submitit.helpers.Checkpointable):
                                "so not requeued: submit it again to resume")
         if rank == 0:
             log.info("stage %s stopped by a signal with a checkpoint: requeueing job %s", self.stage, job_id)
+            marker = self.requeue_marker()
+            if marker is not None:
+                marker.parent.mkdir(parents=True, exist_ok=True)
+                marker.touch()
             subprocess.check_call(["scontrol", "requeue", job_id], timeout=60)
         sys.stdout.flush()
         sys.stderr.flush()
@@ -153,11 +196,13 @@ class Resources:
     signal_delay_s: int = 300
     site: str = "generic"
     extra: dict = field(default_factory=dict)
+    srun_args: tuple[str, ...] = ()  # more srun flags (jobs/lib.sh's SRUN_ARGS), e.g. --gpu-bind=none
 
 
-def make_executor(kind: str, folder: str | Path, res: Resources, name: str,
-                  after: str | None = None) -> submitit.Executor:
-    """A submitit executor for one stage; ``after``: job id this one starts after (afterok, SLURM only)."""
+def make_executor(kind: str, folder: str | Path, res: Resources, name: str, after: str | None = None,
+                  record: tuple[list[str], list[str]] = ([], [])) -> submitit.Executor:
+    """A submitit executor for one stage; ``after``: job id this one starts after (afterok, SLURM only);
+    ``record``: setup and teardown lines of the completion-record check (:meth:`StageJob.record_lines`)."""
     cluster = None if kind == "auto" else kind
     ex = submitit.AutoExecutor(folder=str(folder), cluster=cluster)
     params: dict = dict(name=name, timeout_min=res.time_min, nodes=res.nodes, tasks_per_node=res.tasks_per_node,
@@ -170,10 +215,11 @@ def make_executor(kind: str, folder: str | Path, res: Resources, name: str,
             delay = max(30, res.time_min * 60 // 4)
             log.warning("signal delay %d s is not well below the time limit (%d min): using %d s",
                         res.signal_delay_s, res.time_min, delay)
-        params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1"],
+        params.update(slurm_srun_args=[f"--mpi={res.srun_mpi}", "--kill-on-bad-exit=1", *res.srun_args],
                       slurm_signal_delay_s=delay,
                       slurm_setup=[f"cd {ROOT}", f"source {ROOT}/jobs/sites/{res.site}.sh",
-                                   "export SUBMITIT_PREEMPT_SIGNAL=USR1"],
+                                   "export SUBMITIT_PREEMPT_SIGNAL=USR1", *record[0]],
+                      slurm_teardown=list(record[1]),
                       slurm_additional_parameters={"requeue": True, **res.extra,
                                                    **({"dependency": f"afterok:{after}", "kill_on_invalid_dep": "yes"}
                                                       if after else {})})
@@ -201,10 +247,12 @@ def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str]
     with submitit.helpers.clean_env():
         os.environ.update(keep)
         for s in stages:
-            ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}", jobs[-1].job_id if jobs else None)
-            sequential = ex.cluster != "slurm"
             result = str((Path(folder) / s / "result.json").resolve())
-            job = ex.submit(StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s), after, result))
+            stage_job = StageJob(s, list(configs), list(overrides), (run_dirs or {}).get(s), after, result)
+            ex = make_executor(executor, Path(folder) / s, res, f"hpcgan-{s}", jobs[-1].job_id if jobs else None,
+                               stage_job.record_lines())
+            sequential = ex.cluster != "slurm"
+            job = ex.submit(stage_job)
             after = result
             log.info("submitted %s as job %s (%s)", s, job.job_id, ex.cluster)
             print(f"{s} {job.job_id}", flush=True)
@@ -237,6 +285,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--partition")
     p.add_argument("--account")
     p.add_argument("--srun-mpi", default="pmix", help="srun --mpi= plugin (pmix, pmi2, cray_shasta)")
+    p.add_argument("--srun-arg", action="append", default=[], metavar="FLAG",
+                   help="one more srun flag, e.g. --srun-arg=--gpu-bind=none (repeatable)")
     p.add_argument("--signal-delay-s", type=int, default=300, help="USR1 this long before the time limit")
     p.add_argument("--site", default="generic", help="jobs/sites/<site>.sh sourced before srun")
     p.add_argument("--run-dir", action="append", default=[], metavar="STAGE=DIR",
@@ -250,7 +300,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     run_dirs = dict(kv.split("=", 1) for kv in a.run_dir)
     res = Resources(a.nodes, a.tasks_per_node, a.gpus_per_node, a.cpus_per_task, a.time_min, a.partition,
-                    a.account, a.srun_mpi, a.signal_delay_s, a.site)
+                    a.account, a.srun_mpi, a.signal_delay_s, a.site, srun_args=tuple(a.srun_arg))
     try:
         submit_chain(stages, a.config, [*a.sets, *a.overrides], a.executor, a.folder, res, run_dirs, a.wait,
                      a.after and str(Path(a.after).resolve()))

@@ -25,6 +25,7 @@ from hpcgan.config import Config, save_config, to_dict
 from hpcgan.dist.comm import Comm
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import digest
+from hpcgan.utils.disk import check_space_on_ranks
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
@@ -121,6 +122,27 @@ def make_stamp(cfg: Config, it: Item, spec: SurveySpec, out: Path, simhash: str)
     return rows, len(todo)
 
 
+CATALOG_ROW_BYTES = 1024  # a catalog row (an upper estimate), written twice: the rank's part and catalog.csv
+
+
+def file_bytes(spec: SurveySpec) -> int:
+    """Bytes of one stamp file of ``spec``, plus a header block of slack (long ids, splits)."""
+    img = np.zeros((len(spec.bands), spec.stamp_size, spec.stamp_size), np.float32)
+    nb = len(spec.bands)
+    return len(stamp_bytes(img, spec, "x", 0.0, 0.0, (1.0,) * nb, (1.0,) * nb, split="paired-train-truth")) + 2880
+
+
+def bytes_needed(items: list[Item], specs: dict[str, SurveySpec], out: Path) -> int:
+    """What writing ``items`` still takes: their stamp files not there yet, and their catalog rows
+    (existing files are checked when rendered; a broken one is rewritten in place of itself)."""
+    size = {side: file_bytes(spec) for side, spec in specs.items()}
+    need = 0
+    for it in items:
+        paths = [it.rel_path(specs[it.side])] + ([it.rel_path(specs[it.side], truth=True)] if it.paired else [])
+        need += sum(size[it.side] for p in paths if not (out / p).is_file()) + 2 * it.n_files * CATALOG_ROW_BYTES
+    return need
+
+
 def run(cfg: Config, comm: Comm | None = None) -> dict[str, float]:
     """Make this rank's stamps, then (rank 0) the sorted catalog. Returns a summary (global counts)."""
     comm = comm or Comm()
@@ -140,6 +162,8 @@ def run(cfg: Config, comm: Comm | None = None) -> dict[str, float]:
         log.info("simulate: %d stamps (%d paired objects x 2 surveys + their noise-free twins, %d unpaired per "
                  "survey) -> %s on %d rank(s)", n_files, cfg.simulate.n_paired, cfg.simulate.n_unpaired, out, size)
     comm.barrier()
+    check_space_on_ranks(comm, out, bytes_needed(mine, specs, out), cfg.simulate.disk_margin, "simulate",
+                         cfg.simulate.disk_check)
     t0 = time.perf_counter()
     rows, n_new = [], 0
     step = max(1, len(mine) // 5)

@@ -7,8 +7,9 @@
 
 Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error or a run dir in use by another
 run, 65 stopped on non-finite losses
-or weights (nothing non-finite saved; the last good checkpoint is named), 75 stopped by a signal (checkpoint saved;
-run the same command again to resume).
+or weights (nothing non-finite saved; the last good checkpoint is named), 75 stopped by SIGUSR1 (or another stop
+signal; checkpoint saved: run the same command again to resume; jobs requeue), 143 stopped by SIGTERM and 130 by
+SIGINT (checkpoint saved; cancelled: never requeued, hpcgan/launch/requeue.py).
 """
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ import sys
 from typing import Sequence
 
 from hpcgan.cli import add_config_args, config_from_args
-from hpcgan.launch.requeue import EXIT_REQUEUE as EXIT_INTERRUPTED
+from hpcgan.launch.requeue import EXIT_REQUEUE as EXIT_INTERRUPTED, stop_exit_code
 from hpcgan.train.checkpoint import CheckpointError
 
 EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
@@ -50,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.dry_run:
         return 0
     print(f"run dir: {res.run_dir} (iteration {res.iteration})")
-    return EXIT_INTERRUPTED if res.interrupted else 0
+    return stop_exit_code(res.stop_signal) if res.interrupted else 0
 
 
 if __name__ == "__main__":

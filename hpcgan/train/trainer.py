@@ -57,6 +57,7 @@ class TrainResult:
     run_dir: Path
     iteration: int
     interrupted: bool
+    stop_signal: str | None = None  # the signal that stopped it (SIGTERM, SIGUSR1, ...; None: another rank's)
 
 
 def label(cfg: Config) -> str:
@@ -292,7 +293,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
         stop.close()
         writer.close()
         bar.close()
-    return TrainResult(run_dir, it, interrupted)
+    return TrainResult(run_dir, it, interrupted, stop.hit if interrupted else None)
 
 
 def train(cfg: Config, run_dir: str | Path | None = None, streams: Any = None) -> Path:

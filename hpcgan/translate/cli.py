@@ -8,7 +8,8 @@ baseline (docs/translation.md).
 
 Flags are shorthands for ``translate.*`` overrides. Exit codes: 0 done (or resumed to done); 1 an
 unusable checkpoint or any failure (with several ranks the whole job is aborted at once with
-``MPI_Abort``); 2 config error, or OUT in use by another run (hpcgan/utils/lock.py). Run the same
+``MPI_Abort``); 2 config error, or OUT in use by another run (hpcgan/utils/lock.py); 74 too little disk space to
+start, or a write error (one line naming the file and the errno; hpcgan/utils/disk.py). Run the same
 command again after a kill: committed batches are kept.
 """
 from __future__ import annotations

@@ -38,13 +38,14 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, seeing, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.dist.comm import Comm
-from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, write_manifest
+from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, bytes_needed, write_manifest
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import digest
+from hpcgan.utils.disk import check_space_on_ranks
 
 log = get_logger(__name__)
 FORMAT_VERSION = 1
@@ -89,6 +90,14 @@ class TranslateBatches:
                     write_translated(fits_path(self.out, k, self.spec.survey, self.split, r.object_id),
                                      translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, g))
         return Batch([list(y[k]) for k in range(self.n_real)], objects)
+
+
+def fits_bytes(spec: TargetSpec | None) -> int:
+    """Bytes of one translated FITS file (0 without ``translate.fits``), plus a header block of slack."""
+    if spec is None:
+        return 0
+    return len(translated_bytes(np.zeros((len(spec.bands), spec.size, spec.size), np.float32), spec, "x", 0.0, 0.0,
+                                0)) + 2880
 
 
 def pick_device(prefer: str):
@@ -157,7 +166,8 @@ def run(cfg: Config, comm: Comm) -> int:
                       prov["checkpoint_sha256"] or "", prov["checkpoint_iteration"] or 0, tc.n_realisations, tc.seed,
                       prov["method"]) if tc.fits else None
     settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
-                "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp}
+                "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp, "compression": tc.compression,
+                "compression_level": tc.compression_level}
     attrs = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
              **{k: ("" if v is None else Path(v).name if k == "checkpoint" else v) for k, v in prov.items()},
              "source_survey": src.name, "source_split": tc.split, "direction": tc.direction,
@@ -181,7 +191,9 @@ def run(cfg: Config, comm: Comm) -> int:
             for k in range(tc.n_realisations)]
     produce = TranslateBatches(tr, source, lo, tc.split, out, tc.n_realisations, tc.seed, magzp, spec,
                                input_grids(source)[lo:hi])
-    part = JobPart(job, 0, len(job.units), rank, size, out, outs, produce, attrs, survey_attrs, plan_key, B)
+    part = JobPart(job, 0, len(job.units), rank, size, out, outs, produce, attrs, survey_attrs, plan_key, B,
+                   tc.compression, tc.compression_level, fits_bytes(spec) * tc.n_realisations)
+    check_space_on_ranks(comm, out, bytes_needed([part]), tc.disk_margin, "translate", tc.disk_check)
     done = part.run()
     log.info("rank done: %d stamps x %d realisation(s) in %.1f s", hi - lo, tc.n_realisations, time.perf_counter() - t0)
     everything = comm.gather(done, root=0)

@@ -1,4 +1,7 @@
-"""Atomic file writes (temp file in the same folder, fsync, rename) and checksums."""
+"""Atomic file writes (temp file in the same folder, fsync, rename) and checksums.
+
+A write that fails (disk full, I/O error, quota) raises :class:`hpcgan.utils.disk.WriteError`, an
+``OSError`` naming the file and the errno; the old file, if any, is left as it was."""
 from __future__ import annotations
 
 import contextlib
@@ -9,6 +12,8 @@ import tempfile
 from pathlib import Path
 from typing import IO, Any, Iterator
 
+from hpcgan.utils.disk import writing
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | Path) -> Iterator[Path]:
@@ -17,15 +22,17 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     A crash at any point leaves either the old file or the new one, never a half-written one.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    with writing(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        with open(tmp_path, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp_path, path)
+        with writing(path):
+            yield tmp_path
+            with open(tmp_path, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp_path, path)
         fsync_dir(path.parent)
     finally:
         if tmp_path.exists():
