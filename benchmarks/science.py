@@ -1,9 +1,11 @@
-"""The results table (issue #12): every variant, the beyond-the-paper options and the naive baseline,
-both directions, on one stated budget, scored against the noise-free truth by ``hpcgan evaluate``.
+"""The results table: every variant, the beyond-the-paper options and the two baselines (strong and
+naive), both directions, all five bands, on one stated budget, scored against the noise-free truth by
+``hpcgan evaluate`` (photometry, sizes, colours and the noise: background sigma, high-k and mid-k power).
 
     python benchmarks/science.py                          # the default budget (docs/results.md)
     python benchmarks/science.py --iters1 40 --iters2 40 --n-paired 120 --out /tmp/sci   # quicker
     python benchmarks/science.py --report-only            # rebuild docs/results.md from what is there
+    python benchmarks/science.py --seed 777 --mag-max 20 --out /tmp/sci2   # another sample, fainter galaxies
 
 Every stage is the user's own command (``hpcgan simulate/preprocess/train/translate/evaluate``), so
 the table measures the product, not a side path. Everything resumes: a finished training run, a
@@ -34,7 +36,11 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "ours+linear_out": ("ours", ["variants/linear_out.yaml"], []),
     "ours+residual": ("ours", ["variants/residual.yaml"], []),
     "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
+    "ours+residual+strong": ("ours", ["variants/residual_strong.yaml"], []),
 }
+BASELINES = {"baseline": ["baseline.pipeline=strong", "--add-noise"],  # the comparator: a target-survey image
+             "baseline-naive": ["baseline.pipeline=naive"]}  # the earlier results' baseline (noise-free)
+BANDS = ("u", "g", "r", "i", "z")
 DIRECTIONS = ("x2y", "y2x")
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np"]
 
@@ -59,6 +65,7 @@ class Science:
         self.hpcgan = [self.py, "-m", "hpcgan.cli"]
         self.log = self.out / "science.log"
         self.base = ["simulate.out=" + str(self.out / "sim"), f"simulate.n_paired={a.n_paired}",
+                     f"simulate.seed={a.seed}", f"simulate.mag_max={a.mag_max}",
                      f"simulate.n_unpaired={a.n_unpaired}", "preprocess.catalog=" + str(self.out / "sim/catalog.csv"),
                      "preprocess.out=" + str(self.out / "shards"), "data.shards=" + str(self.out / "shards"),
                      f"data.batch_size={a.batch}", f"model.width={a.width}", "train.channels_last=true",
@@ -96,7 +103,7 @@ class Science:
     def translate(self, name: str, ckpt: Path | None, direction: str) -> Path:
         out = self.out / "translate" / name / direction
         if ckpt is None:
-            args = ["translate", "--method", "resample"]
+            args = ["translate", "--method", "resample", *BASELINES[name]]
         else:
             args = ["translate", "--checkpoint", str(ckpt)]
         self.stage(args + ["--direction", direction, "--out", str(out), "--batch-size", "16"], ranks=2)
@@ -115,6 +122,8 @@ class Science:
         if not self.a.report_only:
             self.data()
             base = {d: self.translate("baseline", None, d) for d in DIRECTIONS}
+            for d in DIRECTIONS:
+                self.evaluate("baseline-naive", self.translate("baseline-naive", None, d), base[d], d)
             for name in self.a.options:
                 t = time.time()
                 try:
@@ -133,7 +142,8 @@ class Science:
     def load(self) -> dict:
         p = self.out / "results.json"
         res = json.loads(p.read_text()) if p.is_file() else {"wall_s": {}, "errors": {}}
-        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2", "set")}
+        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2",
+                                                          "seed", "mag_max", "set")}
         return res
 
     def save(self, res: dict) -> None:
@@ -141,16 +151,30 @@ class Science:
 
 
 def headline(m: dict, who: str, band: str = "r") -> dict | None:
-    """The truth metrics of one row of a metrics.json: r-band by default."""
+    """The truth metrics of one row of a metrics.json, for one band."""
     vt = (m.get("vs_truth") or {}).get(band, {}).get(who)
     if not vt:
         return None
     ap = vt["aperture_flux"]
     key3 = next(k for k in ap if float(k) == 3.0)
     key15 = next(k for k in ap if float(k) == 1.5)
+    rp = vt["residual_power"]
     return {"bias3": ap[key3]["bias"], "nmad3": ap[key3]["nmad"], "bias15": ap[key15]["bias"],
             "nmad15": ap[key15]["nmad"], "mse": vt["mse_model_space"], "r50": vt["r50"]["bias"],
-            "e1": vt["e1"]["nmad"], "hf": vt["residual_power"]["hf_ratio_vs_real_residual"]}
+            "e1": vt["e1"]["nmad"], "hf": rp["hf_ratio_vs_real_residual"],
+            "bg": (vt.get("background_sigma") or {}).get("ratio_vs_real"),
+            "midk_bg": rp.get("midk_background_ratio_vs_real_residual"), "midk": rp.get("midk_ratio_vs_real_residual")}
+
+
+def colours(m: dict, who: str) -> dict:
+    """``{pair: (bias, nmad)}`` of the 3" colours of one row (mag)."""
+    out = {}
+    for pair, per in (m.get("colours_vs_truth") or {}).items():
+        v = per.get(who)
+        if v:
+            key3 = next(k for k in v if float(k) == 3.0)
+            out[pair] = (v[key3]["median"], v[key3]["nmad"])
+    return out
 
 
 def curves(out: Path, names: list[str]) -> list[str]:
@@ -189,39 +213,53 @@ def curves(out: Path, names: list[str]) -> list[str]:
 
 
 def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
-    """The markdown results table."""
+    """The markdown results tables: per direction and band every option, the two baselines and the noise
+    floor; then the 3" colours."""
     b = res["budget"]
     lines = [f"Budget: {b['n_paired']} paired objects (half held out: paired-test), {b['n_unpaired']} unpaired per "
-             f"survey; width {b['width']}, batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 "
-             f"{b['iters2']} (single-step variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`.", "",
-             "| option | dir | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | MSE vs truth | r50 bias | e1 NMAD | HF noise ratio | wall (s) |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-
-    def row(label: str, d: str, h: dict | None, wall: str) -> str:
-        if h is None:
-            return f"| {label} | {d} | - | - | - | - | - | - | - | - | {wall} |"
-        f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
-        return (f"| {label} | {d} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | {f(h['bias15'], '+.3f')} | "
-                f"{f(h['nmad15'], '.3f')} | {f(h['mse'], '.3g')} | {f(h['r50'], '+.3f')} | {f(h['e1'], '.3f')} | "
-                f"{f(h['hf'], '.3f')} | {wall} |")
-
-    first = True
-    for name in names:
+             f"survey (simulate.seed {b.get('seed')}, central galaxies r < {b.get('mag_max')}); width {b['width']}, "
+             f"batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 {b['iters2']} (single-step "
+             f"variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`. Columns: 3\" and 1.5\" aperture flux "
+             "bias / NMAD, r50 bias, background sigma of (set - truth) over the real survey's, high-k (k >= 0.25) and "
+             "background mid-k (0.05-0.25 cycles/px) residual power over the real survey's noise (1 = the survey's "
+             "noise), MSE in model space.", ""]
+    f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
+    rows_of: dict[str, dict] = {}
+    for name in ["baseline-naive", *names]:
         for d in DIRECTIONS:
             p = out / "eval" / name / d / "metrics.json"
-            if not p.is_file():
-                lines.append(row(name, d, None, "failed" if name in res["errors"] else "not run"))
-                continue
-            m = json.loads(p.read_text())
-            if first:  # the references, once per direction, from the same evaluation
-                for dd in DIRECTIONS:
-                    q = out / "eval" / name / dd / "metrics.json"
-                    if q.is_file():
-                        mm = json.loads(q.read_text())
-                        lines.append(row("**real noisy** (noise floor)", dd, headline(mm, "real"), "-"))
-                        lines.append(row("**baseline** (resample)", dd, headline(mm, "baseline"), "-"))
-                first = False
-            lines.append(row(name, d, headline(m, "translation"), f"{res['wall_s'].get(name, 0):.0f}"))
+            if p.is_file():
+                rows_of[(name, d)] = json.loads(p.read_text())
+    for d in DIRECTIONS:
+        lines += [f"### {d} ({'SDSS -> CFHT' if d == 'x2y' else 'CFHT -> SDSS'})", "",
+                  "| band | set | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | r50 bias | bkg sigma | HF power | "
+                  "mid-k bkg | MSE | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
+        for band in BANDS:
+            sets = [("**real noisy** (noise floor)", ref, "real", "-"), ("**strong baseline** + noise", ref, "baseline", "-")]
+            sets += [(n, rows_of.get((n, d)), "translation",
+                      "failed" if n in res["errors"] else f"{res['wall_s'].get(n, 0):.0f}")
+                     for n in ["baseline-naive", *names]]
+            for label, m, who, wall in sets:
+                h = headline(m, who, band) if m else None
+                if h is None:
+                    lines.append(f"| {band} | {label} | - | - | - | - | - | - | - | - | - | {wall if m is None else '-'} |")
+                    continue
+                lines.append(f"| {band} | {label} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | "
+                             f"{f(h['bias15'], '+.3f')} | {f(h['nmad15'], '.3f')} | {f(h['r50'], '+.3f')} | "
+                             f"{f(h['bg'], '.2f')} | {f(h['hf'], '.2f')} | {f(h['midk_bg'], '.2f')} | "
+                             f"{f(h['mse'], '.3g')} | {wall} |")
+        lines.append("")
+    lines += ["### Colours vs truth (3\" apertures, mag: median bias / NMAD)", "",
+              "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]
+    for d in DIRECTIONS:
+        ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
+        sets = [("real noisy", ref, "real"), ("strong baseline + noise", ref, "baseline")]
+        sets += [(n, rows_of.get((n, d)), "translation") for n in ["baseline-naive", *names]]
+        for label, m, who in sets:
+            c = colours(m, who) if m else {}
+            cells = [f"{c[p][0]:+.3f} / {c[p][1]:.3f}" if p in c else "-" for p in ("u-g", "g-r", "r-i", "i-z")]
+            lines.append(f"| {d} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -236,13 +274,15 @@ def main() -> int:
     p.add_argument("--iters1", type=int, default=100)
     p.add_argument("--iters2", type=int, default=100)
     p.add_argument("--eval-every", type=int, default=25)
+    p.add_argument("--seed", type=int, default=12345, help="simulate.seed (another sample: another seed)")
+    p.add_argument("--mag-max", type=float, default=19.0, help="simulate.mag_max (fainter galaxies: 20)")
     p.add_argument("--set", action="append", default=None,
-                   help="extra override for every stage (repeatable; default: model.ne_amp_bias_init=-4.0, the demo's "
-                        "NE start near the sky-noise level, which a short budget needs)")
+                   help="extra override for every stage (repeatable; default: model.ne_calibrate=true, the demo's "
+                        "NE start at the measured sky noise and its power spectrum, which a short budget needs)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--docs", default="", help="also write the markdown table here (e.g. /tmp/results_table.md)")
     a = p.parse_args()
-    a.set = a.set if a.set is not None else ["model.ne_amp_bias_init=-4.0"]
+    a.set = a.set if a.set is not None else ["model.ne_calibrate=true"]
     a.options = [o for o in a.options.split(",") if o]
     bad = [o for o in a.options if o not in OPTIONS]
     if bad:
