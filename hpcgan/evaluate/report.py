@@ -38,6 +38,11 @@ def table(res: dict) -> str:
                 rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
                              *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["fourier"]["hf_power_ratio"], ".3f"),
                              _f(v["background_ks"]["D"], ".3f"), _f(v["mse_model_space"], ".3g")])
+    m = res.get("masked")
+    if m and any(m["union_pixels"].values()):
+        lines.append("masked pixels (left out): " + ", ".join(
+            f"{ROW.get(n, n)} {sum(v.values())}" for n, v in m["pixels"].items()) +
+            "; objects with any, per band: " + " ".join(f"{b} {v}" for b, v in m["objects"].items()))
     width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for r in [head, *rows]:
         lines.append("  ".join(str(x).rjust(w) if i > 1 else str(x).ljust(w) for i, (x, w) in enumerate(zip(r, width))))

@@ -88,6 +88,52 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
     return out, _inverse(v)
 
 
+def resample_bits(bits: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scale: float) -> np.ndarray:
+    """The mask bits (:mod:`hpcgan.io.mask_bits`) of input pixels ``bits`` (H, W) uint8 on the model
+    grid that :func:`resample` puts their image on: each bit plane is resampled with the same
+    footprint (the same cut-out, the shifted-grid weights or ``reproject_exact``) and a model pixel
+    gets the bit where the result is > 0; model pixels not fully on the input get OUTSIDE."""
+    from reproject import reproject_exact
+
+    from hpcgan.io.mask_bits import OUTSIDE
+
+    wcs = wcs.celestial
+    shape = (size, size)
+    out = np.zeros(shape, np.uint8)
+    x, y = wcs.world_to_pixel_values(ra, dec)
+    half = size * scale / pixel_scale(wcs) * math.sqrt(0.5) + 3
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return out | OUTSIDE
+    try:
+        cut = Cutout2D(np.asarray(bits, np.uint8), (float(x), float(y)), int(2 * half + 1), wcs=wcs,
+                       mode="partial", fill_value=OUTSIDE, copy=True)
+    except NoOverlapError:
+        return out | OUTSIDE
+    data = cut.data
+    present = np.bitwise_or.reduce(data, axis=None)
+    if not present:
+        return out
+    grid = grid_wcs(ra, dec, size, scale)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    px, py = cut.wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
+    aligned = _aligned(px - xx, py - yy)
+    for b in (1, 2, 4, 8):
+        if not present & b:
+            continue
+        plane = ((data & b) != 0).astype(np.float64)
+        if aligned:
+            from scipy.ndimage import map_coordinates
+            v = map_coordinates(plane, [py, px], order=1, mode="constant", cval=float(b == OUTSIDE))
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                v, foot = reproject_exact((plane, cut.wcs), grid, shape_out=shape)
+            if b == OUTSIDE:
+                v[~(foot >= FULL)] = 1.0
+        out[np.nan_to_num(v, nan=1.0) > 0] |= b
+    return out
+
+
 def _inverse(v: np.ndarray) -> np.ndarray:
     return np.where(v > 0, 1.0 / np.where(v > 0, v, 1.0), np.nan)
 

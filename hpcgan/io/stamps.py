@@ -23,7 +23,9 @@ Every problem raises :class:`Reject` with a one-line reason (the quarantine list
 lists the image HDUs it has (``1 image HDU (HDU 0: 300x300, no EXTNAME)``), and two image HDUs with
 the same band name are refused rather than one of them picked.
 Small NaN/Inf masks (fraction <= ``nan_fill_max_frac``) are filled with 0 (the sky level of
-sky-subtracted stamps) and counted per band in ``Stamp.nan_filled``.
+sky-subtracted stamps), counted per band in ``Stamp.nan_filled`` and flagged per pixel in
+``Stamp.mask`` (:mod:`hpcgan.io.mask_bits`); preprocess then re-fills them by ``preprocess.fill``
+(:mod:`hpcgan.io.stamp_policy`).
 """
 from __future__ import annotations
 
@@ -38,6 +40,7 @@ from hpcgan.io.fileio import FileProblem, bounded, read_regular
 from hpcgan.io.fits_read import FitsError, Hdu, parse_fits
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.mask_bits import complete, pixel_bits
 from hpcgan.io.units import UnitsError, to_model_factor
 
 META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
@@ -57,6 +60,8 @@ class Stamp:
     nan_filled: np.ndarray  # (nband,) int32: pixels filled per band
     nbytes: int = 0
     wcs: str = ""  # the model grid's header text (hpcgan.io.grid.grid_text); '' = the nominal grid at (ra, dec)
+    mask: np.ndarray | None = None  # (nband, H, W) uint8 bits (hpcgan.io.mask_bits); None = all valid
+    sky_level: np.ndarray | None = None  # (nband,) float32 background measured at ingest (hpcgan.io.sky)
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,9 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
     else:
         for k, pl in enumerate(planes):
             pl.hdu.fill(image[k])
-    return Stamp(image, _meta([pl.header for pl in planes]), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes)
+    mask = complete(pixel_bits(image), image)
+    return Stamp(image, _meta([pl.header for pl in planes]), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes,
+                 mask=mask)
 
 
 def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Target) -> Stamp:
@@ -259,12 +266,13 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     the pixel-area ratio when resampled, the independent-noise rule of the ivar). Units that cannot
     be determined: quarantined with ``require_units``, else taken as the model's.
     """
-    from hpcgan.io.resample import pixel_scale, resample
+    from hpcgan.io.resample import pixel_scale, resample, resample_bits
 
     n = size
     geo = [_geometry(pl, n, t.pixel_scale) for pl in planes]
     centre = geo[0][1] if geo[0][0] is None and geo[0][1] else (t.ra, t.dec)
     image = np.empty((len(planes), n, n), np.float32)
+    mask = np.zeros(image.shape, np.uint8)
     meta = _meta([pl.header for pl in planes])
     meta["mag_zp"][:] = t.magzp
     for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
@@ -279,10 +287,12 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
                 pl.hdu.fill(image[k])
             else:
                 image[k] = pl.pixels()
+            mask[k] = pixel_bits(image[k], ivar)
             if ivar is not None:
                 image[k][~(ivar > 0)] = np.nan
         else:
             wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
+            mask[k] = resample_bits(pixel_bits(pl.pixels(), ivar), wcs, *centre, n, t.pixel_scale)
             image[k], ivar = resample(pl.pixels(), wcs, *centre, n, t.pixel_scale, ivar)
             area = (t.pixel_scale / pixel_scale(wcs)) ** 2
         if factor != 1.0:
@@ -292,8 +302,9 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
         elif ivar is not None and (ivar > 0).any():
             meta["sky_sigma"][k] = float(np.median(1.0 / np.sqrt(ivar[ivar > 0])))
     bands = tuple(pl.band for pl in planes)
+    complete(mask, image)
     nan_filled = fill_nan(image, bands, nan_fill_max_frac, planes[0].where)
-    return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale))
+    return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale), mask)
 
 
 def _geometry(pl: Plane, size: int, scale: float):
