@@ -8,7 +8,8 @@ In order, per stamp (:meth:`StampPolicy.apply`; docs/preprocess.md, "Masks, fill
 2. *Sky* (``preprocess.sky``; :mod:`hpcgan.io.sky`), stamps only (frames are judged whole, with
    ``Background2D``, in :class:`hpcgan.io.frames.FrameReader`): ``check`` quarantines a band whose
    clipped background is more than ``preprocess.sky_max_sigma`` sigma from zero, sigma being the
-   header's sky noise (``SKYSIG``, or the ivar's) where known, else the clipped standard deviation;
+   larger of the stated sky noise (``SKYSIG``, or the ivar's) and the clipped standard deviation
+   (noise-free simulated twins have nothing to measure; a wrong card does not quarantine);
    ``subtract`` subtracts the level; ``none`` does neither. The level is recorded (``sky_level``).
 3. *Fill* (``preprocess.fill``): flagged pixels get Gaussian noise of the band's clipped sky
    standard deviation about its sky level (``noise``; 0 after ``subtract``), from a generator
@@ -87,7 +88,7 @@ class StampPolicy:
         level, sigma = stamp_sky(image, mask)
         if judge:
             stated = np.asarray(st.meta.get("sky_sigma", np.full(nb, np.nan)), np.float64)
-            ref = np.where(np.isfinite(stated) & (stated > 0), stated, sigma)
+            ref = np.fmax(np.where(stated > 0, stated, np.nan), sigma)  # the larger known one
             if self.sky == "check":
                 for k in range(nb):
                     reason = check(float(level[k]), float(ref[k]), self.sky_max_sigma, bands[k])
