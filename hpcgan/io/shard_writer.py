@@ -375,8 +375,9 @@ def _write_columns(f, cols: dict, n: int, nb: int) -> None:
         arr = np.array([[np.nan if v is None else v for v in row] for row in cols[m]], dtype="<f4").reshape(n, nb)
         d = f.create_dataset(m, data=arr, **kw)
         d.attrs["fits_card"] = card
-    if "sky_level" in cols:  # background measured at ingest (hpcgan.io.sky); NaN = not measured
-        rows = [[np.nan] * nb if row is None else [np.nan if v is None else v for v in row] for row in cols["sky_level"]]
+    if "sky_level" in cols:  # background measured at ingest (hpcgan.io.sky); NaN = not measured (or not given)
+        given = cols["sky_level"] if len(cols["sky_level"]) == n else [None] * n
+        rows = [[np.nan] * nb if row is None else [np.nan if v is None else v for v in row] for row in given]
         f.create_dataset("sky_level", data=np.array(rows, dtype="<f4").reshape(n, nb), **kw)
 
 

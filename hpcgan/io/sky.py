@@ -1,6 +1,6 @@
 """The sky background of stamps and frames, measured with the field's tools (``preprocess.sky``).
 
-- Stamps (:func:`stamp_sky`): astropy ``sigma_clipped_stats`` (3 sigma, 5 iterations) per band on
+- Stamps (:func:`stamp_sky`): astropy ``sigma_clipped_stats`` (3 sigma, 5 iterations), all bands at once, on
   the valid pixels (mask 0) outside the central circle of radius ``SKY_INNER`` x half the stamp
   (the object's light is mostly inside; what is left of it and of neighbours is clipped). Level =
   the clipped median, sigma = the clipped standard deviation. Fewer than :data:`MIN_PIXELS` such
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from functools import lru_cache
 
 import numpy as np
 
@@ -24,31 +25,45 @@ from hpcgan.io import reasons as R
 
 SKY_INNER = 0.5  # stamps: pixels at >= 0.5 x (n/2) px from the centre are sky candidates
 MIN_PIXELS = 50
+MAX_PIXELS = 1024  # stamps: sky pixels sampled per band (the level's error is ~1.25 sigma / 32)
 BOX = 64  # frames: Background2D box size, px
 
 
-def _ring(size: int) -> np.ndarray:
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2.0
-    return np.hypot(xx, yy) >= SKY_INNER * size / 2
+@lru_cache(maxsize=16)
+def _sample(h: int, w: int) -> np.ndarray:
+    """Flat indices of at most :data:`MAX_PIXELS` pixels of an (h, w) stamp outside the central circle
+    (``SKY_INNER``), evenly strided (the same pixels every time)."""
+    yy, xx = np.mgrid[:h, :w]
+    r = np.hypot(xx - (w - 1) / 2.0, yy - (h - 1) / 2.0)
+    idx = np.flatnonzero(r >= SKY_INNER * min(h, w) / 2)
+    return idx[::max(1, -(-len(idx) // MAX_PIXELS))]
+
+
+def _clipped(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Clipped (median, std) along the last axis of ``vals`` (NaN = left out), astropy ``sigma_clipped_stats``."""
+    from astropy.stats import sigma_clipped_stats
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, med, std = sigma_clipped_stats(vals, axis=-1, sigma=3.0, maxiters=5)
+    return np.asarray(med, np.float64), np.asarray(std, np.float64)
 
 
 def stamp_sky(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(level, sigma), each (C,) float64, of stamp ``image`` (C, H, W) from its valid sky pixels (see
-    module docstring); NaN for a band without valid pixels."""
-    from astropy.stats import sigma_clipped_stats
-
+    module docstring); NaN for a band without valid pixels. One vectorised clip over the bands on a
+    fixed sample of at most :data:`MAX_PIXELS` ring pixels per band (0.4 ms for 5 bands of 64 or 136 px)."""
     c, h, w = image.shape
-    ok = np.isfinite(image) if mask is None else (mask == 0) & np.isfinite(image)
-    ring = ok & (_ring(h)[None] if h == w else True)
-    level, sigma = np.full(c, np.nan), np.full(c, np.nan)
-    for k in range(c):
-        sel = ring[k] if np.count_nonzero(ring[k]) >= MIN_PIXELS else ok[k]
-        if not sel.any():
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            _, med, std = sigma_clipped_stats(image[k][sel].astype(np.float64), sigma=3.0, maxiters=5)
-        level[k], sigma[k] = med, std
+    flat = image.reshape(c, -1)
+    ok = np.isfinite(flat) if mask is None else (mask.reshape(c, -1) == 0) & np.isfinite(flat)
+    idx = _sample(h, w)
+    vals = np.where(ok[:, idx], flat[:, idx], np.nan).astype(np.float64)
+    level, sigma = _clipped(vals)
+    for k in np.flatnonzero(np.count_nonzero(ok[:, idx], axis=1) < MIN_PIXELS):  # few sky pixels: all valid ones
+        if ok[k].any():
+            level[k], sigma[k] = (float(v) for v in _clipped(flat[k][ok[k]].astype(np.float64)))
+        else:
+            level[k] = sigma[k] = np.nan
     return level, sigma
 
 
