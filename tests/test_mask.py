@@ -214,3 +214,56 @@ def test_masked_mse_and_training_batches_carry_valid(tmp_path):
     cfg = load_config(None, [*GEOM, f"data.shards={out}", "data.batch_size=2"])
     b = build_train_streams(cfg.data, streams=("x",)).batch(0)
     assert b["x_valid"].shape == (2, 5, SX, SX) and int((b["x_valid"] == 0).sum()) == 2 * SX
+
+
+def _frame(path: Path, pedestal: float, rng) -> None:
+    """An 80 x 80 north-up SDSS-scale frame: sky noise 0.1 (ivar 100) + ``pedestal``, a source at (40, 40),
+    and a MASK HDU flagging columns 45, 46 (inside a 16-px stamp centred on the source, outside its core)."""
+    from hpcgan.io.grid import grid_header
+
+    n = 80
+    yy, xx = np.mgrid[:n, :n]
+    img = rng.normal(0, 0.1, (n, n)) + pedestal + 20 * np.exp(-((xx - 40) ** 2 + (yy - 40) ** 2) / 4.5)
+    mask = np.zeros((n, n), np.int16)
+    mask[:, 45:47] = 1
+    hdr = grid_header(150.0, 2.0, n, 0.396)
+    hdr["BUNIT"] = "nanomaggy"
+    fits.HDUList([fits.PrimaryHDU(img.astype(np.float32), hdr), fits.ImageHDU(np.full((n, n), 100.0, np.float32), name="IVAR"),
+                  fits.ImageHDU(mask, name="MASK")]).writeto(path, overwrite=True)
+
+
+def test_frames_sky_background2d_and_mask_hdu(tmp_path):
+    from hpcgan.io.grid import grid_wcs
+    from preprocess.run import run
+
+    rng = np.random.default_rng(6)
+    ra, dec = (float(v) for v in grid_wcs(150.0, 2.0, 80, 0.396).pixel_to_world_values(40, 40))
+    for name, ped in (("flat", 0.0), ("ped", 30.0)):
+        _frame(tmp_path / f"{name}.fits", ped, rng)
+    (tmp_path / "cat.csv").write_text(f"object_id,survey,split,ra,dec\no1,sdss,unpaired,{ra!r},{dec!r}\n")
+
+    def pre(frame: str, out: str, *sets: str) -> tuple[dict, Path]:
+        (tmp_path / "frames.csv").write_text("path,survey,band\n" + "".join(f"{frame}.fits,sdss,{b}\n" for b in "ugriz"))
+        cfg = load_config(None, [*GEOM, "preprocess.source=frames", f"preprocess.catalog={tmp_path / 'cat.csv'}",
+                                 f"preprocess.frames={tmp_path / 'frames.csv'}", f"preprocess.out={tmp_path / out}",
+                                 "preprocess.quarantine_max_frac=1", "preprocess.nan_fill_max_frac=0.2", *sets])
+        assert run(cfg, Comm()) == 0
+        return json.loads((tmp_path / out / "manifest.json").read_text()), tmp_path / out
+
+    m, out = pre("flat", "flat")
+    assert m["accepted"] == 1, m["quarantine"]
+    sh = _shard(out)
+    mask = sh["mask"][0]
+    cols = np.flatnonzero((mask[2] & MB.MASKED).any(axis=0))
+    # frame columns 45, 46 = stamp x 12.5 .. 14.5 (the stamp's pixel edges fall on frame pixel centres): 3 columns
+    assert cols.tolist() == [12, 13, 14] and (mask[:, :, 12:15] == MB.MASKED | MB.FILLED).all()
+    assert np.count_nonzero(mask) == 5 * SX * 3
+    assert np.abs(sh["sky_level"][0]).max() < 0.05 and 0.03 < sh["images"][0][mask != 0].std() < 0.2
+    m, _ = pre("ped", "check")
+    reason = m["quarantine"][0]["reason"]
+    assert m["accepted"] == 0 and re.match(r"sky not subtracted: background (29\.9\d*|30(\.0\d*)?) = \d{3} sigma in band 'u' "
+                                           r"\(> sky_max_sigma 5\): .*ped\.fits$", reason), reason
+    m, out = pre("ped", "sub", "preprocess.sky=subtract")
+    sh = _shard(out)
+    assert m["accepted"] == 1 and np.allclose(sh["sky_level"][0], 30.0, atol=0.05)
+    assert abs(float(np.median(sh["images"][0][:, :3]))) < 0.05
