@@ -18,6 +18,9 @@ catalog (``preprocess.catalog``: ``object_id``, ``survey``, ``split``, ``ra``, `
    contiguous parts, one per rank, so a frame is opened once per rank (a small LRU of open
    frames); every band is resampled onto the model grid (:func:`hpcgan.io.resample.resample`),
    converted to model units, and goes through the NaN-fill/quarantine rule and the shard writer.
+   The frame's mask bits (mask HDU, ``ivar <= 0``, NaN) are resampled with it
+   (:func:`hpcgan.io.resample.resample_bits`), and its background is judged once per frame
+   (``preprocess.sky``, :func:`hpcgan.io.sky.judge_frame`: photutils ``Background2D``).
 
 Compressed frames (``.fz`` tile compression, ``.gz``, ``.bz2``) are read by astropy.
 """
