@@ -267,3 +267,19 @@ def test_frames_sky_background2d_and_mask_hdu(tmp_path):
     sh = _shard(out)
     assert m["accepted"] == 1 and np.allclose(sh["sky_level"][0], 30.0, atol=0.05)
     assert abs(float(np.median(sh["images"][0][:, :3]))) < 0.05
+
+
+def test_validation_score_leaves_masked_pixels_out():
+    from hpcgan.config.schema import SurveyCfg
+    from hpcgan.train.validate import score
+
+    s = SurveyCfg(stamp_size=SX)
+    truth = torch.rand(3, 5, SX, SX)
+    pred = truth.clone()
+    pred[0, :, :, :2] += 5.0  # wrong only where masked
+    valid = torch.ones_like(truth)
+    valid[0, :, :, :2] = 0
+    assert score(pred, truth, s, "sqrt", valid)["mse"] == 0.0 and score(pred, truth, s, "sqrt")["mse"] > 0
+    valid[1, 2, 7, 7] = 0  # in object 1's 3" aperture: it leaves the flux statistics
+    got = score(pred, truth, s, "sqrt", valid)
+    assert got["mse"] == 0.0 and got["ap3_bias"] == 0.0
