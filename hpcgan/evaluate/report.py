@@ -40,8 +40,8 @@ def table(res: dict) -> str:
                              _f(v["background_ks"]["D"], ".3f"), _f(v["mse_model_space"], ".3g")])
     m = res.get("masked")
     if m and any(m["union_pixels"].values()):
-        lines.append("masked pixels (left out): " + ", ".join(
-            f"{ROW.get(n, n)} {sum(v.values())}" for n, v in m["pixels"].items()) +
+        lines.append("masked pixels left out, per set in row order (then the truth): " + ", ".join(
+            str(sum(v.values())) for v in m["pixels"].values()) +
             "; objects with any, per band: " + " ".join(f"{b} {v}" for b, v in m["objects"].items()))
     width = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     for r in [head, *rows]:
