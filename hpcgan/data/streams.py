@@ -8,7 +8,7 @@
         batch["xp"], batch["yp"]         # aligned pairs: same objects, same D4 op
         batch["xp_psf"]  # (B, 5) float32: each stamp's PSF FWHM in arcsec (NaN = unknown), per stream
         batch["x_valid"]  # (B, 5, 64, 64) float32 1/0: unmasked pixels (hpcgan/io/mask_bits.py), same D4 op;
-                          # only for streams whose shards carry a mask (absent: every pixel counts)
+                          # only when a stamp of the batch has a flagged pixel (absent: every pixel counts)
 
 Determinism: the batch of iteration ``i`` is a pure function of ``(seed, rank, i)`` (and the data),
 so a resumed run only needs the iteration number. Per stream, an *epoch* is ``batches_per_epoch``
@@ -159,13 +159,19 @@ class TrainStreams:
             x = stamps_to_model(raw, s.source, s.survey.flux_scale, self.transform)
             out[name] = x.contiguous()
             if s.source.has_mask:
-                out[f"{name}_valid"] = self._valid(s, uniq, idx, codes_by_group.get(s.group))
+                valid = self._valid(s, uniq, idx, codes_by_group.get(s.group))
+                if valid is not None:
+                    out[f"{name}_valid"] = valid
             out[f"{name}_psf"] = torch.from_numpy(s.psf[idx])  # a rotation or flip keeps the FWHM
         return out
 
-    def _valid(self, s: _Stream, uniq: np.ndarray, idx: np.ndarray, codes: np.ndarray | None) -> torch.Tensor:
-        """(B, C, H, W) float32 1 where the stamp's mask is 0, with the batch's D4 ops."""
-        m = s.source.read_mask(uniq)[np.searchsorted(uniq, idx)] == 0
+    def _valid(self, s: _Stream, uniq: np.ndarray, idx: np.ndarray, codes: np.ndarray | None) -> torch.Tensor | None:
+        """(B, C, H, W) float32 1 where the stamp's mask is 0, with the batch's D4 ops; None when the
+        whole batch is valid (the losses then take their plain means)."""
+        raw = s.source.read_mask(uniq)
+        if not raw.any():
+            return None
+        m = raw[np.searchsorted(uniq, idx)] == 0
         if codes is not None:
             m = np.stack([d4(v, int(c)) for v, c in zip(m, codes)])
         return torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))

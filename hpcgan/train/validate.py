@@ -46,14 +46,14 @@ def load_split(root: str, survey: SurveyCfg, split: str, count: int,
 
 def load_valid(root: str, survey: SurveyCfg, splits: tuple[str, ...], count: int) -> torch.Tensor | None:
     """(N, C, H, W) float 1/0: pixels unmasked in every one of ``splits`` (first ``count`` stamps);
-    None when no split has a mask."""
+    None when nothing is masked (no split has a mask, or all its pixels are valid)."""
     valid = None
     for split in splits:
         src = open_source(root, survey.name, split)
         if src.has_mask:
             v = src.read_mask(np.arange(min(count, len(src)))) == 0
             valid = v if valid is None else valid & v
-    return None if valid is None else torch.from_numpy(valid.astype(np.float32))
+    return None if valid is None or valid.all() else torch.from_numpy(valid.astype(np.float32))
 
 
 def score(pred: torch.Tensor, truth: torch.Tensor, survey: SurveyCfg, transform: str,
