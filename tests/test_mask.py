@@ -284,3 +284,13 @@ def test_validation_score_leaves_masked_pixels_out():
     valid[1, 2, 7, 7] = 0  # in object 1's 3" aperture: it leaves the flux statistics
     got = score(pred, truth, s, "sqrt", valid)
     assert got["mse"] == 0.0 and got["ap3_bias"] == 0.0
+
+
+def test_format_1_shards_without_mask_read_as_valid(tmp_path):
+    from hpcgan.data.shards import open_source
+    from tests.tiny_data import write_shard
+
+    write_shard(tmp_path / "sdss/unpaired", np.ones((3, 5, 8, 8), np.float32), ["a", "b", "c"])
+    src = open_source(tmp_path, "sdss", "unpaired")
+    assert not src.has_mask and src.read_mask(np.array([0, 2])).shape == (2, 5, 8, 8)
+    assert not src.read_mask(np.arange(3)).any()
