@@ -26,13 +26,16 @@ GEOM = [f"data.x.stamp_size={SX}", f"data.y.stamp_size={SY}"]
 UNITS = {"sdss": ("nanomaggy", SX, 1.0), "cfht": ("ADU", SY, 30.0)}
 
 
-def _cube(path: Path, img: np.ndarray, ivar: np.ndarray | None, bunit: str, skysig: float) -> None:
-    """A cube stamp (SCI) with an optional IVAR cube, no WCS (the model grid's shape)."""
+def _cube(path: Path, img: np.ndarray, ivar: np.ndarray | None, bunit: str, skysig: float,
+          mask: np.ndarray | None = None) -> None:
+    """A cube stamp (SCI) with optional IVAR and MASK cubes, no WCS (the model grid's shape)."""
     prim = fits.PrimaryHDU(img.astype(">f4"))
     prim.header.update(EXTNAME="SCI", BUNIT=bunit, SKYSIG=skysig, PSFFWHM=1.2)
     hdus = [prim]
     if ivar is not None:
         hdus.append(fits.ImageHDU(ivar.astype(">f4"), name="IVAR"))
+    if mask is not None:
+        hdus.append(fits.ImageHDU(mask.astype(">i2"), name="MASK"))
     path.parent.mkdir(parents=True, exist_ok=True)
     fits.HDUList(hdus).writeto(path, overwrite=True)
 
@@ -294,3 +297,17 @@ def test_format_1_shards_without_mask_read_as_valid(tmp_path):
     src = open_source(tmp_path, "sdss", "unpaired")
     assert not src.has_mask and src.read_mask(np.array([0, 2])).shape == (2, 5, 8, 8)
     assert not src.read_mask(np.arange(3)).any()
+
+
+def test_stamp_mask_hdu_flags_masked(tmp_path):
+    from preprocess.run import run
+
+    img, ivar = _stamp(np.random.default_rng(7), "sdss")
+    bad = np.zeros(img.shape, np.int16)
+    bad[0, 0, 5:8] = 4  # a bad column stub in u, at the edge
+    _cube(tmp_path / "m.fits", img, ivar, "nanomaggy", 1.0, bad)
+    (tmp_path / "cat.csv").write_text("object_id,survey,split,path,ra,dec\nm,sdss,unpaired,m.fits,150.0,2.0\n")
+    cfg = load_config(None, [*GEOM, f"preprocess.catalog={tmp_path / 'cat.csv'}", f"preprocess.out={tmp_path / 'o'}"])
+    assert run(cfg, Comm()) == 0
+    mask = _shard(tmp_path / "o")["mask"][0]
+    assert (mask[0, 0, 5:8] == MB.MASKED | MB.FILLED).all() and np.count_nonzero(mask) == 3

@@ -39,7 +39,7 @@ from hpcgan.io import reasons as R
 from hpcgan.io.fileio import FileProblem, bounded, read_regular
 from hpcgan.io.fits_read import FitsError, Hdu, parse_fits
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
-from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
 from hpcgan.io.mask_bits import complete, pixel_bits
 from hpcgan.io.units import UnitsError, to_model_factor
 
@@ -86,6 +86,7 @@ class Plane:
     weight: tuple[Hdu, str] | None  # (HDU, 'ivar' | 'variance')
     header: dict  # cards for units, WCS and metadata (in MEF the band's over the primary's)
     where: str
+    mask: Hdu | None = None  # per_band/cube: the HDU named MASK/BPM/BADPIX (non-zero = bad), if any
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -167,6 +168,12 @@ def _weight(hdus: list[Hdu], image: Hdu, path: str, spec: str = "") -> tuple[Hdu
     return None
 
 
+def _mask(hdus: list[Hdu], image: Hdu) -> Hdu | None:
+    """The mask HDU of a per-band or cube file: named MASK/BPM/BADPIX and of the image's shape; None if none."""
+    hit = [h for h in hdus if h is not image and h.shape == image.shape and _role(h, MASK_NAMES)]
+    return hit[0] if hit else None
+
+
 def _by_band(hdus: list[Hdu], bands: tuple[str, ...], path: str) -> list[Hdu]:
     """The image HDU named after each band (EXTNAME, case-insensitive); refuse a missing or repeated name."""
     if not any(h.shape is not None for h in hdus):  # a file without any image says so
@@ -222,7 +229,7 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
             p = path.replace("{band}", b)
             hs = _read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b)))
             h = _image(hs, p, spec[0])
-            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p))
+            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p, _mask(hs, h)))
     else:
         hdus = hdus if hdus is not None else _read(path, root, read_timeout_s)
         if layout == "cube":
@@ -230,7 +237,7 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
             if len(h.shape) != 3 or h.shape[0] != len(bands) or (target is None and h.shape[1:] != (size, size)):
                 raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=(len(bands), size, size)), path)
             w = _weight(hdus, h, path, spec[1]) if target else None
-            planes = [Plane(b, h, k, w, h.header, path) for k, b in enumerate(bands)]
+            planes = [Plane(b, h, k, w, h.header, path, _mask(hdus, h)) for k, b in enumerate(bands)]
         else:  # mef: units may sit in the primary header
             primary = hdus[0].header
             planes = [Plane(b, h, None, None, {**primary, **h.header}, path)
@@ -277,6 +284,7 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     meta["mag_zp"][:] = t.magzp
     for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
         factor, ivar = _factor(pl, t), _ivar(pl)
+        bad = None if pl.mask is None else pl.pixels(pl.mask)  # a mask HDU: non-zero = bad
         area = 1.0
         if ivar is not None and factor != 1.0:
             ivar = ivar / factor ** 2
@@ -287,13 +295,16 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
                 pl.hdu.fill(image[k])
             else:
                 image[k] = pl.pixels()
-            mask[k] = pixel_bits(image[k], ivar)
+            mask[k] = pixel_bits(image[k], ivar, bad)
             if ivar is not None:
                 image[k][~(ivar > 0)] = np.nan
+            if bad is not None:
+                image[k][bad != 0] = np.nan
         else:
             wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
-            mask[k] = resample_bits(pixel_bits(pl.pixels(), ivar), wcs, *centre, n, t.pixel_scale)
-            image[k], ivar = resample(pl.pixels(), wcs, *centre, n, t.pixel_scale, ivar)
+            px = pl.pixels() if bad is None else np.where(bad != 0, np.nan, pl.pixels())
+            mask[k] = resample_bits(pixel_bits(pl.pixels(), ivar, bad), wcs, *centre, n, t.pixel_scale)
+            image[k], ivar = resample(px, wcs, *centre, n, t.pixel_scale, ivar)
             area = (t.pixel_scale / pixel_scale(wcs)) ** 2
         if factor != 1.0:
             image[k] *= np.float32(factor)
