@@ -28,6 +28,7 @@ from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.io.shard_writer import JobPart, SurveyOut, bytes_needed, read_batches, write_manifest
+from hpcgan.io.stamp_policy import StampPolicy
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import digest, sha256_file
@@ -36,7 +37,7 @@ from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
 from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
 
 log = get_logger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the per-pixel ``mask`` and ``sky_level`` datasets (version 1 shards read with mask 0)
 EXIT_QUARANTINE = 3
 
 
@@ -120,13 +121,14 @@ def _run(cfg: Config, comm: Comm) -> int:
 
     parts, pos = [], 0
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
+    policed = reader if frames is None else _with_policy(cfg, reader)  # stamps: inside _reader, before the transform
     for job in jobs:
         w = weights[pos:pos + len(job.units)]
         pos += len(job.units)
         lo, hi = partition(w, size)[rank]
         plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
         outs = [SurveyOut.at(out, s, *surveys[s][:2], job.split, rank, size) for s in job.surveys]
-        parts.append(JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
+        parts.append(JobPart(job, lo, hi, rank, size, out, outs, read_batches(policed, root, len(outs)), attrs_common,
                              survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level))
     # what is still to write (finished parts: nothing), every rank together, against OUT's free space
     check_space_on_ranks(comm, out, bytes_needed(parts), pc.disk_margin, "preprocess", pc.disk_check)
@@ -149,15 +151,29 @@ def _run(cfg: Config, comm: Comm) -> int:
 def _reader(cfg: Config, root: str, surveys: dict):
     pc = cfg.preprocess
     grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
+    policy = StampPolicy.from_config(pc)
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
         s = grids[row.survey]  # its model grid and units: any stamp geometry is resampled onto them
         target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu)
         st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s, target)
+        policy.apply(st, row.survey, row.object_id, row.ra, row.dec, bands, s.pixel_scale, row.path)
         if pc.apply_transform:
             st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)
         return st
+    return read
+
+
+def _with_policy(cfg: Config, reader):
+    """Cut-outs of frames through the mask/fill/core policy (their sky was judged per frame)."""
+    policy = StampPolicy.from_config(cfg.preprocess)
+    grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
+
+    def read(row: Row):
+        s = grids[row.survey]
+        return policy.apply(reader(row), row.survey, row.object_id, row.ra, row.dec, tuple(s.bands), s.pixel_scale,
+                            stamp_sky_mode=False)
     return read
 
 

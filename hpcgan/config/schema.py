@@ -67,6 +67,14 @@ class PreprocessCfg:
     layout: Literal["auto", "mef", "cube", "per_band"] = "auto"
     apply_transform: bool = False  # store physical values; the pixel transform is applied at load time
     nan_fill_max_frac: float = rng(0.0, 1.0, default=0.01)  # NaN/Inf fraction up to which pixels are filled and flagged
+    # flagged pixels (coverage gaps, masked, NaN/Inf; the shards' mask): sky-like Gaussian noise at the
+    # stamp's clipped sky sigma, seeded per object (noise), or 0 (zero); always flagged in the mask
+    fill: Literal["noise", "zero"] = "noise"
+    # flagged pixels within this radius (arcsec) of the object quarantine the stamp (0 = no check)
+    core_radius_arcsec: float = rng(0.0, None, default=1.0)
+    # background: check (quarantine past sky_max_sigma), subtract (and record it: sky_level), none
+    sky: Literal["check", "subtract", "none"] = "check"
+    sky_max_sigma: float = rng(0.0, None, lo_open=True, default=5.0)  # sky=check: |background| / sky sigma allowed
     quarantine_max_frac: float = rng(0.0, 1.0, default=0.05)  # above this the run exits non-zero
     batch_size: int = rng(1, None, default=256)  # stamps per committed write
     read_timeout_s: float = rng(0.0, None, default=30.0)  # per-file read bound; past it: quarantined (0 = none)

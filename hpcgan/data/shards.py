@@ -13,6 +13,10 @@ HDF5 notes (../shared/PITFALLS.md section 5):
   locking flags in one process ("file locking flag values don't match");
 - a batch is read with one sorted fancy-index read per shard touched, and the chunk cache is sized
   to a few stamps (one stamp per chunk, see docs/preprocess.md).
+
+Masks: :meth:`ShardSource.read_mask` reads the per-pixel bits (:mod:`hpcgan.io.mask_bits`, the
+shards' ``mask`` dataset) of the same stamps; shards written before the dataset existed (format
+version 1) and in-memory arrays read as all valid (0). ``has_mask`` says whether any shard has one.
 """
 from __future__ import annotations
 
@@ -70,6 +74,12 @@ class ArraySource:
         """Stamps at sorted, unique global indices ``idx``."""
         return self.images[idx]
 
+    has_mask = False
+
+    def read_mask(self, idx: np.ndarray) -> np.ndarray:
+        """Mask bits of the stamps at ``idx``: all 0 (in-memory stamps carry no mask)."""
+        return np.zeros((len(idx), *self.images.shape[1:]), np.uint8)
+
 
 @dataclass
 class ShardInfo:
@@ -91,6 +101,7 @@ class ShardSource:
         self.flux_scale_applied = float(attrs.get("flux_scale_applied", 1.0))
         self.transform_applied = str(attrs.get("pixel_transform_applied", "none"))
         self._shape = tuple(int(v) for v in attrs["stamp_shape"])
+        self.has_mask = self._any_mask()
 
     def __len__(self) -> int:
         return int(self.offsets[-1])
@@ -138,6 +149,31 @@ class ShardSource:
                 out[sel] = ds[int(local[0]):int(local[-1]) + 1]
             else:
                 out[sel] = ds[local]
+        return out
+
+    def _any_mask(self) -> bool:
+        import h5py
+        for s in self.shards:
+            with h5py.File(s.path, "r", locking=False) as f:
+                if "mask" in f:
+                    return True
+        return False
+
+    def read_mask(self, idx: np.ndarray) -> np.ndarray:
+        """Mask bits ``(len(idx), C, H, W)`` uint8 of the stamps at sorted, unique global indices
+        ``idx`` (0 where a shard has no ``mask`` dataset: format version 1)."""
+        idx = np.asarray(idx, dtype=np.int64)
+        out = np.zeros((len(idx), *self._shape), dtype=np.uint8)
+        if not self.has_mask:
+            return out
+        which = np.searchsorted(self.offsets, idx, side="right") - 1
+        for k in np.unique(which):
+            f = self._file(int(k))
+            if "mask" not in f:
+                continue
+            sel = np.nonzero(which == k)[0]
+            local = idx[sel] - self.offsets[k]
+            out[sel] = f["mask"][local] if len(local) > 1 else f["mask"][int(local[0])][None]
         return out
 
     def object_ids(self) -> np.ndarray:

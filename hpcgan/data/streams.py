@@ -7,6 +7,8 @@
         batch["y"]   # (B, 5, 136, 136)
         batch["xp"], batch["yp"]         # aligned pairs: same objects, same D4 op
         batch["xp_psf"]  # (B, 5) float32: each stamp's PSF FWHM in arcsec (NaN = unknown), per stream
+        batch["x_valid"]  # (B, 5, 64, 64) float32 1/0: unmasked pixels (hpcgan/io/mask_bits.py), same D4 op;
+                          # only when a stamp of the batch has a flagged pixel (absent: every pixel counts)
 
 Determinism: the batch of iteration ``i`` is a pure function of ``(seed, rank, i)`` (and the data),
 so a resumed run only needs the iteration number. Per stream, an *epoch* is ``batches_per_epoch``
@@ -156,8 +158,23 @@ class TrainStreams:
                 raw = raw[inv]
             x = stamps_to_model(raw, s.source, s.survey.flux_scale, self.transform)
             out[name] = x.contiguous()
+            if s.source.has_mask:
+                valid = self._valid(s, uniq, idx, codes_by_group.get(s.group))
+                if valid is not None:
+                    out[f"{name}_valid"] = valid
             out[f"{name}_psf"] = torch.from_numpy(s.psf[idx])  # a rotation or flip keeps the FWHM
         return out
+
+    def _valid(self, s: _Stream, uniq: np.ndarray, idx: np.ndarray, codes: np.ndarray | None) -> torch.Tensor | None:
+        """(B, C, H, W) float32 1 where the stamp's mask is 0, with the batch's D4 ops; None when the
+        whole batch is valid (the losses then take their plain means)."""
+        raw = s.source.read_mask(uniq)
+        if not raw.any():
+            return None
+        m = raw[np.searchsorted(uniq, idx)] == 0
+        if codes is not None:
+            m = np.stack([d4(v, int(c)) for v, c in zip(m, codes)])
+        return torch.from_numpy(np.ascontiguousarray(m, dtype=np.float32))
 
     def iterate(self, start_iter: int = 0) -> Iterator[dict[str, torch.Tensor]]:
         """Infinite batches from iteration ``start_iter`` on; ``num_workers > 0`` prefetches in

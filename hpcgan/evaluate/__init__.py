@@ -1,7 +1,8 @@
 """Evaluation of translations (``hpcgan evaluate``, docs/evaluation.md): ``photometry`` (photutils
 apertures, bias/NMAD), ``shapes`` (half-light radius, ellipticity), ``noise`` (background samples),
 ``metrics`` (total flux, KS, Fourier stacks, MSE), ``score`` (the streaming scores of every image
-set), ``run`` (inputs, matching, metrics.json), ``plots`` (matplotlib PNGs), ``report`` (the table).
+set), ``masks`` (masked pixels left out, and counted), ``run`` (inputs, matching, metrics.json),
+``plots`` (matplotlib PNGs), ``report`` (the table).
 
     from hpcgan.evaluate import evaluate, metrics
     from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad

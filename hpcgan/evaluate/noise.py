@@ -37,12 +37,15 @@ class BackgroundSample:
         self.parts: list[list[np.ndarray]] = [[] for _ in range(bands)]
         self.count = np.zeros(bands, dtype=np.int64)
 
-    def add(self, imgs: np.ndarray) -> None:
+    def add(self, imgs: np.ndarray, valid: np.ndarray | None = None) -> None:
+        """Background pixels of ``imgs`` (N, C, n, n); ``valid`` (same shape, bool): only those (masked pixels left out)."""
         px = imgs[..., self.mask]  # (N, C, P)
+        ok = None if valid is None else valid[..., self.mask]
         for c in range(px.shape[1]):
-            take = int(min(self.cap - self.count[c], px[:, c].size))
+            v = px[:, c].ravel() if ok is None else px[:, c][ok[:, c]]
+            take = int(min(self.cap - self.count[c], v.size))
             if take > 0:
-                self.parts[c].append(px[:, c].ravel()[:take].astype(np.float64))
+                self.parts[c].append(v[:take].astype(np.float64))
                 self.count[c] += take
 
     def values(self, band: int) -> np.ndarray:

@@ -40,6 +40,11 @@ def table(res: dict) -> str:
                 rows.append([b, ROW[name], *(_f(ap[r]["bias"], "+.4f") for r in radii),
                              *(_f(ap[r]["nmad"], ".4f") for r in radii), _f(v["fourier"]["hf_power_ratio"], ".3f"),
                              _f(v["background_ks"]["D"], ".3f"), _f(v["mse_model_space"], ".3g")])
+    m = res.get("masked")
+    if m and any(m["union_pixels"].values()):
+        lines.append("masked pixels left out, per set in row order (then the truth): " + ", ".join(
+            str(sum(v.values())) for v in m["pixels"].values()) +
+            "; objects with any, per band: " + " ".join(f"{b} {v}" for b, v in m["objects"].items()))
     lines += _aligned(head, rows)
     if res.get("colours_vs_truth"):
         head = ["colour", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]

@@ -27,6 +27,7 @@ from hpcgan.config.schema import Config
 from hpcgan.data.shards import open_source, stamps_to_survey_units
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
+from hpcgan.evaluate.masks import MaskCounts, read_mask
 from hpcgan.evaluate.score import REAL, TRUTH, Geometry, Scores
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text
@@ -128,9 +129,11 @@ def evaluate(cfg: Config) -> dict:
                                                                     ec.radius_step_arcsec), ec.hf_min, (ec.midk_min, ec.midk_max))
     names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
     scores = Scores(geom, names, truth=truth_src is not None)
+    masked = MaskCounts(list(sources), bands)
     for b0 in progress(range(0, len(ids), ec.batch_size), -(-len(ids) // ec.batch_size), "evaluate"):
         sl = slice(b0, b0 + ec.batch_size)
-        scores.add({name: _read(s, index[name][sl]) for name, s in sources.items()})
+        valid = masked.add({name: read_mask(s, index[name][sl]) for name, s in sources.items()})
+        scores.add({name: _read(s, index[name][sl]) for name, s in sources.items()}, valid)
 
     out = Path(ec.out)
     truth_dir = real_root / survey / f"{split}-truth"
@@ -151,6 +154,7 @@ def evaluate(cfg: Config) -> dict:
         "k_cycles_per_px": scores.k(), "hf_k_min": ec.hf_min,
         "vs_truth": scores.vs_truth(), "colours_vs_truth": scores.colours(), "midk_band": [ec.midk_min, ec.midk_max],
         "vs_real": scores.vs_real(), "vs_catalog": scores.vs_catalog(true_flux),
+        "masked": masked.result(),
     }
     res["plots"] = plots.all_plots(out, res, scores, grid=_grid_stamps(sources, man, ids, index, ec.grid_count))
     res["elapsed_s"] = round(time.perf_counter() - t0, 3)

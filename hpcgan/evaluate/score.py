@@ -15,7 +15,7 @@ import numpy as np
 from hpcgan.data.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate.noise import BackgroundSample, background_sigma
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad, colour_stats, diff_stats
+from hpcgan.evaluate.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"
@@ -35,6 +35,11 @@ class Geometry:
     midk: tuple[float, float] = (0.05, 0.25)  # cycles/px: the mid-k band of the residual power
 
 
+def _n(terms: int | np.ndarray, c: int) -> int:
+    """Pixels of band ``c`` in a set's MSE sums."""
+    return int(terms if np.ndim(terms) == 0 else terms[c])
+
+
 class _Set:
     """Per-object arrays and running sums of one image set."""
 
@@ -45,7 +50,7 @@ class _Set:
         self.resid_bg = M.FourierStack(c, n)  # residual x the background annulus (away from the galaxy)
         self.bg, self.bg_resid = BackgroundSample(c, n), BackgroundSample(c, n)
         self.sq = {k: np.zeros(c) for k in ("real_model", "truth_model", "truth_phys")}
-        self.terms = 0
+        self.terms: int | np.ndarray = 0  # pixels per band in the MSE sums (an int while nothing was masked)
 
     def arr(self, key: str) -> np.ndarray:
         return np.concatenate(self.lists[key]) if self.lists[key] else np.empty(0)
@@ -62,9 +67,16 @@ class Scores:
     def _model(self, x: np.ndarray) -> np.ndarray:
         return to_model_space(x.astype(np.float64), self.g.flux_scale, self.g.transform)
 
-    def add(self, batch: dict[str, np.ndarray]) -> None:
-        """One batch: ``{name: (B, C, n, n)}`` for every set (the truth first if present)."""
+    def add(self, batch: dict[str, np.ndarray], valid: np.ndarray | None = None) -> None:
+        """One batch: ``{name: (B, C, n, n)}`` for every set (the truth first if present); ``valid``
+        (B, C, n, n) bool: the pixels every set may use (:mod:`hpcgan.evaluate.masks`), None = all."""
         g, na = self.g, len(self.g.aperture_radii)
+        if valid is not None and valid.all():
+            valid = None
+        touched = None
+        if valid is not None:  # an aperture overlapping a flagged pixel gives no flux
+            w = aperture_weights(g.size, float(g.pixel_scale), tuple(float(r) for r in [*g.aperture_radii, *g.cog_radii]))
+            touched = np.einsum("ncp,rp->ncr", (~valid).reshape(*valid.shape[:2], -1).astype(np.float64), w) > 0
         real_m = self._model(batch[REAL])
         truth = batch.get(TRUTH)
         truth_m = self._model(truth) if truth is not None else None
@@ -72,6 +84,9 @@ class Scores:
         for name, s in self.sets.items():
             x = batch[name]
             f = aperture_fluxes(x, g.pixel_scale, [*g.aperture_radii, *g.cog_radii])
+            if valid is not None:
+                f[touched] = np.nan
+                x = np.where(valid, x, 0).astype(x.dtype)
             edge = f[..., -1]
             with np.errstate(invalid="ignore", divide="ignore"):
                 cog = np.where(edge[..., None] > 0, f[..., na:] / np.where(edge > 0, edge, 1.0)[..., None], np.nan)
@@ -80,22 +95,23 @@ class Scores:
                            ("cog", cog.astype(np.float32)), ("r50", r50)):
                 s.lists[key].append(v)
             s.image.add(x)
-            s.bg.add(x)
+            s.bg.add(x, valid)
             xm = self._model(x)
             if name != REAL:
-                s.sq["real_model"] += M.mse_per_band(xm, real_m)[0]
+                s.sq["real_model"] += M.mse_per_band(xm, real_m if valid is None else np.where(valid, real_m, 0))[0]
             if truth is not None:
                 if name == TRUTH:
                     r50_truth = r50
                 s.lists["e"].append(ellipticity(x, g.pixel_scale, 2 * r50_truth))
                 if name != TRUTH:
-                    d = x.astype(np.float64) - truth
+                    tv, tvm = (truth, truth_m) if valid is None else (np.where(valid, truth, 0), np.where(valid, truth_m, 0))
+                    d = x.astype(np.float64) - tv
                     s.resid.add(d)
                     s.resid_bg.add(d * s.bg.mask)
-                    s.bg_resid.add(d)
+                    s.bg_resid.add(d, valid)
                     s.sq["truth_phys"] += (d * d).sum(axis=(0, 2, 3))
-                    s.sq["truth_model"] += M.mse_per_band(xm, truth_m)[0]
-            s.terms += x.shape[0] * x.shape[2] * x.shape[3]
+                    s.sq["truth_model"] += M.mse_per_band(xm, tvm)[0]
+            s.terms += x.shape[0] * x.shape[2] * x.shape[3] if valid is None else valid.sum(axis=(0, 2, 3))
 
     # ---- summaries ---------------------------------------------------------------------------------
     def k(self) -> np.ndarray:
@@ -126,8 +142,8 @@ class Scores:
                                       for j, r in enumerate(g.aperture_radii)},
                     "r50": bias_nmad(s.arr("r50")[:, c], r50_t[:, c]),
                     "e1": diff_stats(e[:, c, 0], e_t[:, c, 0]), "e2": diff_stats(e[:, c, 1], e_t[:, c, 1]),
-                    "mse_model_space": s.sq["truth_model"][c] / max(s.terms, 1),
-                    "residual_rms": float(np.sqrt(s.sq["truth_phys"][c] / max(s.terms, 1))),
+                    "mse_model_space": s.sq["truth_model"][c] / max(_n(s.terms, c), 1),
+                    "residual_rms": float(np.sqrt(s.sq["truth_phys"][c] / max(_n(s.terms, c), 1))),
                     "residual_power": {"power": p, "hf_mean": float(p[M.hf_band(k, g.hf_min)].mean()),
                                        "hf_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, g.hf_min)),
                                        "midk_ratio_vs_real_residual": float(M.hf_power_ratio(p, p_real[c], k, lo, hi)),
@@ -188,7 +204,7 @@ class Scores:
                                 "log10_amplitude_ratio_rms": float(np.sqrt(np.mean(la[np.isfinite(la)] ** 2)))},
                     "background_ks": {**M.ks_2samp(s.bg.values(c), r.bg.values(c)),
                                       "n": int(s.bg.count[c]), "n_real": int(r.bg.count[c])},
-                    "mse_model_space": s.sq["real_model"][c] / max(s.terms, 1),
+                    "mse_model_space": s.sq["real_model"][c] / max(_n(s.terms, c), 1),
                 }
         return out
 

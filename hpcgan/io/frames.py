@@ -18,6 +18,9 @@ catalog (``preprocess.catalog``: ``object_id``, ``survey``, ``split``, ``ra``, `
    contiguous parts, one per rank, so a frame is opened once per rank (a small LRU of open
    frames); every band is resampled onto the model grid (:func:`hpcgan.io.resample.resample`),
    converted to model units, and goes through the NaN-fill/quarantine rule and the shard writer.
+   The frame's mask bits (mask HDU, ``ivar <= 0``, NaN) are resampled with it
+   (:func:`hpcgan.io.resample.resample_bits`), and its background is judged once per frame
+   (``preprocess.sky``, :func:`hpcgan.io.sky.judge_frame`: photutils ``Background2D``).
 
 Compressed frames (``.fz`` tile compression, ``.gz``, ``.bz2``) are read by astropy.
 """
@@ -38,8 +41,10 @@ from hpcgan.io import reasons as R
 from hpcgan.io.reasons import CatalogError
 from hpcgan.io.grid import grid_text
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
-from hpcgan.io.resample import resample
+from hpcgan.io.mask_bits import complete, pixel_bits
+from hpcgan.io.resample import resample, resample_bits
 from hpcgan.io.shard_writer import Job, Row
+from hpcgan.io.sky import judge_frame, level_at
 from hpcgan.io.stamps import Reject, Stamp, fill_nan
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.log import get_logger
@@ -293,11 +298,13 @@ class FrameReader:
         self.frames, self.picks = frames, picks
         self.surveys = {s.name: s for s in (cfg.data.x, cfg.data.y)}
         self.nan_max = cfg.preprocess.nan_fill_max_frac
+        self.sky, self.sky_max = cfg.preprocess.sky, cfg.preprocess.sky_max_sigma
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * max(len(s.bands) for s in self.surveys.values())
         self.opened = 0
 
-    def _pixels(self, f: Frame) -> tuple[np.ndarray, np.ndarray | None, object]:
+    def _pixels(self, f: Frame) -> tuple:
+        """(pixels in model units, ivar, WCS, mask bits, background map or None, sky reason or '')."""
         if f.index in self.cache:
             self.cache.move_to_end(f.index)
             return self.cache[f.index]
@@ -316,12 +323,17 @@ class FrameReader:
                 w = w[f.plane] if w.ndim == 3 else w
                 ivar = np.where(w > 0, 1.0 / np.where(w > 0, w, 1), 0.0) if f.ivar_kind == "variance" else w
                 ivar = ivar / f.factor ** 2
+            m = None
             if f.mask_ref:
                 with _open(f.mask_ref[0]) as h:
                     m = np.asarray(h[f.mask_ref[1]].data)
-                img = np.where((m[f.plane] if m.ndim == 3 else m) != 0, np.nan, img)
+                m = m[f.plane] if m.ndim == 3 else m
+            bits = pixel_bits(img, ivar, m)
+            if m is not None:
+                img = np.where(m != 0, np.nan, img)
         self.opened += 1
-        self.cache[f.index] = (img * np.float32(f.factor), ivar, WCS(fits.Header.fromstring(f.wcs)))
+        img, bkg, why = judge_frame(img * np.float32(f.factor), bits != 0, self.sky, self.sky_max, f.band)
+        self.cache[f.index] = (img, ivar, WCS(fits.Header.fromstring(f.wcs)), bits, bkg, why)
         while len(self.cache) > self.capacity:
             self.cache.popitem(last=False)
         return self.cache[f.index]
@@ -334,21 +346,28 @@ class FrameReader:
         n, nb = s.stamp_size, len(s.bands)
         image = np.empty((nb, n, n), np.float32)
         sky = np.full(nb, np.nan, np.float32)
+        mask, level = np.zeros(image.shape, np.uint8), np.full(nb, np.nan, np.float32)
         for k, fi in enumerate(pick):
             f = self.frames[fi]
             try:
-                img, ivar, wcs = self._pixels(f)
+                img, ivar, wcs, bits, bkg, why = self._pixels(f)
             except OSError as e:
                 raise Reject(R.CANNOT_READ.format(error=e.strerror or type(e).__name__), f.path) from None
+            if why:
+                raise Reject(why, f.path)
             out, iv = resample(img, wcs, row.ra, row.dec, n, s.pixel_scale, ivar)
+            mask[k] = resample_bits(bits, wcs, row.ra, row.dec, n, s.pixel_scale)
+            level[k] = level_at(bkg, wcs, row.ra, row.dec)
             image[k] = out
             if iv is not None and np.isfinite(iv).any():
                 sky[k] = float(np.nanmedian(1.0 / np.sqrt(iv)))
         where = self.frames[pick[0]].path
+        complete(mask, image)
         nan_filled = fill_nan(image, tuple(s.bands), self.nan_max, where)
         meta = {"psf_fwhm": np.full(nb, np.nan, np.float32), "sky_sigma": sky,
                 "mag_zp": np.full(nb, s.magzp, np.float32)}
-        return Stamp(image, meta, nan_filled, image.nbytes, grid_text(row.ra, row.dec, n, s.pixel_scale))
+        return Stamp(image, meta, nan_filled, image.nbytes, grid_text(row.ra, row.dec, n, s.pixel_scale), mask,
+                     None if self.sky == "none" else level)
 
 
 def plan_frames(cfg: Config, rows: list[Row], comm) -> tuple[list[Frame], dict]:

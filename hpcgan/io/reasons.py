@@ -62,6 +62,10 @@ WEIGHT_SHAPE = "{kind} HDU {hdu} has shape {shape}, image has {expected}"
 OUTSIDE_FRAMES = "outside every {survey} frame in band {band} ({n} usable)"
 ONLY_UNUSABLE = "no usable {survey} frame in band {band}; {n} unusable, first: {reason}: {path}"
 
+# masks and sky (hpcgan/io/stamp_policy.py, hpcgan/io/sky.py)
+MASKED_CORE = "{n} masked or filled pixels within core_radius_arcsec {radius:g}\" of the object (band(s) {bands})"
+SKY_NOT_SUBTRACTED = "sky not subtracted: background {level} = {nsigma} sigma in band {band} (> sky_max_sigma {max_sigma:g})"
+
 # anything else raised while reading one object (hpcgan/io/shard_writer.py): recorded, never fatal
 UNEXPECTED = "unexpected error ({error})"
 

@@ -88,6 +88,54 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
     return out, _inverse(v)
 
 
+def resample_bits(bits: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scale: float) -> np.ndarray:
+    """The mask bits (:mod:`hpcgan.io.mask_bits`) of input pixels ``bits`` (H, W) uint8 on the model
+    grid that :func:`resample` puts their image on. Each bit plane goes through exactly the image's
+    path (the same cut-out, the shifted-grid weights or ``reproject_exact``) as NaN where the bit is
+    set: a model pixel gets the bit where the resampled plane is NaN, i.e. where the image's
+    resampling takes in a flagged input pixel; model pixels not fully on the input get OUTSIDE. So the
+    flagged model pixels are exactly the ones :func:`resample` leaves NaN."""
+    from reproject import reproject_exact
+
+    from hpcgan.io.mask_bits import OUTSIDE
+
+    wcs = wcs.celestial
+    shape = (size, size)
+    out = np.zeros(shape, np.uint8)
+    x, y = wcs.world_to_pixel_values(ra, dec)
+    half = size * scale / pixel_scale(wcs) * math.sqrt(0.5) + 3
+    if not (np.isfinite(x) and np.isfinite(y)):
+        return out | OUTSIDE
+    try:
+        cut = Cutout2D(np.asarray(bits, np.uint8), (float(x), float(y)), int(2 * half + 1), wcs=wcs,
+                       mode="partial", fill_value=OUTSIDE, copy=True)
+    except NoOverlapError:
+        return out | OUTSIDE
+    data = cut.data
+    present = int(np.bitwise_or.reduce(data, axis=None))
+    if not present:
+        return out
+    grid = grid_wcs(ra, dec, size, scale)
+    yy, xx = np.mgrid[:size, :size].astype(np.float64)
+    px, py = cut.wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
+    aligned = _aligned(px - xx, py - yy)
+    for b in (1, 2, 4, 8):
+        if not present & b:  # the cut-out covers all the grid can touch: no bit, no flag
+            continue
+        plane = np.where((data & b) != 0, np.nan, 0.0)
+        if aligned:
+            from scipy.ndimage import map_coordinates
+            v = map_coordinates(plane, [py, px], order=1, mode="constant", cval=np.nan if b == OUTSIDE else 0.0)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                v, foot = reproject_exact((plane, cut.wcs), grid, shape_out=shape)
+            if b == OUTSIDE:
+                v[foot < FULL] = np.nan
+        out[~np.isfinite(v)] |= b
+    return out
+
+
 def _inverse(v: np.ndarray) -> np.ndarray:
     return np.where(v > 0, 1.0 / np.where(v > 0, v, 1.0), np.nan)
 

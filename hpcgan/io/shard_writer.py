@@ -44,9 +44,10 @@ from typing import Callable
 import numpy as np
 
 from hpcgan.io import reasons as R
+from hpcgan.io.mask_bits import BITS
 from hpcgan.io.stamps import META_KEYS, Reject, Stamp
 from hpcgan.log import get_logger, progress
-from hpcgan.utils.atomic import atomic_write_text, fsync_dir, sha256_file
+from hpcgan.utils.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from hpcgan.utils.disk import WriteError, free_bytes, reserve, writing
 
 log = get_logger(__name__)
@@ -120,11 +121,13 @@ class SurveyOut:
 class Batch:
     """What one batch adds, per output (``JobPart.outs`` order): the accepted stamps, each
     ``(bands, size, size)``, and their columns (``object_id``, ``ra``, ``dec``, ``catalog_row``,
-    ``nan_filled``, ``wcs`` and :data:`~hpcgan.io.stamps.META_KEYS`, one entry per stamp); plus the
-    batch's quarantine entries (:func:`quarantine_entry`)."""
+    ``nan_filled``, ``wcs``, ``sky_level`` and :data:`~hpcgan.io.stamps.META_KEYS`, one entry per
+    stamp); the batch's quarantine entries (:func:`quarantine_entry`); and the stamps' mask bits
+    (:mod:`hpcgan.io.mask_bits`) per output, or none (all valid)."""
     images: list[list[np.ndarray]]
     objects: list[dict[str, list]]
     quarantine: list[dict] = field(default_factory=list)
+    masks: list[list[np.ndarray]] = field(default_factory=list)  # per output, each (bands, size, size) uint8; [] = all 0
 
 
 ProduceBatch = Callable[[list[tuple[Row, ...]], int], Batch]  # (the batch's units, its first index in the part)
@@ -132,7 +135,7 @@ ProduceBatch = Callable[[list[tuple[Row, ...]], int], Batch]  # (the batch's uni
 
 def columns(n_out: int) -> list[dict[str, list]]:
     """Empty per-output columns of a :class:`Batch`."""
-    return [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [],
+    return [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [], "sky_level": [],
              **{k: [] for k, _ in META_KEYS}} for _ in range(n_out)]
 
 
@@ -285,7 +288,9 @@ class JobPart:
             batches = range(start, len(self.units), self.batch_size)
             for b0 in progress(batches, len(batches), f"{self.job.key} part {self.rank}", self.rank):
                 b1 = min(b0 + self.batch_size, len(self.units))
-                rec = self._write(self.produce_batch(self.units[b0:b1], b0), b1, fds, offsets, accepted)
+                batch = self.produce_batch(self.units[b0:b1], b0)
+                rec = self._write(batch, b1, fds, offsets, accepted)
+                self._save_masks(len(recs), batch)
                 for fd, o in zip(fds, self.outs):
                     with writing(o.partial):
                         os.fsync(fd)
@@ -311,6 +316,39 @@ class JobPart:
                     accepted[k] += 1
         return {"units_done": b1, "objects": batch.objects, "quarantine": batch.quarantine}
 
+    def _mask_file(self, i: int, k: int) -> Path:
+        return self.work / f"batch-{i:06d}.mask{k}.npz"
+
+    def _save_masks(self, i: int, batch: Batch) -> None:
+        """Batch ``i``'s masks per output beside its record (written before the record: part of the commit)."""
+        import io
+
+        for k, o in enumerate(self.outs):
+            n = len(batch.images[k])
+            got = batch.masks[k] if k < len(batch.masks) else []
+            arr = np.stack(got).astype(np.uint8) if got else np.zeros((n, len(o.bands), o.size, o.size), np.uint8)
+            if len(arr) != n:
+                raise ValueError(f"batch {i}: {len(arr)} masks for {n} stamps")
+            buf = io.BytesIO()
+            np.savez_compressed(buf, mask=arr)
+            atomic_write_bytes(self._mask_file(i, k), buf.getvalue())
+
+    def _write_masks(self, f, k: int, nrec: int, n: int, o: SurveyOut) -> None:
+        """The ``mask`` dataset (n, bands, size, size) uint8, gzip, one stamp per chunk, from the batch files."""
+        d = f.create_dataset("mask", shape=(n, len(o.bands), o.size, o.size), maxshape=(None, len(o.bands), o.size, o.size),
+                             chunks=(1, len(o.bands), o.size, o.size), dtype="u1", compression="gzip",
+                             compression_opts=1, track_times=False)
+        at = 0
+        for i in range(nrec):
+            with np.load(self._mask_file(i, k)) as z:
+                m = z["mask"]
+            if len(m):
+                d[at:at + len(m)] = m
+                at += len(m)
+        if at != n:
+            raise RuntimeError(f"{o.partial}: {at} masks for {n} stamps")
+        d.attrs["bits"] = json.dumps(BITS)
+
     def _finalize(self, recs: list[dict]) -> dict:
         import h5py
 
@@ -325,6 +363,7 @@ class JobPart:
             with writing(o.partial), h5py.File(o.partial, "r+", locking=False) as f:
                 f["images"].resize(n, axis=0)
                 _write_columns(f, cols, n, nb)
+                self._write_masks(f, k, len(recs), n, o)
                 _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name], "survey": o.name, "split": self.job.split, "bands": list(o.bands),
                                  "stamp_shape": [nb, o.size, o.size], "count": n, "rank": self.rank,
                                  "nranks": self.nranks})
@@ -345,7 +384,7 @@ class JobPart:
         done = {"plan_key": self.plan_key, "job": self.job.key, "units": len(self.units),
                 "rows_seen": len(self.units) * len(self.outs), "shards": shards, "quarantine": quarantine}
         atomic_write_text(self.work / "done.json", json.dumps(done))
-        for p in self.work.glob("batch-*.json"):
+        for p in [*self.work.glob("batch-*.json"), *self.work.glob("batch-*.mask*.npz")]:
             p.unlink()
         (self.work / "finalizing").unlink()
         log.info("%s part %d: %s stamps, %d quarantined", self.job.key, self.rank,
@@ -407,6 +446,10 @@ def _write_columns(f, cols: dict, n: int, nb: int) -> None:
         arr = np.array([[np.nan if v is None else v for v in row] for row in cols[m]], dtype="<f4").reshape(n, nb)
         d = f.create_dataset(m, data=arr, **kw)
         d.attrs["fits_card"] = card
+    if "sky_level" in cols:  # background measured at ingest (hpcgan.io.sky); NaN = not measured (or not given)
+        given = cols["sky_level"] if len(cols["sky_level"]) == n else [None] * n
+        rows = [[np.nan] * nb if row is None else [np.nan if v is None else v for v in row] for row in given]
+        f.create_dataset("sky_level", data=np.array(rows, dtype="<f4").reshape(n, nb), **kw)
 
 
 def _write_attrs(f, attrs: dict) -> None:
@@ -445,7 +488,7 @@ def read_batches(reader: Callable[[Row], Stamp], root: str, n_out: int) -> Produ
     are relative to it."""
 
     def produce(units: list[tuple[Row, ...]], b0: int) -> Batch:
-        batch = Batch([[] for _ in range(n_out)], columns(n_out))
+        batch = Batch([[] for _ in range(n_out)], columns(n_out), masks=[[] for _ in range(n_out)])
         for unit in units:
             stamps, reason, who = [], None, None
             for row in unit:
@@ -474,6 +517,9 @@ def read_batches(reader: Callable[[Row], Stamp], root: str, n_out: int) -> Produ
                 o["catalog_row"].append(row.row)
                 o["nan_filled"].append(st.nan_filled.tolist())
                 o["wcs"].append(st.wcs)
+                o["sky_level"].append(None if st.sky_level is None else
+                                      [None if not np.isfinite(v) else float(v) for v in st.sky_level])
+                batch.masks[k].append(st.mask if st.mask is not None else np.zeros(st.image.shape, np.uint8))
                 for m, _ in META_KEYS:
                     o[m].append([None if not np.isfinite(v) else float(v) for v in st.meta[m]])
         return batch

@@ -23,7 +23,9 @@ Every problem raises :class:`Reject` with a one-line reason (the quarantine list
 lists the image HDUs it has (``1 image HDU (HDU 0: 300x300, no EXTNAME)``), and two image HDUs with
 the same band name are refused rather than one of them picked.
 Small NaN/Inf masks (fraction <= ``nan_fill_max_frac``) are filled with 0 (the sky level of
-sky-subtracted stamps) and counted per band in ``Stamp.nan_filled``.
+sky-subtracted stamps), counted per band in ``Stamp.nan_filled`` and flagged per pixel in
+``Stamp.mask`` (:mod:`hpcgan.io.mask_bits`); preprocess then re-fills them by ``preprocess.fill``
+(:mod:`hpcgan.io.stamp_policy`).
 """
 from __future__ import annotations
 
@@ -37,7 +39,8 @@ from hpcgan.io import reasons as R
 from hpcgan.io.fileio import FileProblem, bounded, read_regular
 from hpcgan.io.fits_read import FitsError, Hdu, parse_fits
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
-from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.mask_bits import complete, pixel_bits
 from hpcgan.io.units import UnitsError, to_model_factor
 
 META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
@@ -57,6 +60,8 @@ class Stamp:
     nan_filled: np.ndarray  # (nband,) int32: pixels filled per band
     nbytes: int = 0
     wcs: str = ""  # the model grid's header text (hpcgan.io.grid.grid_text); '' = the nominal grid at (ra, dec)
+    mask: np.ndarray | None = None  # (nband, H, W) uint8 bits (hpcgan.io.mask_bits); None = all valid
+    sky_level: np.ndarray | None = None  # (nband,) float32 background measured at ingest (hpcgan.io.sky)
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,7 @@ class Plane:
     weight: tuple[Hdu, str] | None  # (HDU, 'ivar' | 'variance')
     header: dict  # cards for units, WCS and metadata (in MEF the band's over the primary's)
     where: str
+    mask: Hdu | None = None  # per_band/cube: the HDU named MASK/BPM/BADPIX (non-zero = bad), if any
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -162,6 +168,12 @@ def _weight(hdus: list[Hdu], image: Hdu, path: str, spec: str = "") -> tuple[Hdu
     return None
 
 
+def _mask(hdus: list[Hdu], image: Hdu) -> Hdu | None:
+    """The mask HDU of a per-band or cube file: named MASK/BPM/BADPIX and of the image's shape; None if none."""
+    hit = [h for h in hdus if h is not image and h.shape == image.shape and _role(h, MASK_NAMES)]
+    return hit[0] if hit else None
+
+
 def _by_band(hdus: list[Hdu], bands: tuple[str, ...], path: str) -> list[Hdu]:
     """The image HDU named after each band (EXTNAME, case-insensitive); refuse a missing or repeated name."""
     if not any(h.shape is not None for h in hdus):  # a file without any image says so
@@ -217,7 +229,7 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
             p = path.replace("{band}", b)
             hs = _read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b)))
             h = _image(hs, p, spec[0])
-            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p))
+            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p, _mask(hs, h)))
     else:
         hdus = hdus if hdus is not None else _read(path, root, read_timeout_s)
         if layout == "cube":
@@ -225,7 +237,7 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
             if len(h.shape) != 3 or h.shape[0] != len(bands) or (target is None and h.shape[1:] != (size, size)):
                 raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=(len(bands), size, size)), path)
             w = _weight(hdus, h, path, spec[1]) if target else None
-            planes = [Plane(b, h, k, w, h.header, path) for k, b in enumerate(bands)]
+            planes = [Plane(b, h, k, w, h.header, path, _mask(hdus, h)) for k, b in enumerate(bands)]
         else:  # mef: units may sit in the primary header
             primary = hdus[0].header
             planes = [Plane(b, h, None, None, {**primary, **h.header}, path)
@@ -241,7 +253,9 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
     else:
         for k, pl in enumerate(planes):
             pl.hdu.fill(image[k])
-    return Stamp(image, _meta([pl.header for pl in planes]), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes)
+    mask = complete(pixel_bits(image), image)
+    return Stamp(image, _meta([pl.header for pl in planes]), fill_nan(image, bands, nan_fill_max_frac, path), image.nbytes,
+                 mask=mask)
 
 
 def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Target) -> Stamp:
@@ -259,16 +273,18 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     the pixel-area ratio when resampled, the independent-noise rule of the ivar). Units that cannot
     be determined: quarantined with ``require_units``, else taken as the model's.
     """
-    from hpcgan.io.resample import pixel_scale, resample
+    from hpcgan.io.resample import pixel_scale, resample, resample_bits
 
     n = size
     geo = [_geometry(pl, n, t.pixel_scale) for pl in planes]
     centre = geo[0][1] if geo[0][0] is None and geo[0][1] else (t.ra, t.dec)
     image = np.empty((len(planes), n, n), np.float32)
+    mask = np.zeros(image.shape, np.uint8)
     meta = _meta([pl.header for pl in planes])
     meta["mag_zp"][:] = t.magzp
     for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
         factor, ivar = _factor(pl, t), _ivar(pl)
+        bad = None if pl.mask is None else pl.pixels(pl.mask)  # a mask HDU: non-zero = bad
         area = 1.0
         if ivar is not None and factor != 1.0:
             ivar = ivar / factor ** 2
@@ -279,11 +295,16 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
                 pl.hdu.fill(image[k])
             else:
                 image[k] = pl.pixels()
+            mask[k] = pixel_bits(image[k], ivar, bad)
             if ivar is not None:
                 image[k][~(ivar > 0)] = np.nan
+            if bad is not None:
+                image[k][bad != 0] = np.nan
         else:
             wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
-            image[k], ivar = resample(pl.pixels(), wcs, *centre, n, t.pixel_scale, ivar)
+            px = pl.pixels() if bad is None else np.where(bad != 0, np.nan, pl.pixels())
+            mask[k] = resample_bits(pixel_bits(pl.pixels(), ivar, bad), wcs, *centre, n, t.pixel_scale)
+            image[k], ivar = resample(px, wcs, *centre, n, t.pixel_scale, ivar)
             area = (t.pixel_scale / pixel_scale(wcs)) ** 2
         if factor != 1.0:
             image[k] *= np.float32(factor)
@@ -292,8 +313,9 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
         elif ivar is not None and (ivar > 0).any():
             meta["sky_sigma"][k] = float(np.median(1.0 / np.sqrt(ivar[ivar > 0])))
     bands = tuple(pl.band for pl in planes)
+    complete(mask, image)
     nan_filled = fill_nan(image, bands, nan_fill_max_frac, planes[0].where)
-    return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale))
+    return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale), mask)
 
 
 def _geometry(pl: Plane, size: int, scale: float):

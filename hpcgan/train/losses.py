@@ -14,9 +14,15 @@ def _f32(t: torch.Tensor) -> torch.Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def mse(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error (reconstruction, cycle, identity)."""
-    return F.mse_loss(_f32(pred), _f32(target))
+def mse(pred: torch.Tensor, target: torch.Tensor, valid: torch.Tensor | None = None) -> torch.Tensor:
+    """Mean squared error (reconstruction, cycle, identity); with ``valid`` (the target's unmasked
+    pixels, 1/0, broadcastable: the batches' ``<stream>_valid``), the mean over valid pixels only, so
+    masked and filled pixels (hpcgan/io/mask_bits.py) teach nothing."""
+    if valid is None:
+        return F.mse_loss(_f32(pred), _f32(target))
+    d = _f32(pred) - _f32(target)
+    w = valid.to(d.dtype).expand_as(d)
+    return (d * d * w).sum() / w.sum().clamp_min(1.0)
 
 
 def _bce(logits: torch.Tensor, label: float) -> torch.Tensor:

@@ -75,7 +75,7 @@ class Phase:
     def to_device(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         return {k: v.to(self.device, non_blocking=True, memory_format=fmt if v.ndim == 4 else torch.preserve_format)
-                for k, v in batch.items() if k.removesuffix("_psf") in self.streams}
+                for k, v in batch.items() if k.removesuffix("_psf").removesuffix("_valid") in self.streams}
 
     def emulate(self, s: str, base: torch.Tensor, tag: str) -> torch.Tensor:
         """``base + NE_s`` with noise keyed by (seed, iteration, ``tag``, global sample index):

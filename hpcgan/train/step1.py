@@ -43,18 +43,20 @@ class NoisePhase(Phase):
 
     # The three updates of one domain, each stepping only its own optimiser (explicit for the
     # distributed backends). Each returns (loss, pre-clip grad norm).
-    def update_ae(self, s: str, real: torch.Tensor) -> tuple[torch.Tensor, float, torch.Tensor]:
-        """(1) autoencoder on the reconstruction MSE; also returns ``A(real)`` detached (the base)."""
+    def update_ae(self, s: str, real: torch.Tensor,
+                  valid: torch.Tensor | None = None) -> tuple[torch.Tensor, float, torch.Tensor]:
+        """(1) autoencoder on the reconstruction MSE (over ``valid`` pixels: unmasked); also returns
+        ``A(real)`` detached (the base)."""
         with self.autocast():
             rec = self.nets[f"ae_{s}"](real)
-            loss = losses.mse(rec, real)
+            loss = losses.mse(rec, real, valid)
         return loss.detach(), step(self.d, self.units[f"ae_{s}"], loss, self.cfg.train.clip_norm), rec.detach()
 
     def train_step(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor | float]:
         out: dict[str, torch.Tensor | float] = {}
         for s in self.DOMAINS:
             real = batch[s]
-            out[f"loss/ae_{s}"], out[f"grad_norm/ae_{s}"], base = self.update_ae(s, real)
+            out[f"loss/ae_{s}"], out[f"grad_norm/ae_{s}"], base = self.update_ae(s, real, batch.get(f"{s}_valid"))
             out[f"loss/d_{s}"], out[f"grad_norm/d_{s}"] = self.update_d(s, real, base)
             out[f"loss/ne_{s}"], out[f"grad_norm/ne_{s}"] = self.update_ne(s, base)
         return out

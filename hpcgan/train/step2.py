@@ -115,14 +115,14 @@ class TranslationPhase(Phase):
                 for s in DOMAINS:  # s -> o (+ NE_o) -> s
                     o = OTHER[s]
                     fake_o = self.translate(o, batch[s], batch.get(f"{s}_psf"))
-                    l = losses.mse(self.translate(s, self.noisy(o, fake_o, "cycle")), batch[s])
+                    l = losses.mse(self.translate(s, self.noisy(o, fake_o, "cycle")), batch[s], batch.get(f"{s}_valid"))
                     out[f"loss/cycle_{s}"] = l.detach()
                     l_mse = l_mse + l
                     fakes[o], reals[o] = fake_o, batch[o]
             if r.identity:
                 for s, src in (("y", "xp"), ("x", "yp")):
                     fake_s = self.translate(s, batch[src], batch.get(f"{src}_psf"))
-                    l = losses.mse(fake_s, batch[s + "p"])
+                    l = losses.mse(fake_s, batch[s + "p"], batch.get(f"{s}p_valid"))
                     out[f"loss/identity_{s}"] = l.detach()
                     if self.ap_weights:
                         c = self.flux_bands[s]

@@ -10,7 +10,9 @@ the phase's translations are scored against the truth:
 
 Each gets ``val/mse_<tag>`` (model space) and the r-band 3" aperture-flux ``val/ap3_bias_<tag>`` /
 ``val/ap3_nmad_<tag>`` (:func:`hpcgan.evaluate.photometry.bias_nmad` of translated / true flux in
-physical units). Without truth shards (real data) validation is skipped with one log line.
+physical units). Pixels flagged in the truth's or the target's paired-test mask (hpcgan/io/mask_bits.py)
+are left out of the MSE, and objects with one inside the 3" aperture out of the flux statistics.
+Without truth shards (real data) validation is skipped with one log line.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from hpcgan.data.transforms import from_model_space
 from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.log import get_logger
 from hpcgan.models.residual import generate
+from hpcgan.train.losses import mse
 
 log = get_logger(__name__)
 TRUTH_SPLIT = "paired-test-truth"
@@ -41,13 +44,30 @@ def load_split(root: str, survey: SurveyCfg, split: str, count: int,
     return x, src.object_ids()[:n], torch.from_numpy(seeing(src)[:n])
 
 
-def score(pred: torch.Tensor, truth: torch.Tensor, survey: SurveyCfg, transform: str) -> dict[str, float]:
-    """MSE vs truth in model space and the r-band 3" aperture-flux bias/NMAD in physical units."""
+def load_valid(root: str, survey: SurveyCfg, splits: tuple[str, ...], count: int) -> torch.Tensor | None:
+    """(N, C, H, W) float 1/0: pixels unmasked in every one of ``splits`` (first ``count`` stamps);
+    None when nothing is masked (no split has a mask, or all its pixels are valid)."""
+    valid = None
+    for split in splits:
+        src = open_source(root, survey.name, split)
+        if src.has_mask:
+            v = src.read_mask(np.arange(min(count, len(src)))) == 0
+            valid = v if valid is None else valid & v
+    return None if valid is None or valid.all() else torch.from_numpy(valid.astype(np.float32))
+
+
+def score(pred: torch.Tensor, truth: torch.Tensor, survey: SurveyCfg, transform: str,
+          valid: torch.Tensor | None = None) -> dict[str, float]:
+    """MSE vs truth in model space and the r-band 3" aperture-flux bias/NMAD in physical units;
+    ``valid`` (N, C, H, W) 1/0: the pixels to score (None = all)."""
     pred, truth = pred.detach().float().cpu(), truth.float().cpu()
-    out = {"mse": float(((pred - truth) ** 2).mean())}
+    out = {"mse": float(mse(pred, truth, valid))}
     b = survey.bands.index(BAND) if BAND in survey.bands else 0
     f = [aperture_fluxes(from_model_space(t[:, b], survey.flux_scale, transform).numpy(), survey.pixel_scale,
                          [RADIUS_ARCSEC])[:, 0, 0] for t in (pred, truth)]
+    if valid is not None:
+        hole = aperture_fluxes((valid[:, b] == 0).numpy().astype(np.float32), survey.pixel_scale, [RADIUS_ARCSEC])[:, 0, 0] > 0
+        f[0] = np.where(hole, np.nan, f[0])
     s = bias_nmad(*f)
     out.update({"ap3_bias": s["bias"], "ap3_nmad": s["nmad"]})
     return out
@@ -57,9 +77,11 @@ class Validator:
     """Scores a phase on the held-out subset; ``__call__(phase) -> {"val/<metric>_<tag>": value}``."""
 
     def __init__(self, cfg: Config, inputs: dict[str, torch.Tensor], truth: dict[str, torch.Tensor],
-                 batch_size: int = 32, psf: dict[str, torch.Tensor] | None = None):
+                 batch_size: int = 32, psf: dict[str, torch.Tensor] | None = None,
+                 valid: dict[str, torch.Tensor | None] | None = None):
         self.cfg, self.inputs, self.truth, self.batch_size = cfg, inputs, truth, batch_size
         self.psf = psf or {}  # per input domain: (N, C) source seeing, for generators that take it
+        self.valid = valid or {}  # per domain: (N, C, H, W) 1/0 unmasked pixels of its truth, or None
 
     @classmethod
     def from_config(cls, cfg: Config, root: str | None = None, truth_root: str | None = None,
@@ -68,19 +90,22 @@ class Validator:
         log line, when ``train.eval_every`` is 0 or no truth shards exist."""
         dc, n = cfg.data, cfg.train.eval_count
         root = root or dc.shards
-        inputs, truth, psf = {}, {}, {}
+        inputs, truth, psf, valid = {}, {}, {}, {}
         try:
             for s, survey in (("x", dc.x), ("y", dc.y)):
                 inputs[s], ids, psf[s] = load_split(root, survey, "paired-test", n, dc.pixel_transform)
                 truth[s], tids, _ = load_split(truth_root or root, survey, truth_split, n, dc.pixel_transform)
                 if len(ids) != len(tids) or not np.array_equal(ids, tids):
                     raise ValueError(f"{survey.name} {truth_split}: object ids differ from paired-test")
+                valid[s] = load_valid(root, survey, ("paired-test",), n)
+                tv = load_valid(truth_root or root, survey, (truth_split,), n)
+                valid[s] = tv if valid[s] is None else valid[s] if tv is None else valid[s] * tv
         except (FileNotFoundError, ValueError) as e:
             log.info("validation vs truth skipped: %s", e)
             return None
         log.info("validation vs truth: %d paired-test stamps every %d iterations", len(inputs["x"]),
                  cfg.train.eval_every)
-        return cls(cfg, inputs, truth, psf=psf)
+        return cls(cfg, inputs, truth, psf=psf, valid=valid)
 
     def _apply(self, fn: Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor], src: str,
                device: torch.device) -> torch.Tensor:
@@ -112,7 +137,7 @@ class Validator:
                 torch.manual_seed(self.cfg.train.seed)  # the same NE draws at every evaluation
                 for tag, src, dst, fn in jobs:
                     pred = self._apply(fn, src, dev)
-                    for k, v in score(pred, self.truth[dst], surveys[dst], dc.pixel_transform).items():
+                    for k, v in score(pred, self.truth[dst], surveys[dst], dc.pixel_transform, self.valid.get(dst)).items():
                         out[f"val/{k}_{tag}"] = v
         finally:
             for k, m in nets.items():

@@ -12,6 +12,10 @@ written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenanc
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
 
+After the bands, a ``MASK`` HDU (format version 2): uint8 ``(band, y, x)`` cube in band order
+(``BANDS``), the per-pixel bits of :mod:`hpcgan.io.mask_bits` (cards ``MASKB1`` ... name them)
+propagated from the input stamp onto the target grid, with the same celestial WCS; 0 = valid.
+
 Header cards are formatted through :mod:`hpcgan.io.fits_write`'s templates (:func:`hpcgan.io.grid.wcs_cards` is the
 one WCS definition of the project) and each file is assembled in memory and written once, atomically
 (PITFALLS section 6).
@@ -24,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
-from hpcgan.io.grid import centre, grid_text
+from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, pad_block, primary_cards
+from hpcgan.io.grid import centre, grid_text, wcs_cards
 from hpcgan.utils.atomic import atomic_write_bytes
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the MASK HDU
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,16 @@ def _templates(spec: TargetSpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, 
         *image_cards(b, spec.size, spec.pixel_scale, spec.bunit, spec.survey),
         ("MAGZP", spec.magzp, "AB zero point: mag = MAGZP - 2.5 log10(flux)"), *_prov(spec)])
         for b in spec.bands)
-    return prim, images
+    from hpcgan.io.mask_bits import BITS
+
+    mask = HeaderTemplate([
+        ("XTENSION", "IMAGE", "image extension"), ("BITPIX", 8, "uint8 bits"), ("NAXIS", 3, ""),
+        ("NAXIS1", spec.size, ""), ("NAXIS2", spec.size, ""), ("NAXIS3", len(spec.bands), "bands"),
+        ("PCOUNT", 0, ""), ("GCOUNT", 1, ""), ("EXTNAME", "MASK", "per-pixel mask bits, 0 = valid"),
+        *[c for c in wcs_cards(0.0, 0.0, spec.size, spec.pixel_scale)],
+        ("BANDS", ",".join(spec.bands), "band of each plane"),
+        *[(f"MASKB{v}", k, f"bit value {v}") for k, v in BITS.items()], *_prov(spec)])
+    return prim, images, mask
 
 
 def input_grids(source) -> list[str]:
@@ -93,13 +106,14 @@ def target_grid(grid: str, ra: float, dec: float, size: int, pixel_scale: float)
 
 
 def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: float, dec: float,
-                     realisation: int, grid: str = "") -> bytes:
+                     realisation: int, grid: str = "", mask: np.ndarray | None = None) -> bytes:
     """Encode one translated stamp (``images``: (nband, ny, nx), target units) as FITS bytes; the WCS
-    is centred on the input grid's centre (``grid``, its header text; '' = (ra, dec))."""
+    is centred on the input grid's centre (``grid``, its header text; '' = (ra, dec)); ``mask``
+    (nband, ny, nx) uint8 bits go to the MASK HDU (None = all 0)."""
     shape = (len(spec.bands), spec.size, spec.size)
     if images.shape != shape:
         raise ValueError(f"images: expected shape {shape}, got {images.shape}")
-    prim, bands = _templates(spec)
+    prim, bands, mask_tpl = _templates(spec)
     real = {"REALIS": (int(realisation), "noise realisation (0-based)")}
     parts = [prim.render({"OBJID": (str(object_id), "object id"),
                           "RA": (float(ra), "[deg] ICRS right ascension of the stamp centre"),
@@ -109,6 +123,12 @@ def translated_bytes(images: np.ndarray, spec: TargetSpec, object_id: str, ra: f
         parts.append(tpl.render({"CRVAL1": (c_ra, "[deg] RA of the reference pixel"),
                                  "CRVAL2": (c_dec, "[deg] Dec of the reference pixel"), **real}))
         parts.append(data_block(images[i]))
+    parts.append(mask_tpl.render({"CRVAL1": (c_ra, "[deg] RA of the reference pixel"),
+                                  "CRVAL2": (c_dec, "[deg] Dec of the reference pixel"), **real}))
+    m = np.zeros(shape, np.uint8) if mask is None else np.ascontiguousarray(mask, dtype=np.uint8)
+    if m.shape != shape:
+        raise ValueError(f"mask: expected shape {shape}, got {m.shape}")
+    parts.append(pad_block(m.tobytes(), b"\0"))
     return b"".join(parts)
 
 

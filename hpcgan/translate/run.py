@@ -38,6 +38,7 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, seeing, stamps_to_model
 from hpcgan.dist import DistInfo, Dist, local_rank_from_env
 from hpcgan.dist.comm import Comm
+from hpcgan.io.mask_bits import regrid
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, bytes_needed, write_manifest
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
@@ -48,7 +49,7 @@ from hpcgan.utils.atomic import digest
 from hpcgan.utils.disk import check_space_on_ranks
 
 log = get_logger(__name__)
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the shards' mask dataset and the FITS MASK HDU
 
 
 def target_units(survey: SurveyCfg, bunit: str, magzp: float | None) -> tuple[str, float]:
@@ -78,6 +79,7 @@ class TranslateBatches:
         y = self.tr.physical(x, ids, range(self.n_real), self.seed, psf)  # (R, B, 5, H, W) target units
         dst, grids = self.tr.dst, self.grids[b0:b1]
         nb = len(dst.bands)
+        masks = self.masks(b0, b1)
         wcs = [target_grid(g, r.ra, r.dec, dst.stamp_size, dst.pixel_scale) for g, r in zip(grids, rows)]
         objects = []
         for k in range(self.n_real):
@@ -88,8 +90,17 @@ class TranslateBatches:
             if self.spec is not None:
                 for j, (r, g) in enumerate(zip(rows, grids)):
                     write_translated(fits_path(self.out, k, self.spec.survey, self.split, r.object_id),
-                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, g))
-        return Batch([list(y[k]) for k in range(self.n_real)], objects)
+                                     translated_bytes(y[k, j], self.spec, r.object_id, r.ra, r.dec, k, g, masks[j]))
+        return Batch([list(y[k]) for k in range(self.n_real)], objects, masks=[list(masks)] * self.n_real)
+
+    def masks(self, b0: int, b1: int) -> np.ndarray:
+        """(B, C, H', W') uint8: the input stamps' mask bits on the target grid (:func:`hpcgan.io.mask_bits.regrid`)."""
+        dst, src = self.tr.dst, self.tr.src
+        shape = (b1 - b0, len(dst.bands), dst.stamp_size, dst.stamp_size)
+        if not self.source.has_mask:
+            return np.zeros(shape, np.uint8)
+        m = self.source.read_mask(np.arange(self.lo + b0, self.lo + b1))
+        return regrid(m, src.pixel_scale, dst.stamp_size, dst.pixel_scale)
 
 
 def fits_bytes(spec: TargetSpec | None) -> int:
