@@ -17,7 +17,7 @@ from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
 def correlated_noise(n: int, size: int, sigma: float, w: float, seed: int = 0) -> np.ndarray:
     """(n, 1, size, size) Gaussian noise correlated by the separable [w, 1-2w, w] kernel (as the simulator)."""
-    from hpcgan.simulate.render import sky_noise
+    from hpcgan.astro.noise_power import sky_noise
 
     rng = np.random.default_rng(seed)
     return np.stack([[sky_noise((size, size), sigma, w, rng)] for _ in range(n)])

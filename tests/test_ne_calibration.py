@@ -1,4 +1,4 @@
-"""``model.ne_calibrate``: a fresh run's noise emulators start as white noise at the sky sigma of their survey."""
+"""``model.ne_calibrate``: a fresh run's noise emulators start at the sky sigma (and measured noise power) of their survey."""
 from __future__ import annotations
 
 import logging
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from hpcgan.config import load_config
-from hpcgan.evaluate.noise import sky_sigma
+from hpcgan.astro.noise_power import sky_sigma
 from hpcgan.models import build
 from hpcgan.models.noise_emulator import NoiseEmulator
 from hpcgan.train import checkpoint as ckpt

@@ -1,6 +1,6 @@
 """The noise a translation carries: background-pixel samples for a KS comparison with the real stamps.
 
-The background is the part of the stamp at distance ``>= BACKGROUND_INNER`` of the edge radius
+The background is the part of the stamp at distance ``>= BACKGROUND_INNER`` (:mod:`hpcgan.astro.noise_power`) of the edge radius
 ``n/2`` px from the centre (corners included): for the stamps of this project mostly sky. At most
 ``MAX_PIXELS`` values per band are kept (from the first objects in evaluation order), so the sample
 is bounded however many stamps stream past. Power spectra of residuals use
@@ -10,23 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-BACKGROUND_INNER = 0.75  # background annulus: d >= 0.75 * (n / 2) px from the stamp centre
+from hpcgan.astro.noise_power import background_mask
+
 MAX_PIXELS = 200_000  # per band
-
-
-def background_mask(size: int) -> np.ndarray:
-    """Boolean ``(size, size)``: pixel centres at ``>= BACKGROUND_INNER * size / 2`` px from the centre."""
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2.0
-    return np.hypot(xx, yy) >= BACKGROUND_INNER * size / 2
-
-
-def sky_sigma(imgs: np.ndarray) -> np.ndarray:
-    """Per-band sky noise of images ``(N, C, n, n)``: 1.4826 x the MAD of their background-annulus pixels
-    about each stamp's own median (robust to the odd neighbour; on the simulated stamps within 3% of
-    the true noise std)."""
-    px = np.asarray(imgs, dtype=np.float64)[..., background_mask(imgs.shape[-1])]  # (N, C, P)
-    dev = np.abs(px - np.median(px, axis=-1, keepdims=True))
-    return 1.4826 * np.median(dev.transpose(1, 0, 2).reshape(px.shape[1], -1), axis=1)
 
 
 class BackgroundSample:

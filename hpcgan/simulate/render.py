@@ -21,6 +21,7 @@ from functools import lru_cache
 import galsim
 import numpy as np
 
+from hpcgan.astro.noise_power import sky_noise
 from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden, psf_profile
 from hpcgan.astro.surveys import SurveySpec
 from hpcgan.simulate.galaxies import BULGE_TRUNC, Component, Scene
@@ -87,19 +88,6 @@ def draw_components(scene: Scene, spec: SurveySpec, obs: Observation) -> np.ndar
         obj.drawImage(image=img, method="auto")  # centred on the stamp's true centre, (n+1)/2 (1-based)
         out[k] = img.array
     return out
-
-
-def sky_noise(shape: tuple[int, int], sigma: float, w: float, rng: np.random.Generator) -> np.ndarray:
-    """Gaussian sky noise of per-pixel std ``sigma``; ``w > 0`` correlates it over neighbouring pixels
-    as resampling does (separable kernel [w, 1-2w, w], renormalised so the std stays ``sigma``)."""
-    if w <= 0.0:
-        return sigma * rng.standard_normal(shape)
-    ny, nx = shape
-    white = rng.standard_normal((ny + 2, nx + 2))
-    k = np.array([w, 1.0 - 2.0 * w, w])
-    rows = k[0] * white[:, :-2] + k[1] * white[:, 1:-1] + k[2] * white[:, 2:]
-    both = k[0] * rows[:-2] + k[1] * rows[1:-1] + k[2] * rows[2:]
-    return both * (sigma / float(np.sum(k ** 2)))
 
 
 def band_fluxes(scene: Scene, spec: SurveySpec) -> np.ndarray:

@@ -4,7 +4,7 @@ The paper initialises every bias at 0.1, so a fresh NE adds noise of a fixed amp
 survey: on the simulated pair 3x the CFHT sky sigma and 1/5-1/25 of SDSS's in model space, and a short
 step 1 does not have the iterations to walk it there. With ``model.ne_calibrate`` a fresh run measures
 each domain's sky sigma per band on the first training batch of its stream (``x``, ``y``: what the NE
-learns from; model space, 1.4826 MAD of the background annulus: :func:`hpcgan.evaluate.noise.sky_sigma`)
+learns from; model space, 1.4826 MAD of the background annulus: :func:`hpcgan.astro.noise_power.sky_sigma`)
 and its noise power spectrum on the blank corners of the same stamps
 (:mod:`hpcgan.astro.noise_power`), and starts the emulator at that std with the kernel that makes that
 spectrum (:meth:`hpcgan.models.noise_emulator.NoiseEmulator.calibrate`; white noise for SDSS, the
@@ -15,9 +15,8 @@ from __future__ import annotations
 
 import torch
 
-from hpcgan.astro.noise_power import blank_sky_power, noise_kernel
+from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, sky_sigma
 from hpcgan.config.schema import Config
-from hpcgan.evaluate.noise import sky_sigma
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)

@@ -27,7 +27,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, synthesize
+from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, sky_noise, synthesize
 from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, stamps_to_survey_units
@@ -101,7 +101,6 @@ class BaselineTranslator:
                 out[i] = synthesize(self.kernel, (n, n), np.random.default_rng(noise_seed(seed, str(oid), k)))
             return out
         from hpcgan.astro.surveys import survey_spec
-        from hpcgan.simulate.render import sky_noise
 
         spec = survey_spec(self.dst, self.dst_side)
         for i, oid in enumerate(ids):
