@@ -58,7 +58,7 @@ def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, 
             rows.append((i, vals, ""))
         return header, rows
     rows = []
-    reader = csv.reader(io.StringIO(buf.decode("utf-8", errors="replace"), newline=""))
+    reader = csv.reader(io.StringIO(buf.decode("utf-8-sig", errors="replace"), newline=""))  # utf-8-sig: a BOM (spreadsheets) is dropped
     try:
         header = [h.strip() for h in next(reader)]
     except (StopIteration, csv.Error) as e:

@@ -28,6 +28,7 @@ from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.io.shard_writer import JobPart, SurveyOut, read_batches, write_manifest
+from hpcgan.io.open_fits import ReadLimits
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import digest, sha256_file
@@ -42,7 +43,8 @@ EXIT_QUARANTINE = 3
 def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
-    for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s"):
+    for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s",
+              "section_read_mib"):
         p.pop(k)
     return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
                                       "pixel_transform": cfg.data.pixel_transform}}
@@ -127,6 +129,8 @@ def _run(cfg: Config, comm: Comm) -> int:
         part = JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
                        survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level)
         results.append(part.run())
+    if frames is not None:
+        reader.close()
     log.info("rank done: %d parts in %.1f s%s", len(results), time.perf_counter() - t0,
              "" if frames is None else f"; {reader.opened} frame opens")
 
@@ -145,11 +149,14 @@ def _run(cfg: Config, comm: Comm) -> int:
 def _reader(cfg: Config, root: str, surveys: dict):
     pc = cfg.preprocess
     grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
+    limits = ReadLimits.from_mib(pc.max_input_mib, pc.section_read_mib)
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
         s = grids[row.survey]  # its model grid and units: any stamp geometry is resampled onto them
-        target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu)
+        target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu,
+                        limits, pc.pixel_limit_mag, pc.pixel_limit_factor,
+                        (pc.wcs_scale_min_arcsec, pc.wcs_scale_max_arcsec), pc.position_tol_arcsec)
         st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s, target)
         if pc.apply_transform:
             st.image = np.asarray(to_model_space(st.image, flux, cfg.data.pixel_transform), dtype=np.float32)

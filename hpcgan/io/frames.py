@@ -37,11 +37,14 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io import reasons as R
 from hpcgan.io.reasons import CatalogError
 from hpcgan.io.grid import grid_text
+from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
+from hpcgan.io.pixel_range import range_problem
 from hpcgan.io.resample import resample
 from hpcgan.io.shard_writer import Job, Row
 from hpcgan.io.stamps import Reject, Stamp, fill_nan
 from hpcgan.io.units import UnitsError, to_model_factor
+from hpcgan.io.wcs_check import wcs_problem
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -75,7 +78,7 @@ def read_index(path: str | Path, surveys: dict[str, SurveyCfg]) -> list[Frame]:
     """The frame index; CatalogError (one line) when it cannot be used."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (spreadsheets) is dropped
     except OSError as e:
         raise CatalogError(f"frame index {path}: {e.strerror or e}") from None
     rows = list(csv.DictReader(text.splitlines()))
@@ -106,9 +109,9 @@ def read_index(path: str | Path, surveys: dict[str, SurveyCfg]) -> list[Frame]:
     return out
 
 
-def _open(path: str):
+def _open(path: str, memmap: bool = False):
     from astropy.io import fits
-    return fits.open(path, memmap=False)
+    return fits.open(path, memmap=memmap)
 
 
 def _describe(hdul) -> str:
@@ -144,7 +147,7 @@ def _ref(hdul, path: str, spec: str, names: tuple[str, ...], root: str) -> tuple
     return (other, i) if i is not None else R.FRAME_NO_HDU.format(hdu=0, found="no image")
 
 
-def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
+def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg], wcs_scale: tuple[float, float] = (0.01, 10.0)) -> Frame:
     """Fill ``f`` from its headers (or set ``f.reason``)."""
     from astropy.wcs import WCS
 
@@ -171,6 +174,9 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
                 f.reason = R.FRAME_SHAPE.format(hdu=i, shape=shape)
                 return f
             f.image_hdu, f.shape = i, shape[-2:]
+            if problem := wcs_problem(h.header, *wcs_scale):
+                f.reason = R.BAD_WCS.format(where=f"HDU {i}", problem=problem)
+                return f
             w = WCS(h.header).celestial
             if not w.has_celestial or w.naxis != 2:
                 f.reason = R.FRAME_NO_WCS.format(hdu=i)
@@ -178,9 +184,9 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
             f.wcs = w.to_header_string()
             s = surveys[f.survey]
             try:
-                f.factor = to_model_factor(h.header, s.bunit, s.magzp, f.magzp)
+                f.factor = to_model_factor(inherit(h.header, hdul[0].header, i), s.bunit, s.magzp, f.magzp)
             except UnitsError as e:
-                f.reason = R.UNKNOWN_UNITS.format(found=e)
+                f.reason = R.UNKNOWN_UNITS.format(found=f"{e}; searched {searched(i, h.header)}")
                 return f
             ivar_names = VAR_NAMES if f.ivar_kind == "variance" else IVAR_NAMES
             if not f.ivar and not _named(hdul, IVAR_NAMES) and _named(hdul, VAR_NAMES):
@@ -201,13 +207,14 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
     return f
 
 
-def scan(frames: list[Frame], root: str, surveys: dict[str, SurveyCfg], comm) -> list[Frame]:
+def scan(frames: list[Frame], root: str, surveys: dict[str, SurveyCfg], comm,
+         wcs_scale: tuple[float, float] = (0.01, 10.0)) -> list[Frame]:
     """Every frame's header check; each rank checks a strided slice, all ranks get all."""
     rank, size = comm.rank, comm.size
     mine = []
     for f in frames[rank::size]:
         try:
-            mine.append(_check(f, root, surveys))
+            mine.append(_check(f, root, surveys, wcs_scale))
         except Exception as e:  # an unreadable frame is a reason, never fatal
             msg = " ".join((str(e).splitlines() or [""])[0].split())[:160]
             f.reason = R.UNREADABLE.format(error=f"{type(e).__name__}: {msg}")
@@ -286,6 +293,33 @@ def sort_jobs(jobs: list[Job], picks: dict) -> None:
         j.units.sort(key=key)
 
 
+class FrameSection:
+    """One frame's image (model units, masked pixels NaN) or ivar (model units; from a variance
+    when ``kind`` is ``variance``) read by section: astropy ``.section`` of a memory-mapped (or
+    tile-compressed) HDU, so a cut-out costs a stamp, whatever the frame's size
+    (:func:`hpcgan.io.resample.cut_first`)."""
+
+    def __init__(self, f: Frame, hdu, kind: str, mask=None):
+        self.f, self.hdu, self.kind, self.mask, self.shape = f, hdu, kind, mask, f.shape
+
+    def _part(self, hdu, ys: slice, xs: slice) -> np.ndarray:
+        key = (self.f.plane, ys, xs) if len(hdu.shape) == 3 else (ys, xs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(hdu.section[key])
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        f = self.f
+        if self.kind == "image":
+            img = np.asarray(self._part(self.hdu, ys, xs), np.float32)
+            if self.mask is not None:
+                img = np.where(self._part(self.mask, ys, xs) != 0, np.nan, img)
+            return img * np.float32(f.factor)
+        w = np.asarray(self._part(self.hdu, ys, xs), np.float64)
+        ivar = np.where(w > 0, 1.0 / np.where(w > 0, w, 1), 0.0) if self.kind == "variance" else w
+        return ivar / f.factor ** 2
+
+
 class FrameReader:
     """``reader(row) -> Stamp`` for :func:`hpcgan.io.shard_writer.read_batches`: cut-outs from frames, few open at once."""
 
@@ -293,38 +327,35 @@ class FrameReader:
         self.frames, self.picks = frames, picks
         self.surveys = {s.name: s for s in (cfg.data.x, cfg.data.y)}
         self.nan_max = cfg.preprocess.nan_fill_max_frac
+        self.pixel_limit = (cfg.preprocess.pixel_limit_mag, cfg.preprocess.pixel_limit_factor)
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * max(len(s.bands) for s in self.surveys.values())
         self.opened = 0
 
-    def _pixels(self, f: Frame) -> tuple[np.ndarray, np.ndarray | None, object]:
+    def _pixels(self, f: Frame) -> tuple["FrameSection", "FrameSection | None", object]:
+        """The frame's image and ivar as section readers (files open memory-mapped, a small LRU)."""
         if f.index in self.cache:
             self.cache.move_to_end(f.index)
-            return self.cache[f.index]
+            return self.cache[f.index][:3]
         from astropy.io import fits
         from astropy.wcs import WCS
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with _open(f.path) as hdul:
-                img = np.asarray(hdul[f.image_hdu].data, np.float32)
-            img = img[f.plane] if img.ndim == 3 else img
-            ivar = None
-            if f.ivar_ref:
-                with _open(f.ivar_ref[0]) as h:
-                    w = np.asarray(h[f.ivar_ref[1]].data, np.float64)
-                w = w[f.plane] if w.ndim == 3 else w
-                ivar = np.where(w > 0, 1.0 / np.where(w > 0, w, 1), 0.0) if f.ivar_kind == "variance" else w
-                ivar = ivar / f.factor ** 2
-            if f.mask_ref:
-                with _open(f.mask_ref[0]) as h:
-                    m = np.asarray(h[f.mask_ref[1]].data)
-                img = np.where((m[f.plane] if m.ndim == 3 else m) != 0, np.nan, img)
+        files = {p: _open(p, memmap=True) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
+        mask = files[f.mask_ref[0]][f.mask_ref[1]] if f.mask_ref else None
+        img = FrameSection(f, files[f.path][f.image_hdu], "image", mask)
+        ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind) if f.ivar_ref else None
         self.opened += 1
-        self.cache[f.index] = (img * np.float32(f.factor), ivar, WCS(fits.Header.fromstring(f.wcs)))
+        self.cache[f.index] = (img, ivar, WCS(fits.Header.fromstring(f.wcs)), list(files.values()))
         while len(self.cache) > self.capacity:
-            self.cache.popitem(last=False)
-        return self.cache[f.index]
+            for h in self.cache.popitem(last=False)[1][3]:
+                h.close()
+        return self.cache[f.index][:3]
+
+    def close(self) -> None:
+        """Close every frame file still open."""
+        while self.cache:
+            for h in self.cache.popitem()[1][3]:
+                h.close()
 
     def __call__(self, row: Row) -> Stamp:
         pick = self.picks[(row.survey, row.row)]
@@ -345,6 +376,8 @@ class FrameReader:
             if iv is not None and np.isfinite(iv).any():
                 sky[k] = float(np.nanmedian(1.0 / np.sqrt(iv)))
         where = self.frames[pick[0]].path
+        if problem := range_problem(image, tuple(s.bands), s.magzp, *self.pixel_limit, s.bunit):
+            raise Reject(problem, where)
         nan_filled = fill_nan(image, tuple(s.bands), self.nan_max, where)
         meta = {"psf_fwhm": np.full(nb, np.nan, np.float32), "sky_sigma": sky,
                 "mag_zp": np.full(nb, s.magzp, np.float32)}
@@ -357,5 +390,6 @@ def plan_frames(cfg: Config, rows: list[Row], comm) -> tuple[list[Frame], dict]:
     if not cfg.preprocess.frames:
         raise CatalogError("preprocess.frames: source=frames needs a frame index (CSV: path, survey, band, ...)")
     frames = read_index(cfg.preprocess.frames, surveys)
-    frames = scan(frames, str(Path(cfg.preprocess.frames).parent), surveys, comm)
+    pc = cfg.preprocess
+    frames = scan(frames, str(Path(pc.frames).parent), surveys, comm, (pc.wcs_scale_min_arcsec, pc.wcs_scale_max_arcsec))
     return frames, assign(rows, frames, surveys, cfg.preprocess.frame_choice)

@@ -1,0 +1,142 @@
+"""Open one input FITS file within a memory bound: compressed files, declared sizes, section reads.
+
+- **Compressed files** (told by their first bytes, whatever the suffix): gzip (``.fits.gz``) and
+  bzip2 (``.fits.bz2``) are decompressed in the reading thread, at most ``max_input_bytes``
+  (:data:`~hpcgan.io.reasons.DECOMPRESSED_TOO_LARGE` past it). A stream that ends before its end
+  marker is :data:`~hpcgan.io.reasons.TRUNCATED_COMPRESSED`, bad data
+  :data:`~hpcgan.io.reasons.CORRUPT_COMPRESSED`. Tile-compressed ``.fits.fz`` files are plain FITS
+  whose ``ZIMAGE`` HDUs astropy decompresses (:mod:`hpcgan.io.fits_read`).
+- **Declared size**: before any pixel is read, the data bytes the headers declare (NAXISn x
+  |BITPIX| / 8 per HDU; ZNAXISn x |ZBITPIX| / 8 for a tile-compressed image) are checked against
+  ``max_input_bytes``: an oversize file is :data:`~hpcgan.io.reasons.TOO_LARGE`, with its size.
+- **Section reads**: a plain file larger than ``section_read_bytes`` is not read whole. Its headers
+  are read block by block (``pread``) and its image HDUs memory-mapped (``np.memmap``), so a stamp
+  touches only the pages of the pixels it uses (:meth:`hpcgan.io.fits_read.Hdu.section`, cut first
+  in :func:`hpcgan.io.resample.resample`); a file refused for its shape or a missing band reads no
+  pixel at all.
+
+Everything that touches the file system runs under :func:`hpcgan.io.fileio.bounded`; the page
+faults of a section read happen in the rank's thread, on a stamp's worth of pages.
+"""
+from __future__ import annotations
+
+import bz2
+import gzip
+import os
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+
+from hpcgan.io import reasons as R
+from hpcgan.io.fileio import CHUNK, FileProblem, bounded, check_cancelled, read_all, regular_fd
+from hpcgan.io.fits_read import BITPIX_DTYPE, FitsError, Hdu, declared_bytes, parse_fits, walk_headers
+
+GZIP, BZIP2 = b"\x1f\x8b", b"BZh"
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class ReadLimits:
+    """``preprocess.max_input_mib`` and ``preprocess.section_read_mib`` in bytes."""
+    max_input_bytes: int = 2048 * MiB
+    section_read_bytes: int = 64 * MiB
+
+    @classmethod
+    def from_mib(cls, max_input_mib: float, section_read_mib: float) -> "ReadLimits":
+        return cls(int(max_input_mib * MiB), int(section_read_mib * MiB))
+
+
+class FileView:
+    """A file's bytes addressed like a ``bytes`` object (``len``, slices), each slice one ``pread``."""
+
+    def __init__(self, fd: int, size: int):
+        self.fd, self.size = fd, size
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __getitem__(self, s: slice) -> bytes:
+        lo, hi = max(s.start or 0, 0), min(s.stop if s.stop is not None else self.size, self.size)
+        return os.pread(self.fd, hi - lo, lo) if hi > lo else b""
+
+
+def show_size(n: int) -> str:
+    """Bytes as people read them: ``5.00 GiB``, ``12.3 MiB``."""
+    for unit, k in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if n >= 1 << k:
+            return f"{n / (1 << k):.{2 if unit == 'GiB' else 1}f} {unit}"
+    return f"{n} bytes"
+
+
+def _check_declared(headers: list[tuple[dict, int, tuple, int]], limits: ReadLimits) -> None:
+    total = sum(declared_bytes(h, size) for h, _, _, size in headers)
+    if total > limits.max_input_bytes:
+        raise FitsError(R.TOO_LARGE.format(size=show_size(total), limit=limits.max_input_bytes / MiB))
+
+
+def _decompress(fd: int, kind: str, limit: int) -> bytes:
+    """The decompressed bytes of a gzip/bzip2 file, at most ``limit`` (FileProblem otherwise)."""
+    raw = os.fdopen(os.dup(fd), "rb")
+    stream = gzip.GzipFile(fileobj=raw) if kind == "gzip" else bz2.BZ2File(raw)
+    parts, n = [], 0
+    try:
+        while True:
+            check_cancelled()
+            piece = stream.read(min(CHUNK, limit + 1 - n))
+            if not piece:
+                break
+            parts.append(piece)
+            n += len(piece)
+            if n > limit:
+                raise FileProblem(R.DECOMPRESSED_TOO_LARGE.format(kind=kind, limit=limit / MiB))
+    except EOFError:
+        raise FileProblem(R.TRUNCATED_COMPRESSED.format(kind=kind)) from None
+    except (OSError, zlib.error, ValueError) as e:
+        msg = " ".join((str(e).splitlines() or [""])[0].split())[:120]
+        raise FileProblem(R.CORRUPT_COMPRESSED.format(kind=kind, error=f"{type(e).__name__}: {msg}")) from None
+    finally:
+        stream.close()
+        raw.close()
+    if not n:
+        raise FileProblem(R.EMPTY_FILE)
+    return b"".join(parts)
+
+
+def _mapped(path: str, fd: int, size: int, limits: ReadLimits) -> list[Hdu] | bytes:
+    """A large plain file: its HDUs with memory-mapped pixels (headers read block by block), or its
+    bytes when astropy must read it (tile-compressed images, random groups)."""
+    headers = walk_headers(FileView(fd, size))
+    _check_declared(headers, limits)
+    if any(h.get("ZIMAGE") is True or h.get("GROUPS") is True for h, *_ in headers):
+        return read_all(fd, size)
+    out = []
+    for i, (h, pos, shape, _) in enumerate(headers):
+        raw = np.memmap(path, dtype=BITPIX_DTYPE[h["BITPIX"]], mode="r", offset=pos, shape=shape) if shape else None
+        out.append(Hdu(h, raw, i, str(h.get("EXTNAME", "")).strip()))
+    return out
+
+
+def _load(path: str, limits: ReadLimits) -> tuple[str, list[Hdu] | bytes]:
+    """Everything that touches the file system for one file (run by :func:`bounded`)."""
+    with regular_fd(path) as (fd, size):
+        if size == 0:
+            raise FileProblem(R.EMPTY_FILE)
+        head = os.pread(fd, 3, 0)
+        if head.startswith(GZIP) or head.startswith(BZIP2):
+            kind = "gzip" if head.startswith(GZIP) else "bzip2"
+            return kind, _decompress(fd, kind, limits.max_input_bytes)
+        if size > limits.section_read_bytes and head.startswith(b"SIM"):
+            return "plain", _mapped(path, fd, size, limits)
+        return "plain", read_all(fd, size)
+
+
+def load_hdus(path: str, limits: ReadLimits = ReadLimits(), timeout_s: float = 0.0) -> list[Hdu]:
+    """The HDUs of one input file within ``limits`` (module docstring); FileProblem or FitsError
+    with the one-line reason."""
+    kind, got = bounded(_load, path, limits, timeout_s=timeout_s)
+    if not isinstance(got, bytes):
+        return got
+    if kind != "plain" or b"ZIMAGE  =" in got[:1 << 16] or len(got) > limits.section_read_bytes:
+        _check_declared(walk_headers(got), limits)  # a decompressed or tile-compressed file's own sizes
+    return parse_fits(got)
