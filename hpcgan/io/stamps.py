@@ -276,7 +276,7 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     n = size
     for pl in planes:
         if problem := wcs_problem(pl.header, *t.wcs_scale):
-            raise Reject(R.BAD_WCS.format(where=f"band {pl.band!r} ({pl.searched or 'image HDU'})", problem=problem),
+            raise Reject(R.BAD_WCS.format(where=f"band {pl.band!r} (HDU {pl.hdu.index})", problem=problem),
                          pl.where)
     geo = [_geometry(pl, n, t.pixel_scale) for pl in planes]
     _check_position(planes, geo, n, t)
