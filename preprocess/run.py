@@ -27,13 +27,15 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
-from hpcgan.io.shard_writer import JobPart, SurveyOut, read_batches, write_manifest
+from hpcgan.io.shard_writer import Job, JobPart, SurveyOut, read_batches, write_manifest
 from hpcgan.io.open_fits import ReadLimits
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import digest, sha256_file
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
-from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
+from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog
+from preprocess.plan import Units
+from preprocess.plan import build as build_plan
 
 log = get_logger(__name__)
 FORMAT_VERSION = 1
@@ -90,23 +92,25 @@ def _run(cfg: Config, comm: Comm) -> int:
     root = os.path.abspath(pc.data_root or catalog.parent)
     out = Path(pc.out)
     surveys = {s.name: (tuple(s.bands), s.stamp_size, s.flux_scale) for s in (cfg.data.x, cfg.data.y)}
-    rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
-    jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
-    rejects += pair_rejects
+    bands = {k: v[0] for k, v in surveys.items()}
     frames = None
     if pc.source == "frames":  # cut-outs from survey frames (hpcgan/io/frames.py): units sorted by frame
         from hpcgan.io.frames import FrameReader, plan_frames, sort_jobs
+        rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
+        jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
+        rejects += pair_rejects
         frames, picks = plan_frames(cfg, rows, comm)
         sort_jobs(jobs, picks)
-
-    # size-balanced contiguous parts: each rank stats a strided slice, all ranks get all sizes
-    bands = {k: v[0] for k, v in surveys.items()}
-    flat = [u for j in jobs for u in j.units]
-    mine = [unit_weight(u, bands, pc.read_timeout_s) if frames is None else 1 for u in flat[rank::size]]
-    gathered = comm.allgather(mine)
-    weights = np.zeros(len(flat), dtype=np.int64)
-    for r, ws in enumerate(gathered):
-        weights[r::size] = ws
+        n = [len(j.units) for j in jobs]
+        parts = [(Job(j.split, j.surveys, j.units[lo:hi]), lo, hi)
+                 for j, k in zip(jobs, n) for lo, hi in [partition(np.ones(k, np.int64), size)[rank]]]
+    else:  # streamed: per-rank memory ~34 bytes per catalog row plus its own rows (preprocess/plan.py)
+        plan, plan_parts = build_plan(catalog, root, (cfg.data.x.name, cfg.data.y.name), bands, pc.read_timeout_s, comm)
+        rejects, seen = plan.rejects, plan.seen
+        if rank == 0 and seen == 0:
+            log.warning("catalog %s has a header but no data rows (0 seen): nothing to preprocess", catalog)
+        cat_sha = comm.bcast(sha256_file(catalog) if rank == 0 else None)
+        parts = [(Job(j.split, j.surveys, Units(plan, j.members[lo:hi])), lo, hi) for j, lo, hi in plan_parts]
     attrs_common = {"format_version": FORMAT_VERSION, "catalog": catalog.name, "catalog_sha256": cat_sha,
                     "code_version": hpcgan.__version__, "config": stored_config(cfg)}
     if frames is not None:
@@ -118,16 +122,13 @@ def _run(cfg: Config, comm: Comm) -> int:
                         "pixel_transform_applied": cfg.data.pixel_transform if pc.apply_transform else "none"}
                     for s, (_, _, flux) in surveys.items()}
 
-    results, pos = [], 0
+    results = []
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
-    for job in jobs:
-        w = weights[pos:pos + len(job.units)]
-        pos += len(job.units)
-        lo, hi = partition(w, size)[rank]
+    for job, lo, hi in parts:
         plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
         outs = [SurveyOut.at(out, s, *surveys[s][:2], job.split, rank, size) for s in job.surveys]
-        part = JobPart(job, lo, hi, rank, size, out, outs, read_batches(reader, root, len(outs)), attrs_common,
-                       survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level)
+        part = JobPart(job, 0, len(job.units), rank, size, out, outs, read_batches(reader, root, len(outs)),
+                       attrs_common, survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level)
         results.append(part.run())
     if frames is not None:
         reader.close()
