@@ -20,7 +20,7 @@ from hpcgan.dist.comm import Comm
 from hpcgan.io import fileio
 from hpcgan.io.fileio import FileProblem, bounded, read_regular
 from hpcgan.io.grid import grid_header, wcs_cards
-from hpcgan.io.open_fits import ReadLimits, load_hdus
+from hpcgan.io.open_fits import ReadLimits, RowReader, load_hdus
 from hpcgan.io.stamps import Reject, Target, read_stamp
 from preprocess.catalog import read_catalog
 from preprocess.run import run
@@ -108,15 +108,15 @@ def test_oversize_file_quarantined_with_its_size_unread(tmp_path):
     _sparse_fits(p, 40000, 40000)  # 5.96 GiB declared
     with pytest.raises(Reject, match=r"^declared data size 5.96 GiB > preprocess.max_input_mib 2048 MiB: "):
         read_stamp(str(p), str(tmp_path), BANDS, N, target=_target())
-    # under a larger bound it is memory-mapped, not read: refused for its missing bands, no pixel touched
+    # under a larger bound it is read on demand, not whole: refused for its missing bands, no pixel read
     hdus = load_hdus(str(p), ReadLimits.from_mib(8192, 64))
-    assert isinstance(hdus[0]._raw, np.memmap)
+    assert isinstance(hdus[0]._raw, RowReader)
     with pytest.raises(Reject, match=r"^missing band 'u'"):
         read_stamp(str(p), str(tmp_path), BANDS, N, target=_target(limits=ReadLimits.from_mib(8192, 64)))
 
 
 def test_large_stamp_cut_by_section_equals_whole_read(tmp_path):
-    """A stamp with a WCS far larger than the model grid is resampled from a memory-mapped section,
+    """A stamp with a WCS far larger than the model grid is resampled from a section read on demand,
     with the same pixels as from a whole read."""
     big = 600
     rng = np.random.default_rng(3)
@@ -128,7 +128,7 @@ def test_large_stamp_cut_by_section_equals_whole_read(tmp_path):
     fits.HDUList(hdus).writeto(tmp_path / "big.fits")
     whole = read_stamp(str(tmp_path / "big.fits"), str(tmp_path), BANDS, N, target=_target(ra=150.001, dec=2.001))
     lim = ReadLimits.from_mib(2048, 0.5)  # the 7 MB file is above the section-read size
-    assert isinstance(load_hdus(str(tmp_path / "big.fits"), lim)[1]._raw, np.memmap)
+    assert isinstance(load_hdus(str(tmp_path / "big.fits"), lim)[1]._raw, RowReader)
     part = read_stamp(str(tmp_path / "big.fits"), str(tmp_path), BANDS, N,
                       target=_target(ra=150.001, dec=2.001, limits=lim))
     np.testing.assert_array_equal(part.image, whole.image)

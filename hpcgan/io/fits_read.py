@@ -58,11 +58,11 @@ class Hdu:
         if self._converted or self._data is not None:
             out[...] = self._data if self._data is not None else self._raw
         else:
-            _convert(self.header, self._raw, out)
+            _convert(self.header, np.asarray(self._raw), out)  # a RowReader (hpcgan.io.open_fits) reads it all
 
     def section(self, ys: slice, xs: slice, plane: int | None = None) -> np.ndarray:
-        """Native float32 pixels ``[plane,] ys, xs`` only: of a memory-mapped HDU
-        (:mod:`hpcgan.io.open_fits`) just these rows' pages are read and converted."""
+        """Native float32 pixels ``[plane,] ys, xs`` only: of an HDU read on demand
+        (:class:`hpcgan.io.open_fits.RowReader`) just these rows are read, and only they converted."""
         src = self._data if self._data is not None else self._raw
         part = src[(plane, ys, xs) if plane is not None else (ys, xs)]
         if self._data is not None or self._converted:

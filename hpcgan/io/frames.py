@@ -295,8 +295,8 @@ def sort_jobs(jobs: list[Job], picks: dict) -> None:
 
 class FrameSection:
     """One frame's image (model units, masked pixels NaN) or ivar (model units; from a variance
-    when ``kind`` is ``variance``) read by section: astropy ``.section`` of a memory-mapped (or
-    tile-compressed) HDU, so a cut-out costs a stamp, whatever the frame's size
+    when ``kind`` is ``variance``) read by section: astropy ``.section`` of an open (or
+    tile-compressed) HDU reads only the rows it needs, so a cut-out costs a stamp, whatever the frame's size
     (:func:`hpcgan.io.resample.cut_first`)."""
 
     def __init__(self, f: Frame, hdu, kind: str, mask=None):
@@ -333,14 +333,16 @@ class FrameReader:
         self.opened = 0
 
     def _pixels(self, f: Frame) -> tuple["FrameSection", "FrameSection | None", object]:
-        """The frame's image and ivar as section readers (files open memory-mapped, a small LRU)."""
+        """The frame's image and ivar as section readers (files kept open, a small LRU; astropy reads
+        each section's bytes with file reads, ``memmap=False``: mapped pages would count in the
+        rank's memory, once per open mapping)."""
         if f.index in self.cache:
             self.cache.move_to_end(f.index)
             return self.cache[f.index][:3]
         from astropy.io import fits
         from astropy.wcs import WCS
 
-        files = {p: _open(p, memmap=True) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
+        files = {p: _open(p) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
         mask = files[f.mask_ref[0]][f.mask_ref[1]] if f.mask_ref else None
         img = FrameSection(f, files[f.path][f.image_hdu], "image", mask)
         ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind) if f.ivar_ref else None

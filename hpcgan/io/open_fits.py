@@ -10,13 +10,13 @@
   |BITPIX| / 8 per HDU; ZNAXISn x |ZBITPIX| / 8 for a tile-compressed image) are checked against
   ``max_input_bytes``: an oversize file is :data:`~hpcgan.io.reasons.TOO_LARGE`, with its size.
 - **Section reads**: a plain file larger than ``section_read_bytes`` is not read whole. Its headers
-  are read block by block (``pread``) and its image HDUs memory-mapped (``np.memmap``), so a stamp
-  touches only the pages of the pixels it uses (:meth:`hpcgan.io.fits_read.Hdu.section`, cut first
-  in :func:`hpcgan.io.resample.resample`); a file refused for its shape or a missing band reads no
-  pixel at all.
+  are read block by block (``pread``) and its image HDUs read on demand (:class:`RowReader`), so a
+  stamp reads only the rows of the pixels it uses (:meth:`hpcgan.io.fits_read.Hdu.section`, cut
+  first in :func:`hpcgan.io.resample.resample`); a file refused for its shape or a missing band
+  reads no pixel at all.
 
-Everything that touches the file system runs under :func:`hpcgan.io.fileio.bounded`; the page
-faults of a section read happen in the rank's thread, on a stamp's worth of pages.
+Everything that touches the file system runs under :func:`hpcgan.io.fileio.bounded`, section reads
+included.
 """
 from __future__ import annotations
 
@@ -103,21 +103,54 @@ def _decompress(fd: int, kind: str, limit: int) -> bytes:
     return b"".join(parts)
 
 
-def _mapped(path: str, fd: int, size: int, limits: ReadLimits) -> list[Hdu] | bytes:
-    """A large plain file: its HDUs with memory-mapped pixels (headers read block by block), or its
-    bytes when astropy must read it (tile-compressed images, random groups)."""
+class RowReader:
+    """An image HDU's stored pixels in a file, read on demand: ``[ys, xs]`` or ``[plane, ys, xs]``
+    reads the rows ``ys`` (one ``pread`` under :func:`hpcgan.io.fileio.bounded`, so a hung mount
+    times out like a whole read) and keeps the columns ``xs``; ``np.asarray`` reads it all.
+    File reads, not a memory map: mapped pages would count in the rank's memory."""
+
+    def __init__(self, path: str, offset: int, dtype: str, shape: tuple[int, ...], timeout_s: float):
+        self.path, self.offset, self.dtype, self.shape, self.timeout_s = path, offset, np.dtype(dtype), shape, timeout_s
+        self.ndim = len(shape)
+
+    def _rows(self, first: int, n: int) -> np.ndarray:
+        width = self.shape[-1] * self.dtype.itemsize
+
+        def read(path: str) -> bytes:
+            with regular_fd(path) as (fd, _):
+                return os.pread(fd, n * width, self.offset + first * width)
+        buf = bounded(read, self.path, timeout_s=self.timeout_s)
+        if len(buf) != n * width:
+            raise FileProblem(R.CANNOT_READ.format(error="file shrank while reading"))
+        return np.frombuffer(buf, self.dtype).reshape(n, self.shape[-1])
+
+    def __getitem__(self, key) -> np.ndarray:
+        plane, ys, xs = key if len(key) == 3 else (None, *key)
+        ny = self.shape[-2]
+        y0, y1, step = ys.indices(ny)
+        if step != 1:
+            raise ValueError("RowReader reads contiguous rows")
+        first = y0 + (plane * ny if plane is not None else 0)
+        return self._rows(first, max(y1 - y0, 0))[:, xs]
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        rows = int(np.prod(self.shape[:-1], dtype=np.int64))
+        a = self._rows(0, rows).reshape(self.shape)
+        return a if dtype is None else a.astype(dtype)
+
+
+def _sections(path: str, fd: int, size: int, limits: ReadLimits, timeout_s: float) -> list[Hdu] | bytes:
+    """A large plain file: its HDUs with pixels read on demand (:class:`RowReader`; headers read
+    block by block), or its bytes when astropy must read it (tile-compressed images, random groups)."""
     headers = walk_headers(FileView(fd, size))
     _check_declared(headers, limits)
     if any(h.get("ZIMAGE") is True or h.get("GROUPS") is True for h, *_ in headers):
         return read_all(fd, size)
-    out = []
-    for i, (h, pos, shape, _) in enumerate(headers):
-        raw = np.memmap(path, dtype=BITPIX_DTYPE[h["BITPIX"]], mode="r", offset=pos, shape=shape) if shape else None
-        out.append(Hdu(h, raw, i, str(h.get("EXTNAME", "")).strip()))
-    return out
+    return [Hdu(h, RowReader(path, pos, BITPIX_DTYPE[h["BITPIX"]], shape, timeout_s) if shape else None, i,
+                str(h.get("EXTNAME", "")).strip()) for i, (h, pos, shape, _) in enumerate(headers)]
 
 
-def _load(path: str, limits: ReadLimits) -> tuple[str, list[Hdu] | bytes]:
+def _load(path: str, limits: ReadLimits, timeout_s: float = 0.0) -> tuple[str, list[Hdu] | bytes]:
     """Everything that touches the file system for one file (run by :func:`bounded`)."""
     with regular_fd(path) as (fd, size):
         if size == 0:
@@ -127,14 +160,14 @@ def _load(path: str, limits: ReadLimits) -> tuple[str, list[Hdu] | bytes]:
             kind = "gzip" if head.startswith(GZIP) else "bzip2"
             return kind, _decompress(fd, kind, limits.max_input_bytes)
         if size > limits.section_read_bytes and head.startswith(b"SIM"):
-            return "plain", _mapped(path, fd, size, limits)
+            return "plain", _sections(path, fd, size, limits, timeout_s)
         return "plain", read_all(fd, size)
 
 
 def load_hdus(path: str, limits: ReadLimits = ReadLimits(), timeout_s: float = 0.0) -> list[Hdu]:
     """The HDUs of one input file within ``limits`` (module docstring); FileProblem or FitsError
     with the one-line reason."""
-    kind, got = bounded(_load, path, limits, timeout_s=timeout_s)
+    kind, got = bounded(_load, path, limits, timeout_s, timeout_s=timeout_s)
     if not isinstance(got, bytes):
         return got
     if kind != "plain" or b"ZIMAGE  =" in got[:1 << 16] or len(got) > limits.section_read_bytes:

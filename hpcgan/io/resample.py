@@ -6,7 +6,7 @@ flux in the model pixel, so any aperture's flux is kept (measured on the real SD
 0.7% from the frame's own aperture flux at the same scale, docs/preprocess.md; ``reproject_adaptive``
 with ``conserve_flux=True`` was 1.2% to 2.9% off, so it is not used). The input is cut first
 (:func:`cut_first`, astropy ``overlap_slices``) to the part the grid can touch, reading only that
-section from a memory-mapped file, then converted to float64, so a large frame or stamp costs no
+section from a file read on demand, then converted to float64, so a large frame or stamp costs no
 more than a stamp.
 Fast path: when the model grid is locally the input grid shifted (same pixel scale and
 orientation: every model pixel's step maps to one input pixel step to 1e-3 px, so pixel areas agree
@@ -103,7 +103,7 @@ def cut_first(image, wcs: WCS, x: float, y: float, side: int):
     slices of the image and of the cut-out they overlap), or (None, ...) without overlap.
 
     Only the overlap is read from ``image`` (an array, or any object with ``.shape`` and
-    ``.read(ys, xs)``: a memory-mapped FITS section), so the cost is the cut-out's, whatever the
+    ``.read(ys, xs)``: a FITS section read on demand), so the cost is the cut-out's, whatever the
     image's size. Positions and WCS follow astropy ``Cutout2D`` (``mode='partial'``): the same
     ``overlap_slices``, CRPIX (and SIP CRPIX) shifted by the cut-out's origin.
     """

@@ -285,11 +285,10 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     meta = _meta([pl.header for pl in planes])
     meta["mag_zp"][:] = t.magzp
     for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
-        factor, ivar = _factor(pl, t), _ivar(pl)
-        area = 1.0
-        if ivar is not None and factor != 1.0:
-            ivar = ivar / factor ** 2
-        if wcs is None and (own is None or same_centre(own, centre, t.pixel_scale)):
+        factor, area = _factor(pl, t), 1.0
+        keep = wcs is None and (own is None or same_centre(own, centre, t.pixel_scale))
+        ivar = _ivar(pl, factor, section=not keep)  # resampled: read by section, like the pixels
+        if keep:
             if pl.shape != (n, n):
                 raise Reject(R.NO_WCS_SHAPE.format(shape=pl.shape, expected=(n, n)), pl.where)
             if pl.plane is None:
@@ -317,7 +316,7 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
 
 class PlaneSection:
     """A band's pixels read by section (:meth:`hpcgan.io.fits_read.Hdu.section`): what
-    :func:`hpcgan.io.resample.resample` cuts, so a large memory-mapped image costs a stamp."""
+    :func:`hpcgan.io.resample.resample` cuts, so a large image read on demand costs a stamp."""
 
     def __init__(self, pl: Plane):
         self.pl, self.shape = pl, pl.shape
@@ -358,17 +357,31 @@ def _factor(pl: Plane, t: Target) -> float:
         return 1.0
 
 
-def _ivar(pl: Plane) -> np.ndarray | None:
-    """The band's inverse variance (float64, 0 where unusable), None without an ivar HDU."""
+def _ivar(pl: Plane, factor: float = 1.0, section: bool = False):
+    """The band's inverse variance in model units (float64, 0 where unusable), None without an ivar
+    HDU; with ``section``, a reader of it by section (:class:`IvarSection`) instead of the array."""
     if pl.weight is None:
         return None
     h, kind = pl.weight
     if h.shape[-2:] != pl.shape or (pl.plane is not None and len(h.shape) == 3 and h.shape[0] != pl.hdu.shape[0]):
         raise Reject(R.WEIGHT_SHAPE.format(kind=kind, hdu=h.index, shape=h.shape, expected=pl.hdu.shape), pl.where)
-    w = np.asarray(pl.pixels(h), np.float64)
-    if kind == "variance":
-        w = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
-    return np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    iv = IvarSection(pl, h, kind, factor)
+    return iv if section else iv.read(slice(None), slice(None))
+
+
+class IvarSection:
+    """A band's ivar (from an ivar or variance HDU, divided by the unit factor squared) read by section."""
+
+    def __init__(self, pl: Plane, hdu: Hdu, kind: str, factor: float):
+        self.pl, self.hdu, self.kind, self.factor, self.shape = pl, hdu, kind, factor, pl.shape
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        plane = self.pl.plane if self.pl.plane is not None and len(self.hdu.shape) == 3 else None
+        w = np.asarray(self.hdu.section(ys, xs, plane), np.float64)
+        if self.kind == "variance":
+            w = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
+        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
+        return w / self.factor ** 2 if self.factor != 1.0 else w
 
 
 def fill_nan(image: np.ndarray, bands: tuple[str, ...], nan_fill_max_frac: float, path: str) -> np.ndarray:
