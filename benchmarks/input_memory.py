@@ -8,13 +8,13 @@ Cases (files made in ``--work`` and deleted at the end):
 - ``5gib-default``: a 5 GiB stamp file (one float32 image HDU declaring 5 GiB; a sparse file, no
   disk used) under the default ``preprocess.max_input_mib`` (2048): quarantined for its declared
   size before any pixel is read;
-- ``5gib-mapped``: the same with ``max_input_mib=8192``: memory-mapped, quarantined for its missing
+- ``5gib-on-demand``: the same with ``max_input_mib=8192``: read on demand, quarantined for its missing
   bands, no pixel touched;
 - ``frame-10k-frames``: a 10k x 10k float32 frame with a 10k x 10k IVAR HDU (800 MB on disk, real
   bytes), ``--objects`` objects cut from it in 5 bands (the frame index lists it for every band),
   ``preprocess.source: frames``;
 - ``frame-10k-stamps``: the same file as a per-band stamp (``big_{band}.fits``, 5 symlinks to it)
-  for each object, ``source: stamps``: resampled from a memory-mapped section.
+  for each object, ``source: stamps``: resampled from a section read on demand.
 
 Before this change the issue measured 5.5 GB for the 5 GiB file (read whole) and 10.8 GB for a
 large band (converted whole to float64 before cutting).
@@ -103,7 +103,7 @@ def main() -> None:
     try:
         sparse_5gib(w / "big5.fits")
         (w / "cat5.csv").write_text("object_id,survey,split,path,ra,dec\nbig,sdss,unpaired,big5.fits,150,2\n")
-        for name, extra in (("5gib-default", []), ("5gib-mapped", ["preprocess.max_input_mib=8192"])):
+        for name, extra in (("5gib-default", []), ("5gib-on-demand", ["preprocess.max_input_mib=8192"])):
             run(name, [f"preprocess.catalog={w / 'cat5.csv'}", f"preprocess.out={w / ('out-' + name)}", *common, *extra])
         (w / "big5.fits").unlink()
         pos = frame_10k(w / "frame.fits", a.size)[:a.objects]
