@@ -1,9 +1,9 @@
-"""The work plan of a catalog of any size, streamed: a rank keeps ~34 bytes per catalog row plus the
-strings of its own rows only (``preprocess.source: stamps``).
+"""The work plan of a catalog of any size, streamed: a rank keeps ~14 bytes per catalog row plus the
+strings, ra and dec of its own rows only (``preprocess.source: stamps``).
 
 1. **Scan** (every rank, one pass, :func:`scan`): rows are streamed (:func:`preprocess.catalog.iter_rows`)
    and checked (:func:`preprocess.catalog.check_row`); a valid row is kept as compact columns
-   (catalog row, survey, split, ra, dec and a 64-bit BLAKE2b hash of its ``object_id``), no strings.
+   (catalog row, survey, split and a 64-bit BLAKE2b hash of its ``object_id``: 14 bytes), no strings.
    Quarantine entries are kept by rank 0 only; the other ranks count them.
 2. **Duplicates**: rows sharing (survey, noise-free or not, hash) are candidates; only when there are
    any, one more pass fetches their ``object_id``s and compares them exactly (first row wins), so a
@@ -15,7 +15,7 @@ strings of its own rows only (``preprocess.source: stamps``).
 4. **Weights**: each rank stats the files of an equal-count block of the units while streaming the
    catalog (pass 2), the int64 unit weights are all-gathered, and every job is cut into contiguous
    size-balanced parts (:func:`preprocess.catalog.partition`), as before.
-5. **Own rows** (pass 3): a rank stores the ``object_id`` and path of the rows of its own parts
+5. **Own rows** (pass 3): a rank stores the ``object_id``, path, ra and dec of the rows of its own parts
    (rank 0 also those of pairing rejects) in two string buffers; :class:`Units` builds the
    :class:`~hpcgan.io.shard_writer.Row` tuples a batch at a time.
 
@@ -63,11 +63,9 @@ class Strings:
 @dataclass
 class Columns:
     """The valid rows of the catalog, in catalog order, without strings."""
-    row: np.ndarray  # int64 1-based catalog row
+    row: np.ndarray  # int32 1-based catalog row
     survey: np.ndarray  # int8 index into the plan's surveys
     split: np.ndarray  # int8 index into SPLITS
-    ra: np.ndarray
-    dec: np.ndarray
     key: np.ndarray  # uint64 oid_hash(object_id)
 
 
@@ -94,12 +92,13 @@ class StreamPlan:
     nrejects: int
     own_rows: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # sorted catalog rows held
     oids: Strings = field(default_factory=Strings)
-    paths: Strings = field(default_factory=Strings)
+    paths: Strings = field(default_factory=Strings)  # as written in the catalog (relative to root)
+    radec: array = field(default_factory=lambda: array("d"))  # ra, dec of each held row
 
 
 def _stream(plan: StreamPlan, wanted: np.ndarray, need_path: bool):
-    """Yield (position in ``wanted``, object_id, raw path) for the catalog rows in sorted ``wanted``,
-    in one pass over the catalog."""
+    """Yield (position in ``wanted``, object_id, raw path, ra text, dec text) for the catalog rows in
+    sorted ``wanted``, in one pass over the catalog."""
     if not len(wanted):
         return
     header, rows = iter_rows(plan.path)
@@ -112,7 +111,7 @@ def _stream(plan: StreamPlan, wanted: np.ndarray, need_path: bool):
             k += 1
         if k < n and wanted[k] == i:
             get = (lambda c: fields[col[c]].strip() if fields is not None and col.get(c, len(fields)) < len(fields) else "")
-            yield k, get("object_id"), get("path")
+            yield k, get("object_id"), get("path"), get("ra"), get("dec")
             k += 1
         if k >= n:
             rows.close()
@@ -125,7 +124,7 @@ def scan(path: Path, root: str, surveys: tuple[str, ...], need_path: bool, keep_
     col = columns_of(path, header, need_path)
     root_n = os.path.normpath(os.path.abspath(root))
     sidx, spidx = {s: k for k, s in enumerate(surveys)}, {s: k for k, s in enumerate(SPLITS)}
-    a_row, a_sv, a_sp, a_ra, a_dec, a_key = array("q"), array("b"), array("b"), array("d"), array("d"), array("Q")
+    a_row, a_sv, a_sp, a_key = array("i"), array("b"), array("b"), array("Q")
     rejects, nrej, seen = [], 0, 0
     for i, fields, err in rows:
         seen += 1
@@ -135,16 +134,13 @@ def scan(path: Path, root: str, surveys: tuple[str, ...], need_path: bool, keep_
             if keep_rejects:
                 rejects.append(got)
             continue
-        oid, survey, split, _, ra, dec = got
+        oid, survey, split = got[:3]
         a_row.append(i)
         a_sv.append(sidx[survey])
         a_sp.append(spidx[split])
-        a_ra.append(ra)
-        a_dec.append(dec)
         a_key.append(oid_hash(oid))
-    cols = Columns(*(np.frombuffer(a, dtype=d).copy() if len(a) else np.zeros(0, d) for a, d in
-                     ((a_row, np.int64), (a_sv, np.int8), (a_sp, np.int8), (a_ra, np.float64), (a_dec, np.float64),
-                      (a_key, np.uint64))))
+    cols = Columns(*(np.frombuffer(a, dtype=d) if len(a) else np.zeros(0, d) for a, d in  # no copy: views of the arrays
+                     ((a_row, np.int32), (a_sv, np.int8), (a_sp, np.int8), (a_key, np.uint64))))
     return StreamPlan(path, root_n, surveys, seen, cols, [], rejects, nrej)
 
 
@@ -165,7 +161,7 @@ def drop_duplicates(plan: StreamPlan, need_path: bool, keep_rejects: bool) -> np
     if not len(idx):
         return valid
     got = {}
-    for k, oid, p in _stream(plan, c.row[idx], need_path):
+    for k, oid, p, _, _ in _stream(plan, c.row[idx], need_path):
         got[int(c.row[idx[k]])] = (oid, p)
     first: dict = {}
     for i in idx:
@@ -223,22 +219,24 @@ def file_weight(path: str, bands: tuple[str, ...], timeout_s: float) -> int:
 
 def weights(plan: StreamPlan, bands: dict[str, tuple[str, ...]], timeout_s: float, rank: int, size: int,
             need_path: bool, comm) -> np.ndarray:
-    """Every unit's weight, all jobs in order (module docstring, step 4)."""
-    members = [j.members for j in plan.jobs]
-    n = sum(len(m) for m in members)
+    """Every unit's weight, all jobs in order (module docstring, step 4): this rank stats the
+    units ``[rank * n / size, (rank + 1) * n / size)`` of the jobs' concatenation."""
+    n = sum(len(j.members) for j in plan.jobs)
     lo, hi = rank * n // size, (rank + 1) * n // size
-    flat = np.concatenate([m.ravel() for m in members]) if n else np.zeros(0, np.int64)
-    width = np.concatenate([np.full(len(m), m.shape[1]) for m in members]) if n else np.zeros(0, np.int64)
-    start = np.concatenate([[0], np.cumsum(width)])
-    cols = flat[start[lo]:start[hi]]
-    rows = plan.cols.row[cols]
-    wanted = np.unique(rows)
+    blocks, pos = [], 0  # this rank's units, per job: (column indices (units, width))
+    for j in plan.jobs:
+        a, b = max(lo - pos, 0), min(hi - pos, len(j.members))
+        if b > a:
+            blocks.append(j.members[a:b])
+        pos += len(j.members)
+    rows = [plan.cols.row[m] for m in blocks]
+    wanted = np.unique(np.concatenate([r.ravel() for r in rows])) if blocks else np.zeros(0, np.int32)
     w_row = np.zeros(len(wanted), np.int64)
-    for k, _, p in _stream(plan, wanted, need_path):
+    for k, _, p, _, _ in _stream(plan, wanted, need_path):
         w_row[k] = file_weight(os.path.normpath(os.path.join(plan.root, p)), bands[_survey_of(plan, wanted[k])],
                                timeout_s)
-    w_cols = w_row[np.searchsorted(wanted, rows)]
-    mine = np.add.reduceat(w_cols, start[lo:hi] - start[lo]) if hi > lo else np.zeros(0, np.int64)
+    mine = np.concatenate([w_row[np.searchsorted(wanted, r)].sum(axis=1) for r in rows]) if blocks \
+        else np.zeros(0, np.int64)
     return np.concatenate([np.asarray(a, np.int64) for a in comm.allgather(mine)])
 
 
@@ -257,11 +255,12 @@ def hold_rows(plan: StreamPlan, parts: list[tuple[PlanJob, int, int]], orphans: 
     wanted = np.unique(np.concatenate([plan.own_rows, plan.cols.row[orphan_cols]]))
     held = np.isin(wanted, plan.own_rows)
     by_orphan = {int(plan.cols.row[c]): (c, other, sp) for c, other, sp in orphans} if keep_rejects else {}
-    for k, oid, p in _stream(plan, wanted, need_path):
+    for k, oid, p, ra, dec in _stream(plan, wanted, need_path):
         row = int(wanted[k])
         if held[k]:
             plan.oids.append(oid)
-            plan.paths.append(os.path.normpath(os.path.join(plan.root, p)) if p else "")
+            plan.paths.append(p)  # as written (relative): joined to the root when the Row is built
+            plan.radec.extend((float(ra), float(dec)))  # checked in the scan: numbers
         if row in by_orphan:
             c, other, sp = by_orphan[row]
             plan.rejects.append(quarantine_entry(R.NO_COUNTERPART.format(other=plan.surveys[other], split=sp), row,
@@ -288,8 +287,9 @@ class Units:
     def _row(self, c: int) -> Row:
         p, cols = self.plan, self.plan.cols
         k = int(np.searchsorted(p.own_rows, cols.row[c]))
-        return Row(int(cols.row[c]), p.oids[k], p.surveys[cols.survey[c]], SPLITS[cols.split[c]], p.paths[k],
-                   float(cols.ra[c]), float(cols.dec[c]))
+        path = p.paths[k]
+        return Row(int(cols.row[c]), p.oids[k], p.surveys[cols.survey[c]], SPLITS[cols.split[c]],
+                   os.path.normpath(os.path.join(p.root, path)) if path else "", p.radec[2 * k], p.radec[2 * k + 1])
 
     def __iter__(self):
         for m in self.members:

@@ -60,7 +60,7 @@ def test_streamed_plan_equals_in_memory_plan(tmp_path):
     plan = _same_as_in_memory(tmp_path)
     held = sum(j.members.size for j in plan.jobs)  # one rank: it holds every row of a unit, and only those
     assert len(plan.oids) == len(plan.own_rows) == held < len(plan.cols.row)
-    assert plan.cols.key.dtype == np.uint64 and plan.cols.row.dtype == np.int64
+    assert plan.cols.key.dtype == np.uint64 and plan.cols.row.dtype == np.int32  # 14 bytes a row
 
 
 def test_hash_collisions_are_resolved_exactly(tmp_path, monkeypatch):
