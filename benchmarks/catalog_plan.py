@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -77,7 +78,7 @@ def write_catalog(path: Path, n: int, seed: int = 0) -> None:
 def run(cat: Path, ranks: int, mode: str, timeout: float) -> list[dict]:
     p = subprocess.run([*MPIRUN, "-np", str(ranks), sys.executable, "-c", CHILD, str(cat), mode, str(timeout)],
                        cwd=REPO, capture_output=True, text=True)
-    res = [json.loads(line.split(" ", 1)[1]) for line in p.stdout.splitlines() if line.startswith("RESULT ")]
+    res = [json.loads(m) for m in re.findall(r"RESULT (\{[^}]*\})", p.stdout)]  # ranks' lines may interleave
     if p.returncode or len(res) != ranks:
         raise SystemExit(f"{mode} failed (rc {p.returncode}): {p.stderr[-2000:]}")
     return sorted(res, key=lambda r: r["rank"])

@@ -299,8 +299,11 @@ class FrameSection:
     tile-compressed) HDU reads only the rows it needs, so a cut-out costs a stamp, whatever the frame's size
     (:func:`hpcgan.io.resample.cut_first`)."""
 
-    def __init__(self, f: Frame, hdu, kind: str, mask=None):
+    def __init__(self, f: Frame, hdu, kind: str, mask=None, whole: bool = False):
         self.f, self.hdu, self.kind, self.mask, self.shape = f, hdu, kind, mask, f.shape
+        self.arr = None
+        if whole:  # a frame below preprocess.section_read_mib: read once, cut from memory
+            self.arr = self.read(slice(None), slice(None))
 
     def _part(self, hdu, ys: slice, xs: slice) -> np.ndarray:
         key = (self.f.plane, ys, xs) if len(hdu.shape) == 3 else (ys, xs)
@@ -310,6 +313,8 @@ class FrameSection:
 
     def read(self, ys: slice, xs: slice) -> np.ndarray:
         f = self.f
+        if self.arr is not None:
+            return self.arr[ys, xs]
         if self.kind == "image":
             img = np.asarray(self._part(self.hdu, ys, xs), np.float32)
             if self.mask is not None:
@@ -328,14 +333,16 @@ class FrameReader:
         self.surveys = {s.name: s for s in (cfg.data.x, cfg.data.y)}
         self.nan_max = cfg.preprocess.nan_fill_max_frac
         self.pixel_limit = (cfg.preprocess.pixel_limit_mag, cfg.preprocess.pixel_limit_factor)
+        self.section_bytes = cfg.preprocess.section_read_mib * 2 ** 20  # larger frames: read by section
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * max(len(s.bands) for s in self.surveys.values())
         self.opened = 0
 
     def _pixels(self, f: Frame) -> tuple["FrameSection", "FrameSection | None", object]:
-        """The frame's image and ivar as section readers (files kept open, a small LRU; astropy reads
-        each section's bytes with file reads, ``memmap=False``: mapped pages would count in the
-        rank's memory, once per open mapping)."""
+        """The frame's image and ivar as section readers (files kept open, a small LRU). A frame above
+        ``preprocess.section_read_mib`` is read by section for each cut-out (astropy ``.section``
+        with file reads, ``memmap=False``: mapped pages would count in the rank's memory, once per
+        open mapping); a smaller one is read once and cut from memory."""
         if f.index in self.cache:
             self.cache.move_to_end(f.index)
             return self.cache[f.index][:3]
@@ -344,8 +351,9 @@ class FrameReader:
 
         files = {p: _open(p) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
         mask = files[f.mask_ref[0]][f.mask_ref[1]] if f.mask_ref else None
-        img = FrameSection(f, files[f.path][f.image_hdu], "image", mask)
-        ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind) if f.ivar_ref else None
+        whole = f.shape[0] * f.shape[1] * 4 <= self.section_bytes
+        img = FrameSection(f, files[f.path][f.image_hdu], "image", mask, whole)
+        ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind, whole=whole) if f.ivar_ref else None
         self.opened += 1
         self.cache[f.index] = (img, ivar, WCS(fits.Header.fromstring(f.wcs)), list(files.values()))
         while len(self.cache) > self.capacity:
