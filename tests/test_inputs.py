@@ -291,3 +291,11 @@ def test_preprocess_run_quarantines_odd_inputs_and_reads_the_rest(tmp_path):
     assert reasons["hot"].startswith("pixel value 1e+30 in band 'u'")
     assert reasons["dec95"] == "unusable WCS in band 'u' (HDU 1)"
     assert reasons["far"].startswith("catalog position (151.000000, 2.000000) outside the stamp's footprint")
+
+
+def test_wcs_scale_range_config_is_checked():
+    from hpcgan.config.loader import ConfigError
+    with pytest.raises(ConfigError, match=r"^preprocess.wcs_scale_min_arcsec: must be < preprocess.wcs_scale_max_arcsec"):
+        load_config(None, ["preprocess.wcs_scale_min_arcsec=20"])
+    with pytest.raises(ConfigError, match=r"^data.y.pixel_scale: 0.187 is outside preprocess.wcs_scale_min_arcsec"):
+        load_config(None, ["preprocess.wcs_scale_min_arcsec=0.2"])
