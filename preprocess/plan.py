@@ -205,16 +205,27 @@ def make_jobs(plan: StreamPlan, valid: np.ndarray) -> list[tuple[int, int, str]]
     return orphans
 
 
-def file_weight(path: str, bands: tuple[str, ...], timeout_s: float) -> int:
-    """Bytes to read for one row's file(s) plus 64 KiB per file (:func:`preprocess.catalog.unit_weight`)."""
-    w = 0
-    for p in ([path.replace("{band}", b) for b in bands] if "{band}" in path else [path]):
+STAT_BATCH = 4096  # paths stat-ed per bounded call (a hung mount costs one timeout per batch)
+
+
+def _sizes(paths: list[str]) -> list[int]:
+    """Sizes of the files (0 for one that cannot be stat-ed), in the bounded worker thread."""
+    out = []
+    for p in paths:
         try:
-            w += bounded(os.stat, p, timeout_s=timeout_s).st_size
-        except (OSError, FileProblem):
-            pass
-        w += 65536
-    return w
+            out.append(os.stat(p).st_size)
+        except OSError:
+            out.append(0)
+    return out
+
+
+def file_sizes(paths: list[str], timeout_s: float) -> list[int]:
+    """:func:`_sizes` under :func:`hpcgan.io.fileio.bounded`: all 0 past the timeout (the files are
+    then quarantined when read; the sizes only balance the work)."""
+    try:
+        return bounded(_sizes, paths, timeout_s=timeout_s)
+    except FileProblem:
+        return [0] * len(paths)
 
 
 def weights(plan: StreamPlan, bands: dict[str, tuple[str, ...]], timeout_s: float, rank: int, size: int,
@@ -232,9 +243,19 @@ def weights(plan: StreamPlan, bands: dict[str, tuple[str, ...]], timeout_s: floa
     rows = [plan.cols.row[m] for m in blocks]
     wanted = np.unique(np.concatenate([r.ravel() for r in rows])) if blocks else np.zeros(0, np.int32)
     w_row = np.zeros(len(wanted), np.int64)
+    batch: list[tuple[int, str]] = []  # (position in wanted, file path)
+
+    def flush():
+        for (k, _), size in zip(batch, file_sizes([q for _, q in batch], timeout_s)):
+            w_row[k] += size + 65536  # bytes to read plus a per-file cost (an open ~ 64 KiB of reading)
+        batch.clear()
     for k, _, p, _, _ in _stream(plan, wanted, need_path):
-        w_row[k] = file_weight(os.path.normpath(os.path.join(plan.root, p)), bands[_survey_of(plan, wanted[k])],
-                               timeout_s)
+        full = os.path.normpath(os.path.join(plan.root, p))
+        bs = bands[_survey_of(plan, wanted[k])]
+        batch += [(k, full.replace("{band}", b)) for b in bs] if "{band}" in full else [(k, full)]
+        if len(batch) >= STAT_BATCH:
+            flush()
+    flush()
     mine = np.concatenate([w_row[np.searchsorted(wanted, r)].sum(axis=1) for r in rows]) if blocks \
         else np.zeros(0, np.int64)
     return np.concatenate([np.asarray(a, np.int64) for a in comm.allgather(mine)])
