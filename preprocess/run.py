@@ -1,8 +1,9 @@
 """The preprocess stage across MPI ranks: plan, split work by size, write shards, gather, manifest.
 
-Every rank reads the catalog and builds the same plan (pure function of the catalog); ranks stat a
-strided slice of the files each and all-gather the sizes; each job's units are cut into contiguous,
-size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
+Every rank streams the catalog and builds the same plan (pure function of the catalog), keeping the
+strings of its own rows only (:mod:`preprocess.plan`; ``source: frames`` holds the catalog whole);
+ranks stat an equal share of the files each and all-gather the sizes; each job's units are cut into
+contiguous, size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
 rank 0 gathers the parts' records and writes ``OUT/manifest.json`` atomically, after checking
 ``accepted + quarantined == seen``.
 
