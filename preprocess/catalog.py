@@ -23,7 +23,7 @@ import numpy as np
 
 from hpcgan.io import reasons as R
 from hpcgan.io.reasons import CatalogError
-from hpcgan.io.fileio import FileProblem, bounded, regular_fd
+from hpcgan.io.fileio import FileProblem, regular_fd
 from hpcgan.io.shard_writer import Job, Row, quarantine_entry
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins
@@ -193,24 +193,6 @@ def plan_jobs(rows: list[Row], surveys: tuple[str, str]) -> tuple[list[Job], lis
                     bad.append(quarantine_entry(R.NO_COUNTERPART.format(other=other, split=job.split),
                                                 r.row, oid, s, job.split, r.path))
     return [j for j in jobs if j.units or any(r.split == j.split and r.survey in j.surveys for r in rows)], bad
-
-
-def unit_weight(unit: tuple[Row, ...], bands: dict[str, tuple[str, ...]], timeout_s: float = 0.0) -> int:
-    """Bytes to read for a unit, plus a per-file overhead (an open costs like ~64 KiB of reading).
-
-    Each ``stat`` waits at most ``timeout_s`` (a hung mount must not stall the plan; the read will
-    then quarantine the file).
-    """
-    w = 0
-    for r in unit:
-        paths = [r.path.replace("{band}", b) for b in bands[r.survey]] if "{band}" in r.path else [r.path]
-        for p in paths:
-            try:
-                w += bounded(os.stat, p, timeout_s=timeout_s).st_size
-            except (OSError, FileProblem):
-                pass
-            w += 65536
-    return w
 
 
 def partition(weights: np.ndarray, size: int) -> list[tuple[int, int]]:
