@@ -351,7 +351,8 @@ class FrameReader:
 
         files = {p: _open(p) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
         mask = files[f.mask_ref[0]][f.mask_ref[1]] if f.mask_ref else None
-        whole = f.shape[0] * f.shape[1] * 4 <= self.section_bytes
+        # gzip/bzip2 files have no random access (each section would decompress from the start): whole
+        whole = f.shape[0] * f.shape[1] * 4 <= self.section_bytes or f.path.lower().endswith((".gz", ".bz2"))
         img = FrameSection(f, files[f.path][f.image_hdu], "image", mask, whole)
         ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind, whole=whole) if f.ivar_ref else None
         self.opened += 1
