@@ -19,6 +19,7 @@ from hpcgan.config import load_config
 from hpcgan.dist.comm import Comm
 from hpcgan.io import fileio
 from hpcgan.io.fileio import FileProblem, bounded, read_regular
+from hpcgan.io.fits_read import FitsError
 from hpcgan.io.grid import grid_header, wcs_cards
 from hpcgan.io.open_fits import ReadLimits, RowReader, load_hdus
 from hpcgan.io.stamps import Reject, Target, read_stamp
@@ -113,6 +114,12 @@ def test_oversize_file_quarantined_with_its_size_unread(tmp_path):
     assert isinstance(hdus[0]._raw, RowReader)
     with pytest.raises(Reject, match=r"^missing band 'u'"):
         read_stamp(str(p), str(tmp_path), BANDS, N, target=_target(limits=ReadLimits.from_mib(8192, 64)))
+
+
+def test_bound_below_section_size_is_still_a_bound(tmp_path):
+    _mef(_img()).writeto(tmp_path / "a.fits")  # 5 x 16 x 16 floats: 5 KiB of data
+    with pytest.raises(FitsError, match=r"^declared data size 5.0 KiB > preprocess.max_input_mib 0.00\d+ MiB$"):
+        load_hdus(str(tmp_path / "a.fits"), ReadLimits.from_mib(0.001, 64))
 
 
 def test_large_stamp_cut_by_section_equals_whole_read(tmp_path):

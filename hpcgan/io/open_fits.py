@@ -159,7 +159,7 @@ def _load(path: str, limits: ReadLimits, timeout_s: float = 0.0) -> tuple[str, l
         if head.startswith(GZIP) or head.startswith(BZIP2):
             kind = "gzip" if head.startswith(GZIP) else "bzip2"
             return kind, _decompress(fd, kind, limits.max_input_bytes)
-        if size > limits.section_read_bytes and head.startswith(b"SIM"):
+        if size > min(limits.section_read_bytes, limits.max_input_bytes) and head.startswith(b"SIM"):
             return "plain", _sections(path, fd, size, limits, timeout_s)
         return "plain", read_all(fd, size)
 
@@ -170,6 +170,6 @@ def load_hdus(path: str, limits: ReadLimits = ReadLimits(), timeout_s: float = 0
     kind, got = bounded(_load, path, limits, timeout_s, timeout_s=timeout_s)
     if not isinstance(got, bytes):
         return got
-    if kind != "plain" or b"ZIMAGE  =" in got[:1 << 16] or len(got) > limits.section_read_bytes:
+    if kind != "plain" or b"ZIMAGE  =" in got[:1 << 16]:
         _check_declared(walk_headers(got), limits)  # a decompressed or tile-compressed file's own sizes
     return parse_fits(got)
