@@ -237,10 +237,10 @@ def test_unexpected_error_is_a_reason_and_read_timeout(data, tmp_path, monkeypat
             raise ZeroDivisionError("a bug somewhere")
         return real_parse(buf, fast)
 
-    def load(path, limits):
+    def load(path, limits, timeout_s):
         if path.endswith("g2.fits"):
             os.open(fifo, os.O_RDONLY)  # blocks until a writer opens it
-        return real_load(path, limits)
+        return real_load(path, limits, timeout_s)
 
     monkeypatch.setattr(open_fits, "parse_fits", parse)
     monkeypatch.setattr(open_fits, "_load", load)
