@@ -162,3 +162,18 @@ def test_section_reads_equal_whole_reads_inherited_units_bad_wcs(tmp_path):
         assert unusable == {"zero_cd.fits": "unusable WCS in HDU 0: singular CD matrix [0.0, 0.0, 0.0, 0.0] "
                                             "(determinant 0)"}
     np.testing.assert_array_equal(images[0], images[1])
+
+
+def test_absurd_frame_pixels_quarantined_with_the_value(tmp_path):
+    n = 40
+    fits.PrimaryHDU(np.full((n, n), 1e30, np.float32), grid_header(1.0, 0.0, n, SCALE)).writeto(tmp_path / "hot.fits")
+    h = fits.open(tmp_path / "hot.fits", mode="update")
+    h[0].header["BUNIT"] = "nanomaggy"
+    h.close()
+    index, cat = _write(tmp_path, ["hot.fits"], [("hot", *_radec(1.0, n, 20.0, 20.0))])
+    out = tmp_path / "out"
+    assert run(load_config(None, _overrides(index, cat, out))) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["accepted"] == 0 and m["quarantine"][0]["reason"].startswith(
+        "pixel value 1e+30 in band 'u' beyond the physical range (limit 1e+08 = 1000 x the flux of an AB 10 mag "
+        "source in nanomaggy): ")
