@@ -306,3 +306,11 @@ def test_wcs_scale_range_config_is_checked():
         load_config(None, ["preprocess.wcs_scale_min_arcsec=20"])
     with pytest.raises(ConfigError, match=r"^data.y.pixel_scale: 0.187 is outside preprocess.wcs_scale_min_arcsec"):
         load_config(None, ["preprocess.wcs_scale_min_arcsec=0.2"])
+
+
+def test_bom_frame_index_is_read(tmp_path):
+    from hpcgan.io.frames import read_index
+    cfg = load_config(None, [])
+    (tmp_path / "frames.csv").write_bytes("\ufeffpath,survey,band\nf.fits,sdss,r\n".encode())
+    (f,) = read_index(tmp_path / "frames.csv", {s.name: s for s in (cfg.data.x, cfg.data.y)})
+    assert (f.path, f.survey, f.band) == (str(tmp_path / "f.fits"), "sdss", "r")
