@@ -41,6 +41,7 @@ from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_gri
 from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
 from hpcgan.io.pixel_range import range_problem
+from hpcgan.io.sections import HduSection, IvarSection
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.io.wcs_check import footprint_problem, wcs_problem
 
@@ -299,7 +300,7 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
                 image[k][~(ivar > 0)] = np.nan
         else:
             wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
-            image[k], ivar = resample(PlaneSection(pl), wcs, *centre, n, t.pixel_scale, ivar)
+            image[k], ivar = resample(HduSection(pl.hdu, pl.plane), wcs, *centre, n, t.pixel_scale, ivar)
             area = (t.pixel_scale / pixel_scale(wcs)) ** 2
         if factor != 1.0:
             image[k] *= np.float32(factor)
@@ -312,17 +313,6 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
         raise Reject(problem, planes[0].where)
     nan_filled = fill_nan(image, bands, nan_fill_max_frac, planes[0].where)
     return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale))
-
-
-class PlaneSection:
-    """A band's pixels read by section (:meth:`hpcgan.io.fits_read.Hdu.section`): what
-    :func:`hpcgan.io.resample.resample` cuts, so a large image read on demand costs a stamp."""
-
-    def __init__(self, pl: Plane):
-        self.pl, self.shape = pl, pl.shape
-
-    def read(self, ys: slice, xs: slice) -> np.ndarray:
-        return self.pl.hdu.section(ys, xs, self.pl.plane)
 
 
 def _check_position(planes: list[Plane], geo: list, n: int, t: Target) -> None:
@@ -359,29 +349,14 @@ def _factor(pl: Plane, t: Target) -> float:
 
 def _ivar(pl: Plane, factor: float = 1.0, section: bool = False):
     """The band's inverse variance in model units (float64, 0 where unusable), None without an ivar
-    HDU; with ``section``, a reader of it by section (:class:`IvarSection`) instead of the array."""
+    HDU; with ``section``, a reader of it by section (:class:`hpcgan.io.sections.IvarSection`)."""
     if pl.weight is None:
         return None
     h, kind = pl.weight
     if h.shape[-2:] != pl.shape or (pl.plane is not None and len(h.shape) == 3 and h.shape[0] != pl.hdu.shape[0]):
         raise Reject(R.WEIGHT_SHAPE.format(kind=kind, hdu=h.index, shape=h.shape, expected=pl.hdu.shape), pl.where)
-    iv = IvarSection(pl, h, kind, factor)
+    iv = IvarSection(h, pl.plane if pl.plane is not None and len(h.shape) == 3 else None, kind, factor)
     return iv if section else iv.read(slice(None), slice(None))
-
-
-class IvarSection:
-    """A band's ivar (from an ivar or variance HDU, divided by the unit factor squared) read by section."""
-
-    def __init__(self, pl: Plane, hdu: Hdu, kind: str, factor: float):
-        self.pl, self.hdu, self.kind, self.factor, self.shape = pl, hdu, kind, factor, pl.shape
-
-    def read(self, ys: slice, xs: slice) -> np.ndarray:
-        plane = self.pl.plane if self.pl.plane is not None and len(self.hdu.shape) == 3 else None
-        w = np.asarray(self.hdu.section(ys, xs, plane), np.float64)
-        if self.kind == "variance":
-            w = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
-        w = np.where(np.isfinite(w) & (w > 0), w, 0.0)
-        return w / self.factor ** 2 if self.factor != 1.0 else w
 
 
 def fill_nan(image: np.ndarray, bands: tuple[str, ...], nan_fill_max_frac: float, path: str) -> np.ndarray:
