@@ -1,8 +1,9 @@
 """The preprocess stage across MPI ranks: plan, split work by size, write shards, gather, manifest.
 
-Every rank reads the catalog and builds the same plan (pure function of the catalog); ranks stat a
-strided slice of the files each and all-gather the sizes; each job's units are cut into contiguous,
-size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
+Every rank streams the catalog and builds the same plan (pure function of the catalog), keeping the
+strings of its own rows only (:mod:`preprocess.plan`; ``source: frames`` holds the catalog whole);
+ranks stat an equal share of the files each and all-gather the sizes; each job's units are cut into
+contiguous, size-balanced parts, one per rank; each rank writes its parts independently (no parallel HDF5);
 rank 0 gathers the parts' records and writes ``OUT/manifest.json`` atomically, after checking
 ``accepted + quarantined == seen``.
 
@@ -27,14 +28,17 @@ from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
 from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
-from hpcgan.io.shard_writer import JobPart, SurveyOut, bytes_needed, read_batches, write_manifest
+from hpcgan.io.open_fits import ReadLimits
+from hpcgan.io.shard_writer import Job, JobPart, SurveyOut, bytes_needed, read_batches, write_manifest
 from hpcgan.io.stamp_policy import StampPolicy
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
 from hpcgan.utils.atomic import digest, sha256_file
 from hpcgan.utils.disk import check_space_on_ranks
 from hpcgan.utils.lock import EXIT_LOCKED, lock_out, release
-from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog, unit_weight
+from preprocess.catalog import CatalogError, Row, partition, plan_jobs, read_catalog
+from preprocess.plan import Units
+from preprocess.plan import build as build_plan
 
 log = get_logger(__name__)
 FORMAT_VERSION = 2  # 2: the per-pixel ``mask`` and ``sky_level`` datasets (version 1 shards read with mask 0)
@@ -45,7 +49,7 @@ def stored_config(cfg: Config) -> dict:
     """The settings that determine shard contents (paths and commit granularity left out)."""
     p = to_dict(cfg.preprocess)
     for k in ("catalog", "frames", "data_root", "out", "batch_size", "quarantine_max_frac", "read_timeout_s",
-              "disk_check", "disk_margin"):
+              "disk_check", "disk_margin", "section_read_mib"):
         p.pop(k)
     return {"preprocess": p, "data": {"x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y),
                                       "pixel_transform": cfg.data.pixel_transform}}
@@ -91,23 +95,25 @@ def _run(cfg: Config, comm: Comm) -> int:
     root = os.path.abspath(pc.data_root or catalog.parent)
     out = Path(pc.out)
     surveys = {s.name: (tuple(s.bands), s.stamp_size, s.flux_scale) for s in (cfg.data.x, cfg.data.y)}
-    rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
-    jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
-    rejects += pair_rejects
+    bands = {k: v[0] for k, v in surveys.items()}
     frames = None
     if pc.source == "frames":  # cut-outs from survey frames (hpcgan/io/frames.py): units sorted by frame
         from hpcgan.io.frames import FrameReader, plan_frames, sort_jobs
+        rows, rejects, seen, cat_sha = _read_catalog(cfg, catalog, root, comm)
+        jobs, pair_rejects = plan_jobs(rows, (cfg.data.x.name, cfg.data.y.name))
+        rejects += pair_rejects
         frames, picks = plan_frames(cfg, rows, comm)
         sort_jobs(jobs, picks)
-
-    # size-balanced contiguous parts: each rank stats a strided slice, all ranks get all sizes
-    bands = {k: v[0] for k, v in surveys.items()}
-    flat = [u for j in jobs for u in j.units]
-    mine = [unit_weight(u, bands, pc.read_timeout_s) if frames is None else 1 for u in flat[rank::size]]
-    gathered = comm.allgather(mine)
-    weights = np.zeros(len(flat), dtype=np.int64)
-    for r, ws in enumerate(gathered):
-        weights[r::size] = ws
+        n = [len(j.units) for j in jobs]
+        parts = [(Job(j.split, j.surveys, j.units[lo:hi]), lo, hi)
+                 for j, k in zip(jobs, n) for lo, hi in [partition(np.ones(k, np.int64), size)[rank]]]
+    else:  # streamed: per-rank memory ~34 bytes per catalog row plus its own rows (preprocess/plan.py)
+        plan, plan_parts = build_plan(catalog, root, (cfg.data.x.name, cfg.data.y.name), bands, pc.read_timeout_s, comm)
+        rejects, seen = plan.rejects, plan.seen
+        if rank == 0 and seen == 0:
+            log.warning("catalog %s has a header but no data rows (0 seen): nothing to preprocess", catalog)
+        cat_sha = comm.bcast(sha256_file(catalog) if rank == 0 else None)
+        parts = [(Job(j.split, j.surveys, Units(plan, j.members[lo:hi])), lo, hi) for j, lo, hi in plan_parts]
     attrs_common = {"format_version": FORMAT_VERSION, "catalog": catalog.name, "catalog_sha256": cat_sha,
                     "code_version": hpcgan.__version__, "config": stored_config(cfg)}
     if frames is not None:
@@ -119,20 +125,20 @@ def _run(cfg: Config, comm: Comm) -> int:
                         "pixel_transform_applied": cfg.data.pixel_transform if pc.apply_transform else "none"}
                     for s, (_, _, flux) in surveys.items()}
 
-    parts, pos = [], 0
     reader = _reader(cfg, root, surveys) if frames is None else FrameReader(cfg, frames, picks)
     policed = reader if frames is None else _with_policy(cfg, reader)  # stamps: inside _reader, before the transform
-    for job in jobs:
-        w = weights[pos:pos + len(job.units)]
-        pos += len(job.units)
-        lo, hi = partition(w, size)[rank]
+    jobparts = []
+    for job, lo, hi in parts:
         plan_key = digest([cfg_hash, job.key, lo, hi, size, pc.batch_size])
         outs = [SurveyOut.at(out, s, *surveys[s][:2], job.split, rank, size) for s in job.surveys]
-        parts.append(JobPart(job, lo, hi, rank, size, out, outs, read_batches(policed, root, len(outs)), attrs_common,
-                             survey_attrs, plan_key, pc.batch_size, pc.compression, pc.compression_level))
+        jobparts.append(JobPart(job, 0, len(job.units), rank, size, out, outs, read_batches(policed, root, len(outs)),
+                                attrs_common, survey_attrs, plan_key, pc.batch_size, pc.compression,
+                                pc.compression_level))
     # what is still to write (finished parts: nothing), every rank together, against OUT's free space
-    check_space_on_ranks(comm, out, bytes_needed(parts), pc.disk_margin, "preprocess", pc.disk_check)
-    results = [part.run() for part in parts]
+    check_space_on_ranks(comm, out, bytes_needed(jobparts), pc.disk_margin, "preprocess", pc.disk_check)
+    results = [part.run() for part in jobparts]
+    if frames is not None:
+        reader.close()
     log.info("rank done: %d parts in %.1f s%s", len(results), time.perf_counter() - t0,
              "" if frames is None else f"; {reader.opened} frame opens")
 
@@ -152,11 +158,14 @@ def _reader(cfg: Config, root: str, surveys: dict):
     pc = cfg.preprocess
     grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
     policy = StampPolicy.from_config(pc)
+    limits = ReadLimits.from_mib(pc.max_input_mib, pc.section_read_mib)
 
     def read(row: Row):
         bands, size, flux = surveys[row.survey]
         s = grids[row.survey]  # its model grid and units: any stamp geometry is resampled onto them
-        target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu)
+        target = Target(row.ra, row.dec, s.pixel_scale, s.bunit, s.magzp, pc.require_units, pc.image_hdu, pc.ivar_hdu,
+                        limits, pc.pixel_limit_mag, pc.pixel_limit_factor,
+                        (pc.wcs_scale_min_arcsec, pc.wcs_scale_max_arcsec), pc.position_tol_arcsec)
         st = read_stamp(row.path, root, bands, size, pc.layout, pc.nan_fill_max_frac, pc.read_timeout_s, target)
         policy.apply(st, row.survey, row.object_id, row.ra, row.dec, bands, s.pixel_scale, row.path)
         if pc.apply_transform:
@@ -166,14 +175,16 @@ def _reader(cfg: Config, root: str, surveys: dict):
 
 
 def _with_policy(cfg: Config, reader):
-    """Cut-outs of frames through the mask/fill/core policy (their sky was judged per frame)."""
+    """Cut-outs of frames through the mask/fill/core policy (their sky judged with the whole frame, or,
+    for frames read by section, on the cut-out as a stamp's: ``sky_level`` None)."""
     policy = StampPolicy.from_config(cfg.preprocess)
     grids = {s.name: s for s in (cfg.data.x, cfg.data.y)}
 
     def read(row: Row):
         s = grids[row.survey]
-        return policy.apply(reader(row), row.survey, row.object_id, row.ra, row.dec, tuple(s.bands), s.pixel_scale,
-                            stamp_sky_mode=False)
+        st = reader(row)
+        return policy.apply(st, row.survey, row.object_id, row.ra, row.dec, tuple(s.bands), s.pixel_scale,
+                            stamp_sky_mode=st.sky_level is None)
     return read
 
 

@@ -124,3 +124,56 @@ def test_two_ranks_cut_1000_stamps(tmp_path):
     assert m["nranks"] == 2 and m["accepted"] == 4 * per >= 1000, m["quarantine"][:3]
     opens = [int(v) for v in re.findall(r"; (\d+) frame opens", p.stderr)]
     assert len(opens) == 2 and all(o <= 3 * 5 for o in opens), opens  # each rank opens its frames once
+
+
+def test_section_reads_equal_whole_reads_inherited_units_bad_wcs(tmp_path):
+    """Frames above preprocess.section_read_mib are cut by section (astropy sections, file reads)
+    with the pixels a whole read gives; units in the primary header of a MEF frame are found; a
+    frame whose CD matrix is singular is unusable, with the reason."""
+    n, objs, frames = 60, [], []
+    for k, name in enumerate(["good.fits", "gz.fits.gz", "tile.fits.fz"]):
+        make_frame(tmp_path / name, 1.0 + 0.1 * k, n, np.array([[30.0, 30.0]]))
+        frames.append(name)
+        objs.append((name.split(".")[0], *_radec(1.0 + 0.1 * k, n, 30.0, 30.0)))
+    ra0 = 1.5  # a DECam-like MEF: BUNIT and MAGZERO in HDU 0, pixels and WCS in HDU 1
+    hdr = grid_header(ra0, 0.0, n, SCALE)
+    img = np.zeros((n, n), np.float32)
+    img[28:33, 28:33] = 2.0
+    fits.HDUList([fits.PrimaryHDU(header=fits.Header([("BUNIT", "adu"), ("MAGZERO", 22.5), ("EXPTIME", 90.0)])),
+                  fits.ImageHDU(img, hdr, name="SCI")]).writeto(tmp_path / "mef.fits")
+    frames.append("mef.fits")
+    objs.append(("mef", *_radec(ra0, n, 30.0, 30.0)))
+    bad = grid_header(2.0, 0.0, n, SCALE)
+    bad["CD1_1"] = bad["CD2_2"] = 0.0
+    fits.PrimaryHDU(img, bad).writeto(tmp_path / "zero_cd.fits")
+    frames.append("zero_cd.fits")
+    objs.append(("zero_cd", *_radec(2.0, n, 30.0, 30.0)))
+    index, cat = _write(tmp_path, frames, objs)
+    images = []
+    for mib in ("64", "0"):
+        out = tmp_path / f"out{mib}"
+        assert run(load_config(None, _overrides(index, cat, out, f"preprocess.section_read_mib={mib}"))) == 0
+        m = json.loads((out / "manifest.json").read_text())
+        assert m["accepted"] == 4, m["quarantine"]
+        with h5py.File(out / "sdss/unpaired/part-0-of-1.h5") as f:
+            images.append(f["images"][()])
+            assert f["object_id"][3].decode() == "mef" and np.isclose(f["images"][3].sum(), 5 * 25 * 2.0, rtol=0.01)
+        unusable = {u["path"].rsplit("/", 1)[1]: u["reason"] for u in m["frames"]["unusable"]}
+        assert unusable == {"zero_cd.fits": "unusable WCS in HDU 0: singular CD matrix [0.0, 0.0, 0.0, 0.0] "
+                                            "(determinant 0)"}
+    np.testing.assert_array_equal(images[0], images[1])
+
+
+def test_absurd_frame_pixels_quarantined_with_the_value(tmp_path):
+    n = 40
+    fits.PrimaryHDU(np.full((n, n), 1e30, np.float32), grid_header(1.0, 0.0, n, SCALE)).writeto(tmp_path / "hot.fits")
+    h = fits.open(tmp_path / "hot.fits", mode="update")
+    h[0].header["BUNIT"] = "nanomaggy"
+    h.close()
+    index, cat = _write(tmp_path, ["hot.fits"], [("hot", *_radec(1.0, n, 20.0, 20.0))])
+    out = tmp_path / "out"
+    assert run(load_config(None, _overrides(index, cat, out))) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["accepted"] == 0 and m["quarantine"][0]["reason"].startswith(
+        "pixel value 1e+30 in band 'u' beyond the physical range (limit 1e+08 = 1000 x the flux of an AB 10 mag "
+        "source in nanomaggy): ")

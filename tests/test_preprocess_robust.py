@@ -132,7 +132,7 @@ def make_bad(d: Path, rng) -> dict[str, str]:
         "no_image": (_astropy_bytes([fits.PrimaryHDU(), fits.BinTableHDU.from_columns([fits.Column("a", "E", array=[1.0])])]),
                      "no image HDU: the file has 2 HDUs, no image"),
         "rice_random_heap": (_random_heap(_rice(img), rng), "unreadable FITS (CfitsioException"),
-        "rice_truncated_heap": (_cut_heap(_rice(img)), "unreadable FITS ("),
+        "rice_truncated_heap": (_cut_heap(_rice(img)), "truncated FITS data in HDU 1: "),
     }
     expected = {}
     for name, (data, want) in files.items():
@@ -225,25 +225,25 @@ def test_ten_runs_bad_files_at_random_positions(data, tmp_path):
 def test_unexpected_error_is_a_reason_and_read_timeout(data, tmp_path, monkeypatch):
     """An exception of any type at the per-file boundary, and a read that blocks (a FIFO opened
     without the regular-file check stands in for a hung mount), are quarantined; the run completes."""
-    import hpcgan.io.stamps as stamps
+    import hpcgan.io.open_fits as open_fits
 
     root, good, _ = data
     fifo = tmp_path / "hang"
     os.mkfifo(fifo)
-    real_parse, real_read = stamps.parse_fits, stamps.read_regular
+    real_parse, real_load = open_fits.parse_fits, open_fits._load
 
     def parse(buf, fast=True):
         if buf == (root / "good/g1.fits").read_bytes():
             raise ZeroDivisionError("a bug somewhere")
         return real_parse(buf, fast)
 
-    def read(path):
+    def load(path, limits, timeout_s):
         if path.endswith("g2.fits"):
             os.open(fifo, os.O_RDONLY)  # blocks until a writer opens it
-        return real_read(path)
+        return real_load(path, limits, timeout_s)
 
-    monkeypatch.setattr(stamps, "parse_fits", parse)
-    monkeypatch.setattr(stamps, "read_regular", read)
+    monkeypatch.setattr(open_fits, "parse_fits", parse)
+    monkeypatch.setattr(open_fits, "_load", load)
     cat = catalog(root, good, {})
     try:
         assert run(load_config(None, sets(cat, tmp_path / "out", "preprocess.read_timeout_s=0.5")), Comm()) == 0

@@ -212,6 +212,14 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"model.residual_kernel: an odd size >= 3 (source pixels), or 0 = none; got {k}")
     if cfg.simulate.mag_min >= cfg.simulate.mag_max:
         raise ConfigError(f"simulate.mag_min: must be < simulate.mag_max ({cfg.simulate.mag_max}), got {cfg.simulate.mag_min}")
+    if cfg.preprocess.wcs_scale_min_arcsec >= cfg.preprocess.wcs_scale_max_arcsec:
+        raise ConfigError(f"preprocess.wcs_scale_min_arcsec: must be < preprocess.wcs_scale_max_arcsec "
+                          f"({cfg.preprocess.wcs_scale_max_arcsec}), got {cfg.preprocess.wcs_scale_min_arcsec}")
+    for side in ("x", "y"):
+        ps, pc = getattr(cfg.data, side).pixel_scale, cfg.preprocess
+        if not pc.wcs_scale_min_arcsec <= ps <= pc.wcs_scale_max_arcsec:
+            raise ConfigError(f"data.{side}.pixel_scale: {ps} is outside preprocess.wcs_scale_min_arcsec.."
+                              f"wcs_scale_max_arcsec ({pc.wcs_scale_min_arcsec}..{pc.wcs_scale_max_arcsec}); widen them")
     steps = RECIPES[cfg.train.variant].steps()
     if cfg.train.step not in steps:
         why = "is single-step" if steps == (1,) else "trains no noise emulator, it has only step 2"

@@ -82,6 +82,14 @@ class PreprocessCfg:
     compression_level: int = rng(0, 9, default=1)
     disk_check: bool = True  # refuse to start when OUT's file system has less free space than the shards to write
     disk_margin: float = rng(0.0, None, default=0.1)  # ... times 1 + this
+    # input files as people have them (docs/preprocess.md, "Big, compressed and odd inputs")
+    max_input_mib: float = rng(0.0, None, lo_open=True, default=2048.0)  # declared (decompressed) data size above which a file is quarantined unread
+    section_read_mib: float = rng(0.0, None, default=64.0)  # plain files above this are memory-mapped and cut by section, never read whole
+    pixel_limit_mag: float = 10.0  # AB magnitude of the brightest plausible source in a stamp
+    pixel_limit_factor: float = rng(0.0, None, default=1000.0)  # |pixel| above this many times that source's flux (model units): quarantined (0 = off)
+    wcs_scale_min_arcsec: float = rng(0.0, None, lo_open=True, default=0.01)  # a stamp/frame WCS pixel scale outside [min, max] "/px is refused
+    wcs_scale_max_arcsec: float = rng(0.0, None, lo_open=True, default=10.0)
+    position_tol_arcsec: float = rng(0.0, None, default=2.0)  # stamps: the catalog (ra, dec) may lie this far outside the stamp's footprint
 
 
 @dataclass(frozen=True)

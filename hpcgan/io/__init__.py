@@ -1,7 +1,12 @@
 """Stage I/O: FITS stamps in and out, HDF5 shards out, and the survey geometry and units they carry.
 
 - :mod:`hpcgan.io.fileio`: bounded reads of whole regular files (a hung mount is a reason, not a hang).
+- :mod:`hpcgan.io.open_fits`: one input file within a memory bound (gzip/bzip2, declared sizes, section reads).
 - :mod:`hpcgan.io.fits_read`: fast parsing of plain FITS image HDUs (astropy as the fallback).
+- :mod:`hpcgan.io.header_cards`: an image HDU's cards with the primary header's behind them (INHERIT).
+- :mod:`hpcgan.io.wcs_check`: WCS sanity (singular, impossible Dec, odd scale) and positions off a stamp.
+- :mod:`hpcgan.io.pixel_range`: finite pixels no sky can produce.
+- :mod:`hpcgan.io.sections`: an HDU's pixels (image or ivar) read by section, for the resampler's cut.
 - :mod:`hpcgan.io.stamps`: one object's pre-cut stamp -> validated image on the model grid.
 - :mod:`hpcgan.io.frames`: catalog-driven cutouts from survey frames (``preprocess.source: frames``).
 - :mod:`hpcgan.io.reasons`: the one-line quarantine reason templates.

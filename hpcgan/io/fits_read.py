@@ -58,7 +58,18 @@ class Hdu:
         if self._converted or self._data is not None:
             out[...] = self._data if self._data is not None else self._raw
         else:
-            _convert(self.header, self._raw, out)
+            _convert(self.header, np.asarray(self._raw), out)  # a RowReader (hpcgan.io.open_fits) reads it all
+
+    def section(self, ys: slice, xs: slice, plane: int | None = None) -> np.ndarray:
+        """Native float32 pixels ``[plane,] ys, xs`` only: of an HDU read on demand
+        (:class:`hpcgan.io.open_fits.RowReader`) just these rows are read, and only they converted."""
+        src = self._data if self._data is not None else self._raw
+        part = src[(plane, ys, xs) if plane is not None else (ys, xs)]
+        if self._data is not None or self._converted:
+            return np.array(part, np.float32)
+        out = np.empty(part.shape, np.float32)
+        _convert(self.header, part, out)
+        return out
 
     @property
     def data(self) -> np.ndarray | None:
@@ -238,6 +249,48 @@ def read_fits_bytes(buf: bytes) -> list[Hdu]:
         pos += (size + BLOCK - 1) // BLOCK * BLOCK
         i += 1
     return hdus
+
+
+def walk_headers(buf) -> list[tuple[dict, int, tuple[int, ...], int]]:
+    """(cards, data position, pixel shape, data bytes) of every HDU, reading headers only.
+
+    ``buf``: bytes, or any object with ``len()`` and byte slicing (:class:`hpcgan.io.open_fits.FileView`
+    reads a file's header blocks with ``pread``). Same checks and reasons as the fast path.
+    """
+    n = len(buf)
+    if n < BLOCK or not bytes(buf[0:9]).startswith(b"SIMPLE  ="):
+        raise FitsError(R.NOT_FITS)
+    out, pos, i = [], 0, 0
+    while pos < n:
+        if i > 0 and not bytes(buf[pos:pos + 8]).startswith(b"XTENSION"):
+            if bytes(buf[pos:pos + BLOCK]).strip(b"\0 ") == b"":
+                break
+            raise FitsError(R.GARBAGE.format(hdu=i - 1, pos=pos))
+        hdr, pos = parse_header(buf, pos, i)
+        if i == 0 and hdr.get("SIMPLE") is not True:
+            raise FitsError(R.SIMPLE_F)
+        shape, size = _structure(hdr, i)
+        if pos + size > n:
+            raise FitsError(R.TRUNCATED_DATA.format(hdu=i, have=n - pos, need=size))
+        out.append((hdr, pos, shape, size))
+        pos += (size + BLOCK - 1) // BLOCK * BLOCK
+        i += 1
+    return out
+
+
+def declared_bytes(hdr: dict, size: int) -> int:
+    """The pixel bytes an HDU declares: its data size, or for a tile-compressed image (ZIMAGE) the
+    uncompressed ZNAXISn x |ZBITPIX| / 8 (what decompressing it would allocate)."""
+    if hdr.get("ZIMAGE") is not True:
+        return size
+    bitpix, naxis = hdr.get("ZBITPIX"), hdr.get("ZNAXIS")
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (bitpix, naxis)):
+        return size
+    n = 1
+    for k in range(1, naxis + 1):
+        v = hdr.get(f"ZNAXIS{k}")
+        n *= v if isinstance(v, int) and not isinstance(v, bool) and v > 0 else 0
+    return max(size, abs(bitpix) // 8 * n)
 
 
 class _Fallback(Exception):

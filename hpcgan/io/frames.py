@@ -40,13 +40,16 @@ from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io import reasons as R
 from hpcgan.io.reasons import CatalogError
 from hpcgan.io.grid import grid_text
+from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
 from hpcgan.io.mask_bits import complete, pixel_bits
+from hpcgan.io.pixel_range import range_problem
 from hpcgan.io.resample import resample, resample_bits
 from hpcgan.io.shard_writer import Job, Row
 from hpcgan.io.sky import judge_frame, level_at
 from hpcgan.io.stamps import Reject, Stamp, fill_nan
 from hpcgan.io.units import UnitsError, to_model_factor
+from hpcgan.io.wcs_check import wcs_problem
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -80,7 +83,7 @@ def read_index(path: str | Path, surveys: dict[str, SurveyCfg]) -> list[Frame]:
     """The frame index; CatalogError (one line) when it cannot be used."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a BOM (spreadsheets) is dropped
     except OSError as e:
         raise CatalogError(f"frame index {path}: {e.strerror or e}") from None
     rows = list(csv.DictReader(text.splitlines()))
@@ -111,9 +114,9 @@ def read_index(path: str | Path, surveys: dict[str, SurveyCfg]) -> list[Frame]:
     return out
 
 
-def _open(path: str):
+def _open(path: str, memmap: bool = False):
     from astropy.io import fits
-    return fits.open(path, memmap=False)
+    return fits.open(path, memmap=memmap)
 
 
 def _describe(hdul) -> str:
@@ -149,7 +152,7 @@ def _ref(hdul, path: str, spec: str, names: tuple[str, ...], root: str) -> tuple
     return (other, i) if i is not None else R.FRAME_NO_HDU.format(hdu=0, found="no image")
 
 
-def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
+def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg], wcs_scale: tuple[float, float] = (0.01, 10.0)) -> Frame:
     """Fill ``f`` from its headers (or set ``f.reason``)."""
     from astropy.wcs import WCS
 
@@ -176,6 +179,9 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
                 f.reason = R.FRAME_SHAPE.format(hdu=i, shape=shape)
                 return f
             f.image_hdu, f.shape = i, shape[-2:]
+            if problem := wcs_problem(h.header, *wcs_scale):
+                f.reason = R.BAD_WCS.format(where=f"HDU {i}", problem=problem)
+                return f
             w = WCS(h.header).celestial
             if not w.has_celestial or w.naxis != 2:
                 f.reason = R.FRAME_NO_WCS.format(hdu=i)
@@ -183,9 +189,9 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
             f.wcs = w.to_header_string()
             s = surveys[f.survey]
             try:
-                f.factor = to_model_factor(h.header, s.bunit, s.magzp, f.magzp)
+                f.factor = to_model_factor(inherit(h.header, hdul[0].header, i), s.bunit, s.magzp, f.magzp)
             except UnitsError as e:
-                f.reason = R.UNKNOWN_UNITS.format(found=e)
+                f.reason = R.UNKNOWN_UNITS.format(found=f"{e}; searched {searched(i, h.header)}")
                 return f
             ivar_names = VAR_NAMES if f.ivar_kind == "variance" else IVAR_NAMES
             if not f.ivar and not _named(hdul, IVAR_NAMES) and _named(hdul, VAR_NAMES):
@@ -206,13 +212,14 @@ def _check(f: Frame, root: str, surveys: dict[str, SurveyCfg]) -> Frame:
     return f
 
 
-def scan(frames: list[Frame], root: str, surveys: dict[str, SurveyCfg], comm) -> list[Frame]:
+def scan(frames: list[Frame], root: str, surveys: dict[str, SurveyCfg], comm,
+         wcs_scale: tuple[float, float] = (0.01, 10.0)) -> list[Frame]:
     """Every frame's header check; each rank checks a strided slice, all ranks get all."""
     rank, size = comm.rank, comm.size
     mine = []
     for f in frames[rank::size]:
         try:
-            mine.append(_check(f, root, surveys))
+            mine.append(_check(f, root, surveys, wcs_scale))
         except Exception as e:  # an unreadable frame is a reason, never fatal
             msg = " ".join((str(e).splitlines() or [""])[0].split())[:160]
             f.reason = R.UNREADABLE.format(error=f"{type(e).__name__}: {msg}")
@@ -291,6 +298,52 @@ def sort_jobs(jobs: list[Job], picks: dict) -> None:
         j.units.sort(key=key)
 
 
+class FrameSection:
+    """One frame's image (model units, masked pixels NaN) or ivar (model units; from a variance
+    when ``kind`` is ``variance``) read by section: astropy ``.section`` of an open (or
+    tile-compressed) HDU reads only the rows it needs, so a cut-out costs a stamp, whatever the frame's size
+    (:func:`hpcgan.io.resample.cut_first`)."""
+
+    def __init__(self, f: Frame, hdu, kind: str, mask=None, whole: bool = False):
+        self.f, self.hdu, self.kind, self.mask, self.shape = f, hdu, kind, mask, f.shape
+        self.arr = None
+        if whole:  # a frame below preprocess.section_read_mib: read once, cut from memory
+            self.arr = self.read(slice(None), slice(None))
+
+    def _part(self, hdu, ys: slice, xs: slice) -> np.ndarray:
+        key = (self.f.plane, ys, xs) if len(hdu.shape) == 3 else (ys, xs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return np.asarray(hdu.section[key])
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        f = self.f
+        if self.arr is not None:
+            return self.arr[ys, xs]
+        if self.kind == "mask":
+            return np.asarray(self._part(self.hdu, ys, xs))
+        if self.kind == "image":
+            img = np.asarray(self._part(self.hdu, ys, xs), np.float32)
+            if self.mask is not None:
+                img = np.where(self._part(self.mask, ys, xs) != 0, np.nan, img)
+            return img * np.float32(f.factor)
+        w = np.asarray(self._part(self.hdu, ys, xs), np.float64)
+        ivar = np.where(w > 0, 1.0 / np.where(w > 0, w, 1), 0.0) if self.kind == "variance" else w
+        return ivar / f.factor ** 2
+
+
+class FrameBits:
+    """A frame's mask bits by section (:func:`hpcgan.io.mask_bits.pixel_bits` of its raw pixels, ivar and
+    mask HDU), as :func:`hpcgan.io.resample.resample_bits` cuts them."""
+
+    def __init__(self, raw: FrameSection, ivar: FrameSection | None, mask: FrameSection | None):
+        self.raw, self.ivar, self.mask, self.shape = raw, ivar, mask, raw.shape
+
+    def read(self, ys: slice, xs: slice) -> np.ndarray:
+        return pixel_bits(self.raw.read(ys, xs), None if self.ivar is None else self.ivar.read(ys, xs),
+                          None if self.mask is None else self.mask.read(ys, xs))
+
+
 class FrameReader:
     """``reader(row) -> Stamp`` for :func:`hpcgan.io.shard_writer.read_batches`: cut-outs from frames, few open at once."""
 
@@ -299,44 +352,51 @@ class FrameReader:
         self.surveys = {s.name: s for s in (cfg.data.x, cfg.data.y)}
         self.nan_max = cfg.preprocess.nan_fill_max_frac
         self.sky, self.sky_max = cfg.preprocess.sky, cfg.preprocess.sky_max_sigma
+        self.pixel_limit = (cfg.preprocess.pixel_limit_mag, cfg.preprocess.pixel_limit_factor)
+        self.section_bytes = cfg.preprocess.section_read_mib * 2 ** 20  # larger frames: read by section
         self.cache: OrderedDict = OrderedDict()
         self.capacity = 2 * max(len(s.bands) for s in self.surveys.values())
         self.opened = 0
 
     def _pixels(self, f: Frame) -> tuple:
-        """(pixels in model units, ivar, WCS, mask bits, background map or None, sky reason or '')."""
+        """(image, ivar or None, WCS, mask bits, background map or None, sky reason or '') of a frame:
+        the image, ivar and bits as section readers (files kept open, a small LRU). A frame above
+        ``preprocess.section_read_mib`` is read by section for each cut-out (astropy ``.section``
+        with file reads, ``memmap=False``: mapped pages would count in the rank's memory, once per
+        open mapping); a smaller one is read once and cut from memory, and its sky is judged on the
+        whole frame (photutils ``Background2D``, ``preprocess.sky``). A frame read by section gives no
+        background map (None, ''): its cut-outs' sky is then judged as a stamp's
+        (:class:`hpcgan.io.stamp_policy.StampPolicy`)."""
         if f.index in self.cache:
             self.cache.move_to_end(f.index)
-            return self.cache[f.index]
+            return self.cache[f.index][:6]
         from astropy.io import fits
         from astropy.wcs import WCS
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            with _open(f.path) as hdul:
-                img = np.asarray(hdul[f.image_hdu].data, np.float32)
-            img = img[f.plane] if img.ndim == 3 else img
-            ivar = None
-            if f.ivar_ref:
-                with _open(f.ivar_ref[0]) as h:
-                    w = np.asarray(h[f.ivar_ref[1]].data, np.float64)
-                w = w[f.plane] if w.ndim == 3 else w
-                ivar = np.where(w > 0, 1.0 / np.where(w > 0, w, 1), 0.0) if f.ivar_kind == "variance" else w
-                ivar = ivar / f.factor ** 2
-            m = None
-            if f.mask_ref:
-                with _open(f.mask_ref[0]) as h:
-                    m = np.asarray(h[f.mask_ref[1]].data)
-                m = m[f.plane] if m.ndim == 3 else m
-            bits = pixel_bits(img, ivar, m)
-            if m is not None:
-                img = np.where(m != 0, np.nan, img)
+        files = {p: _open(p) for p in {f.path, *(r[0] for r in (f.ivar_ref, f.mask_ref) if r)}}
+        mask = files[f.mask_ref[0]][f.mask_ref[1]] if f.mask_ref else None
+        # gzip/bzip2 files have no random access (each section would decompress from the start): whole
+        whole = f.shape[0] * f.shape[1] * 4 <= self.section_bytes or f.path.lower().endswith((".gz", ".bz2"))
+        img = FrameSection(f, files[f.path][f.image_hdu], "image", mask, whole)
+        ivar = FrameSection(f, files[f.ivar_ref[0]][f.ivar_ref[1]], f.ivar_kind, whole=whole) if f.ivar_ref else None
+        bits = FrameBits(FrameSection(f, files[f.path][f.image_hdu], "image", None, whole), ivar,
+                         FrameSection(f, mask, "mask", None, whole) if mask is not None else None)
+        bkg, why = None, ""
+        if whole and self.sky != "none":
+            everything = (slice(None), slice(None))
+            img.arr, bkg, why = judge_frame(img.arr, bits.read(*everything) != 0, self.sky, self.sky_max, f.band)
         self.opened += 1
-        img, bkg, why = judge_frame(img * np.float32(f.factor), bits != 0, self.sky, self.sky_max, f.band)
-        self.cache[f.index] = (img, ivar, WCS(fits.Header.fromstring(f.wcs)), bits, bkg, why)
+        self.cache[f.index] = (img, ivar, WCS(fits.Header.fromstring(f.wcs)), bits, bkg, why, list(files.values()))
         while len(self.cache) > self.capacity:
-            self.cache.popitem(last=False)
-        return self.cache[f.index]
+            for h in self.cache.popitem(last=False)[1][6]:
+                h.close()
+        return self.cache[f.index][:6]
+
+    def close(self) -> None:
+        """Close every frame file still open."""
+        while self.cache:
+            for h in self.cache.popitem()[1][6]:
+                h.close()
 
     def __call__(self, row: Row) -> Stamp:
         pick = self.picks[(row.survey, row.row)]
@@ -347,6 +407,7 @@ class FrameReader:
         image = np.empty((nb, n, n), np.float32)
         sky = np.full(nb, np.nan, np.float32)
         mask, level = np.zeros(image.shape, np.uint8), np.full(nb, np.nan, np.float32)
+        judged = True  # every band's sky judged with its whole frame (else the cut-out's, as a stamp's)
         for k, fi in enumerate(pick):
             f = self.frames[fi]
             try:
@@ -358,16 +419,19 @@ class FrameReader:
             out, iv = resample(img, wcs, row.ra, row.dec, n, s.pixel_scale, ivar)
             mask[k] = resample_bits(bits, wcs, row.ra, row.dec, n, s.pixel_scale)
             level[k] = level_at(bkg, wcs, row.ra, row.dec)
+            judged &= bkg is not None
             image[k] = out
             if iv is not None and np.isfinite(iv).any():
                 sky[k] = float(np.nanmedian(1.0 / np.sqrt(iv)))
         where = self.frames[pick[0]].path
         complete(mask, image)
+        if problem := range_problem(image, tuple(s.bands), s.magzp, *self.pixel_limit, s.bunit):
+            raise Reject(problem, where)
         nan_filled = fill_nan(image, tuple(s.bands), self.nan_max, where)
         meta = {"psf_fwhm": np.full(nb, np.nan, np.float32), "sky_sigma": sky,
                 "mag_zp": np.full(nb, s.magzp, np.float32)}
         return Stamp(image, meta, nan_filled, image.nbytes, grid_text(row.ra, row.dec, n, s.pixel_scale), mask,
-                     None if self.sky == "none" else level)
+                     level if (judged and self.sky != "none") else None)
 
 
 def plan_frames(cfg: Config, rows: list[Row], comm) -> tuple[list[Frame], dict]:
@@ -376,5 +440,6 @@ def plan_frames(cfg: Config, rows: list[Row], comm) -> tuple[list[Frame], dict]:
     if not cfg.preprocess.frames:
         raise CatalogError("preprocess.frames: source=frames needs a frame index (CSV: path, survey, band, ...)")
     frames = read_index(cfg.preprocess.frames, surveys)
-    frames = scan(frames, str(Path(cfg.preprocess.frames).parent), surveys, comm)
+    pc = cfg.preprocess
+    frames = scan(frames, str(Path(pc.frames).parent), surveys, comm, (pc.wcs_scale_min_arcsec, pc.wcs_scale_max_arcsec))
     return frames, assign(rows, frames, surveys, cfg.preprocess.frame_choice)

@@ -38,6 +38,12 @@ DUPLICATE_CARD = "duplicate {key} card in HDU {hdu} ({first} then {second})"
 UNSUPPORTED_BITPIX = "unsupported BITPIX {value} in HDU {hdu}"
 UNREADABLE = "unreadable FITS ({error})"
 
+# input size and compression (hpcgan/io/open_fits.py)
+TRUNCATED_COMPRESSED = "truncated {kind} file: the compressed stream ends before its end marker"
+CORRUPT_COMPRESSED = "corrupt {kind} file ({error})"
+TOO_LARGE = "declared data size {size} > preprocess.max_input_mib {limit:g} MiB"
+DECOMPRESSED_TOO_LARGE = "{kind} file decompresses to more than preprocess.max_input_mib {limit:g} MiB"
+
 # the stamp (hpcgan/io/stamps.py)
 NO_IMAGE = "no image HDU: the file has {found}"
 MISSING_BAND = "missing band {band}: no image HDU with EXTNAME={band}; the file has {found}"
@@ -48,10 +54,17 @@ WRONG_SHAPE = "wrong shape {shape}, expected {expected}"
 WRONG_BAND_SHAPE = "wrong shape {shape} in band {band}, expected {expected}"
 TOO_MANY_NAN = "{n} NaN/Inf pixels ({pct:.2f}%) > nan_fill_max_frac {max_pct:.2f}%"
 ALL_ZERO = "all-zero image in band(s) {bands}"
+PIXEL_RANGE = ("pixel value {value:.4g} in band {band} beyond the physical range (limit {limit:.4g} = {factor:g} x "
+               "the flux of an AB {mag:g} mag source in {unit})")
 
 # units and geometry (hpcgan/io/units.py, hpcgan/io/stamps.py)
 UNKNOWN_UNITS = "unknown pixel units ({found})"
 NO_WCS_SHAPE = "wrong shape {shape}, expected {expected}, and no celestial WCS to resample from"
+
+# WCS sanity (hpcgan/io/wcs_check.py): a WCS that cannot map pixels to sky, a position off the stamp
+BAD_WCS = "unusable WCS in {where}: {problem}"
+OUTSIDE_FOOTPRINT = ("catalog position ({ra:.6f}, {dec:.6f}) outside the stamp's footprint in band {band}: "
+                     "the stamp's centre is ({cra:.6f}, {cdec:.6f}), {sep} away (tolerance {tol:g} arcsec)")
 
 # frames (preprocess.source: frames, hpcgan/io/frames.py): a frame's problem, then the objects it leaves uncut
 FRAME_NO_HDU = "no image HDU {hdu}: the file has {found}"

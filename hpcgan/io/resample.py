@@ -5,7 +5,9 @@ area-weighted mean surface brightness of each model pixel; times the pixel-area 
 flux in the model pixel, so any aperture's flux is kept (measured on the real SDSS frame: 0.04% to
 0.7% from the frame's own aperture flux at the same scale, docs/preprocess.md; ``reproject_adaptive``
 with ``conserve_flux=True`` was 1.2% to 2.9% off, so it is not used). The input is cut first
-(astropy ``Cutout2D``) to the part the grid can touch, so a large frame costs no more than a stamp.
+(:func:`cut_first`, astropy ``overlap_slices``) to the part the grid can touch, reading only that
+section from a file read on demand, then converted to float64, so a large frame or stamp costs no
+more than a stamp.
 Fast path: when the model grid is locally the input grid shifted (same pixel scale and
 orientation: every model pixel's step maps to one input pixel step to 1e-3 px, so pixel areas agree
 to 0.2%), the exact overlap of equal aligned pixels is the bilinear weights, done by scipy
@@ -29,8 +31,11 @@ import math
 import warnings
 
 import numpy as np
-from astropy.nddata import Cutout2D, NoOverlapError
-from astropy.wcs import WCS
+from copy import deepcopy
+
+from astropy.nddata import NoOverlapError
+from astropy.nddata.utils import overlap_slices
+from astropy.wcs import WCS, Sip
 from astropy.wcs.utils import proj_plane_pixel_area, proj_plane_pixel_scales
 
 from hpcgan.io.grid import grid_wcs
@@ -47,7 +52,8 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
              ivar: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
     """(flux image, ivar or None) on the model grid ``size`` x ``size`` at ``scale`` "/px centred on (ra, dec).
 
-    ``image`` (H, W) in any units (they are kept), ``wcs`` its celestial WCS; float64 NaN where not covered.
+    ``image`` (H, W) in any units (they are kept): an array, or a section reader (:func:`cut_first`);
+    ``ivar`` likewise; ``wcs`` its celestial WCS; float64 NaN where not covered.
     """
     from reproject import reproject_exact
 
@@ -58,38 +64,36 @@ def resample(image: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scal
     half = size * scale / pixel_scale(wcs) * math.sqrt(0.5) + 3  # input pixels the grid can touch, each side
     if not (np.isfinite(x) and np.isfinite(y)):
         return np.full(shape, np.nan), None if ivar is None else np.full(shape, np.nan)
-    try:
-        cut = Cutout2D(np.asarray(image, np.float64), (float(x), float(y)), int(2 * half + 1), wcs=wcs,
-                       mode="partial", fill_value=np.nan, copy=True)
-    except NoOverlapError:
+    data, cut_wcs, orig, inner = cut_first(image, wcs, float(x), float(y), int(2 * half + 1))
+    if data is None:
         return np.full(shape, np.nan), None if ivar is None else np.full(shape, np.nan)
-    data = cut.data
     var = None
     if ivar is not None:
-        iv = np.asarray(ivar, np.float64)[cut.slices_original]
+        iv = _read(ivar, orig)
         var = np.full(data.shape, np.nan)
-        var[cut.slices_cutout] = np.where(iv > 0, 1.0 / np.where(iv > 0, iv, 1.0), np.nan)
+        var[inner] = np.where(iv > 0, 1.0 / np.where(iv > 0, iv, 1.0), np.nan)
         data[~np.isfinite(var)] = np.nan
     yy, xx = np.mgrid[:size, :size].astype(np.float64)
-    px, py = cut.wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
+    px, py = cut_wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
     if _aligned(px - xx, py - yy):
         return _shifted(data, px, py), None if var is None else _inverse(_shifted(var, px, py))
-    area = proj_plane_pixel_area(grid) / proj_plane_pixel_area(cut.wcs)
+    area = proj_plane_pixel_area(grid) / proj_plane_pixel_area(cut_wcs)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        out, foot = reproject_exact((data, cut.wcs), grid, shape_out=shape)
+        out, foot = reproject_exact((data, cut_wcs), grid, shape_out=shape)
         out = out * area
         out[foot < FULL] = np.nan
         if var is None:
             return out, None
-        v, _ = reproject_exact((var, cut.wcs), grid, shape_out=shape)
+        v, _ = reproject_exact((var, cut_wcs), grid, shape_out=shape)
     v = v * area
     v[~np.isfinite(out)] = np.nan
     return out, _inverse(v)
 
 
-def resample_bits(bits: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, scale: float) -> np.ndarray:
-    """The mask bits (:mod:`hpcgan.io.mask_bits`) of input pixels ``bits`` (H, W) uint8 on the model
+def resample_bits(bits, wcs: WCS, ra: float, dec: float, size: int, scale: float) -> np.ndarray:
+    """The mask bits (:mod:`hpcgan.io.mask_bits`) of input pixels ``bits`` (H, W) uint8 (an array, or a
+    section reader: :class:`hpcgan.io.sections.BitsSection`) on the model
     grid that :func:`resample` puts their image on. Each bit plane goes through exactly the image's
     path (the same cut-out, the shifted-grid weights or ``reproject_exact``) as NaN where the bit is
     set: a model pixel gets the bit where the resampled plane is NaN, i.e. where the image's
@@ -106,18 +110,16 @@ def resample_bits(bits: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, 
     half = size * scale / pixel_scale(wcs) * math.sqrt(0.5) + 3
     if not (np.isfinite(x) and np.isfinite(y)):
         return out | OUTSIDE
-    try:
-        cut = Cutout2D(np.asarray(bits, np.uint8), (float(x), float(y)), int(2 * half + 1), wcs=wcs,
-                       mode="partial", fill_value=OUTSIDE, copy=True)
-    except NoOverlapError:
+    cut, cut_wcs, _, _ = cut_first(bits, wcs, float(x), float(y), int(2 * half + 1))  # the image's cut-out
+    if cut is None:
         return out | OUTSIDE
-    data = cut.data
+    data = np.where(np.isfinite(cut), cut, OUTSIDE).astype(np.uint8)
     present = int(np.bitwise_or.reduce(data, axis=None))
     if not present:
         return out
     grid = grid_wcs(ra, dec, size, scale)
     yy, xx = np.mgrid[:size, :size].astype(np.float64)
-    px, py = cut.wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
+    px, py = cut_wcs.world_to_pixel_values(*grid.pixel_to_world_values(xx, yy))
     aligned = _aligned(px - xx, py - yy)
     for b in (1, 2, 4, 8):
         if not present & b:  # the cut-out covers all the grid can touch: no bit, no flag
@@ -129,11 +131,43 @@ def resample_bits(bits: np.ndarray, wcs: WCS, ra: float, dec: float, size: int, 
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                v, foot = reproject_exact((plane, cut.wcs), grid, shape_out=shape)
+                v, foot = reproject_exact((plane, cut_wcs), grid, shape_out=shape)
             if b == OUTSIDE:
                 v[foot < FULL] = np.nan
         out[~np.isfinite(v)] |= b
     return out
+
+
+def _read(src, slices: tuple[slice, slice]) -> np.ndarray:
+    """float64 pixels ``slices`` of an array or of a section reader (``.read(ys, xs)``)."""
+    if hasattr(src, "read"):
+        return np.asarray(src.read(*slices), np.float64)
+    return np.asarray(src[slices], np.float64)
+
+
+def cut_first(image, wcs: WCS, x: float, y: float, side: int):
+    """(float64 cut-out ``side`` x ``side`` around pixel (x, y), NaN off the image; its WCS; the
+    slices of the image and of the cut-out they overlap), or (None, ...) without overlap.
+
+    Only the overlap is read from ``image`` (an array, or any object with ``.shape`` and
+    ``.read(ys, xs)``: a FITS section read on demand), so the cost is the cut-out's, whatever the
+    image's size. Positions and WCS follow astropy ``Cutout2D`` (``mode='partial'``): the same
+    ``overlap_slices``, CRPIX (and SIP CRPIX) shifted by the cut-out's origin.
+    """
+    shape = tuple(image.shape[-2:])
+    try:
+        orig, inner = overlap_slices(shape, (side, side), (y, x), mode="partial")
+    except NoOverlapError:
+        return None, None, None, None
+    data = np.full((side, side), np.nan)
+    data[inner] = _read(image, orig)
+    origin = (orig[1].start - inner[1].start, orig[0].start - inner[0].start)
+    cw = deepcopy(wcs)
+    cw.wcs.crpix -= origin
+    cw.array_shape = (side, side)
+    if wcs.sip is not None:
+        cw.sip = Sip(wcs.sip.a, wcs.sip.b, wcs.sip.ap, wcs.sip.bp, wcs.sip.crpix - origin)
+    return data, cw, orig, inner
 
 
 def _inverse(v: np.ndarray) -> np.ndarray:

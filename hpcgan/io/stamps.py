@@ -36,12 +36,17 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpcgan.io import reasons as R
-from hpcgan.io.fileio import FileProblem, bounded, read_regular
-from hpcgan.io.fits_read import FitsError, Hdu, parse_fits
+from hpcgan.io.fileio import FileProblem
+from hpcgan.io.fits_read import FitsError, Hdu
+from hpcgan.io.open_fits import ReadLimits, load_hdus
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
+from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.mask_bits import complete, pixel_bits
+from hpcgan.io.pixel_range import range_problem
+from hpcgan.io.sections import BitsSection, HduSection, IvarSection
 from hpcgan.io.units import UnitsError, to_model_factor
+from hpcgan.io.wcs_check import footprint_problem, wcs_problem
 
 META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
 
@@ -75,6 +80,11 @@ class Target:
     require_units: bool = False  # undeterminable units: quarantined (True) or taken as the model's
     image_hdu: str = ""  # per_band/cube: the image HDU (number or EXTNAME); '' = by EXTNAME/IMAGETYP
     ivar_hdu: str = ""  # per_band/cube: the ivar/variance HDU; '' = by EXTNAME/IMAGETYP (none: no ivar)
+    limits: ReadLimits = ReadLimits()  # per-file memory bound and section reads (hpcgan.io.open_fits)
+    pixel_limit_mag: float = 10.0  # |pixel| bound: pixel_limit_factor x an AB mag source (hpcgan.io.pixel_range)
+    pixel_limit_factor: float = 1000.0  # 0 = no bound
+    wcs_scale: tuple[float, float] = (0.01, 10.0)  # plausible WCS pixel scales, arcsec/px (hpcgan.io.wcs_check)
+    position_tol_arcsec: float = 2.0  # the catalog position may lie this far outside the stamp
 
 
 @dataclass
@@ -84,8 +94,9 @@ class Plane:
     hdu: Hdu
     plane: int | None
     weight: tuple[Hdu, str] | None  # (HDU, 'ivar' | 'variance')
-    header: dict  # cards for units, WCS and metadata (in MEF the band's over the primary's)
+    header: dict  # cards for units, WCS and metadata (the band's over the primary's: hpcgan.io.header_cards)
     where: str
+    searched: str = ""  # the HDUs the cards came from, for reasons (``HDU 1, then the primary HDU 0``)
     mask: Hdu | None = None  # per_band/cube: the HDU named MASK/BPM/BADPIX (non-zero = bad), if any
 
     @property
@@ -98,23 +109,22 @@ class Plane:
 
 
 def inside_root(path: str, root: str) -> bool:
-    """True when ``path`` (symlinks resolved) lies inside ``root``."""
-    real = os.path.realpath(path)
-    root = os.path.realpath(root)
+    """True when ``path`` lies inside ``root`` lexically (``..`` resolved on the text, symlinks not
+    followed): a ``stamps -> /lustre/...`` link inside the root is followed, an absolute path or
+    ``..`` leading out of it is not."""
+    real = os.path.normpath(os.path.abspath(path))
+    root = os.path.normpath(os.path.abspath(root))
     return real == root or real.startswith(root.rstrip(os.sep) + os.sep)
 
 
-def _load(path: str, root: str) -> bytes:
-    """Everything that touches the file system for one file (run by :func:`bounded`)."""
+def _read(path: str, root: str, timeout_s: float, missing: str = R.MISSING_FILE,
+          limits: ReadLimits = ReadLimits()) -> list[Hdu]:
+    """The file's HDUs (:func:`hpcgan.io.open_fits.load_hdus`); Reject with the reason (``missing``
+    for a file that does not exist)."""
     if not inside_root(path, root):
-        raise FileProblem(R.ESCAPES_ROOT.format(root=root))
-    return read_regular(path)
-
-
-def _read(path: str, root: str, timeout_s: float, missing: str = R.MISSING_FILE) -> list[Hdu]:
-    """The file's HDUs; Reject with the reason (``missing`` for a file that does not exist)."""
+        raise Reject(R.ESCAPES_ROOT.format(root=root), path)
     try:
-        return parse_fits(bounded(_load, path, root, timeout_s=timeout_s))
+        return load_hdus(path, limits, timeout_s)
     except (FileProblem, FitsError) as e:
         raise Reject(missing if str(e) == R.MISSING_FILE else str(e), path) from None
 
@@ -216,9 +226,10 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
     = take the pixels as they are (the shape must be the model's).
     """
     hdus = None
+    limits = target.limits if target else ReadLimits()
     if layout == "auto":
         if "{band}" not in path:
-            hdus = _read(path, root, read_timeout_s)
+            hdus = _read(path, root, read_timeout_s, limits=limits)
         layout = detect_layout(path, hdus)
     spec = (target.image_hdu, target.ivar_hdu) if target else ("", "")
     planes: list[Plane] = []
@@ -227,20 +238,24 @@ def read_stamp(path: str, root: str, bands: tuple[str, ...], size: int, layout: 
             raise Reject(R.PER_BAND_PATH, path)
         for b in bands:
             p = path.replace("{band}", b)
-            hs = _read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b)))
+            hs = _read(p, root, read_timeout_s, R.MISSING_BAND_FILE.format(band=repr(b)), limits)
             h = _image(hs, p, spec[0])
-            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None, h.header, p, _mask(hs, h)))
+            planes.append(Plane(b, h, None, _weight(hs, h, p, spec[1]) if target else None,
+                                inherit(h.header, hs[0].header, h.index), p, searched(h.index, h.header),
+                                _mask(hs, h)))
     else:
-        hdus = hdus if hdus is not None else _read(path, root, read_timeout_s)
+        hdus = hdus if hdus is not None else _read(path, root, read_timeout_s, limits=limits)
         if layout == "cube":
             h = _image(hdus, path, spec[0])
             if len(h.shape) != 3 or h.shape[0] != len(bands) or (target is None and h.shape[1:] != (size, size)):
                 raise Reject(R.WRONG_SHAPE.format(shape=h.shape, expected=(len(bands), size, size)), path)
             w = _weight(hdus, h, path, spec[1]) if target else None
-            planes = [Plane(b, h, k, w, h.header, path, _mask(hdus, h)) for k, b in enumerate(bands)]
+            cards = inherit(h.header, hdus[0].header, h.index)
+            planes = [Plane(b, h, k, w, cards, path, searched(h.index, h.header), _mask(hdus, h))
+                      for k, b in enumerate(bands)]
         else:  # mef: units may sit in the primary header
             primary = hdus[0].header
-            planes = [Plane(b, h, None, None, {**primary, **h.header}, path)
+            planes = [Plane(b, h, None, None, {**primary, **h.header}, path, searched(h.index))
                       for b, h in zip(bands, _by_band(hdus, bands, path))]
     if target is not None:
         return onto_target(planes, size, nan_fill_max_frac, target)
@@ -276,19 +291,24 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
     from hpcgan.io.resample import pixel_scale, resample, resample_bits
 
     n = size
+    for pl in planes:
+        if problem := wcs_problem(pl.header, *t.wcs_scale):
+            raise Reject(R.BAD_WCS.format(where=f"band {pl.band!r} (HDU {pl.hdu.index})", problem=problem),
+                         pl.where)
     geo = [_geometry(pl, n, t.pixel_scale) for pl in planes]
+    _check_position(planes, geo, n, t)
     centre = geo[0][1] if geo[0][0] is None and geo[0][1] else (t.ra, t.dec)
     image = np.empty((len(planes), n, n), np.float32)
     mask = np.zeros(image.shape, np.uint8)
     meta = _meta([pl.header for pl in planes])
     meta["mag_zp"][:] = t.magzp
     for k, (pl, (wcs, own)) in enumerate(zip(planes, geo)):
-        factor, ivar = _factor(pl, t), _ivar(pl)
-        bad = None if pl.mask is None else pl.pixels(pl.mask)  # a mask HDU: non-zero = bad
-        area = 1.0
-        if ivar is not None and factor != 1.0:
-            ivar = ivar / factor ** 2
-        if wcs is None and (own is None or same_centre(own, centre, t.pixel_scale)):
+        factor, area = _factor(pl, t), 1.0
+        keep = wcs is None and (own is None or same_centre(own, centre, t.pixel_scale))
+        ivar = _ivar(pl, factor, section=not keep)  # resampled: read by section, like the pixels
+        bad = None if pl.mask is None else HduSection(pl.mask, pl.plane)  # a mask HDU: non-zero = bad
+        if keep:
+            bad = None if bad is None else bad.read(slice(None), slice(None))
             if pl.shape != (n, n):
                 raise Reject(R.NO_WCS_SHAPE.format(shape=pl.shape, expected=(n, n)), pl.where)
             if pl.plane is None:
@@ -302,9 +322,9 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
                 image[k][bad != 0] = np.nan
         else:
             wcs = wcs or grid_wcs(*own, n, t.pixel_scale)
-            px = pl.pixels() if bad is None else np.where(bad != 0, np.nan, pl.pixels())
-            mask[k] = resample_bits(pixel_bits(pl.pixels(), ivar, bad), wcs, *centre, n, t.pixel_scale)
-            image[k], ivar = resample(px, wcs, *centre, n, t.pixel_scale, ivar)
+            bits = BitsSection(HduSection(pl.hdu, pl.plane), ivar, bad)  # read by section, like the pixels
+            mask[k] = resample_bits(bits, wcs, *centre, n, t.pixel_scale)
+            image[k], ivar = resample(bits.masked(), wcs, *centre, n, t.pixel_scale, ivar)
             area = (t.pixel_scale / pixel_scale(wcs)) ** 2
         if factor != 1.0:
             image[k] *= np.float32(factor)
@@ -314,8 +334,20 @@ def onto_target(planes: list[Plane], size: int, nan_fill_max_frac: float, t: Tar
             meta["sky_sigma"][k] = float(np.median(1.0 / np.sqrt(ivar[ivar > 0])))
     bands = tuple(pl.band for pl in planes)
     complete(mask, image)
+    if problem := range_problem(image, bands, t.magzp, t.pixel_limit_mag, t.pixel_limit_factor, t.bunit):
+        raise Reject(problem, planes[0].where)
     nan_filled = fill_nan(image, bands, nan_fill_max_frac, planes[0].where)
     return Stamp(image, meta, nan_filled, image.nbytes, grid_text(*centre, n, t.pixel_scale), mask)
+
+
+def _check_position(planes: list[Plane], geo: list, n: int, t: Target) -> None:
+    """Reject when the catalog's (ra, dec) is off a band's footprint (:func:`hpcgan.io.wcs_check.footprint_problem`)."""
+    for pl, (wcs, own) in zip(planes, geo):
+        if wcs is None and own is None:
+            continue
+        kw = dict(grid=(*own, n, t.pixel_scale)) if wcs is None else dict(wcs=wcs, shape=pl.shape)
+        if problem := footprint_problem(t.ra, t.dec, pl.band, t.position_tol_arcsec, **kw):
+            raise Reject(problem, pl.where)
 
 
 def _geometry(pl: Plane, size: int, scale: float):
@@ -335,21 +367,21 @@ def _factor(pl: Plane, t: Target) -> float:
         return to_model_factor(pl.header, t.bunit, t.magzp)
     except UnitsError as e:
         if t.require_units:
-            raise Reject(R.UNKNOWN_UNITS.format(found=e), pl.where) from None
+            raise Reject(R.UNKNOWN_UNITS.format(found=f"{e}; searched {pl.searched or 'the image HDU'}"),
+                         pl.where) from None
         return 1.0
 
 
-def _ivar(pl: Plane) -> np.ndarray | None:
-    """The band's inverse variance (float64, 0 where unusable), None without an ivar HDU."""
+def _ivar(pl: Plane, factor: float = 1.0, section: bool = False):
+    """The band's inverse variance in model units (float64, 0 where unusable), None without an ivar
+    HDU; with ``section``, a reader of it by section (:class:`hpcgan.io.sections.IvarSection`)."""
     if pl.weight is None:
         return None
     h, kind = pl.weight
     if h.shape[-2:] != pl.shape or (pl.plane is not None and len(h.shape) == 3 and h.shape[0] != pl.hdu.shape[0]):
         raise Reject(R.WEIGHT_SHAPE.format(kind=kind, hdu=h.index, shape=h.shape, expected=pl.hdu.shape), pl.where)
-    w = np.asarray(pl.pixels(h), np.float64)
-    if kind == "variance":
-        w = np.where(w > 0, 1.0 / np.where(w > 0, w, 1.0), 0.0)
-    return np.where(np.isfinite(w) & (w > 0), w, 0.0)
+    iv = IvarSection(h, pl.plane if pl.plane is not None and len(h.shape) == 3 else None, kind, factor)
+    return iv if section else iv.read(slice(None), slice(None))
 
 
 def fill_nan(image: np.ndarray, bands: tuple[str, ...], nan_fill_max_frac: float, path: str) -> np.ndarray:
