@@ -1,6 +1,6 @@
 """Per-rank peak RSS of a whole preprocess run against the catalog's size (#20 item 8). Not a test::
 
-    .venv/bin/python benchmarks/preprocess_memory.py --rows 10000 100000 --ranks 2
+    .venv/bin/python benchmarks/preprocess_memory.py --rows 50000 500000 --ranks 2
 
 Input (in ``--work``, deleted after): ``--distinct`` small 5-band MEF stamps on the model grid
 (``--size`` px, default 8, so the shards stay small), hard-linked under one name per catalog row
