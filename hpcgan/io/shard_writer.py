@@ -20,9 +20,13 @@ How a shard is written, so that a kill -9 at any moment resumes to the same byte
    files are fsync'ed, then ``batch-NNNNNN.json`` (accepted objects' metadata, quarantine entries)
    is written atomically. That record is the commit: a resumed run replays the records and
    continues at the first missing one; chunks written after the last commit are simply rewritten.
+   The run keeps only counts in memory (:class:`Committed`: batches, units done, stamps per output,
+   the quarantine entries), never the objects' columns: memory does not grow with the part's size.
 3. *Finalize* (fresh h5py open, identical in a resumed and an uninterrupted run): shrink ``images``
-   to the accepted count, add the per-object datasets and attributes, close, fsync, hash, rename
-   to the final name, then write ``done.json``. A kill during finalize (marker file) redoes the part.
+   to the accepted count, add the per-object datasets, filled from the batch records read back from
+   disk a bounded group at a time (:data:`FINALIZE_OBJECTS` stamps), and the attributes; close, fsync,
+   hash, rename to the final name, then write ``done.json``. A kill during finalize (marker file)
+   redoes the part.
 
 Disk space: :meth:`JobPart.bytes_needed` is what the part still has to write (the stages sum it over
 parts and ranks for :func:`hpcgan.utils.disk.check_space` before writing anything); the skeleton's
@@ -56,6 +60,8 @@ KILL_ENV = "HPCGAN_PREPROCESS_KILL_AFTER"
 RAISE_ENV = "HPCGAN_PREPROCESS_RAISE_AFTER"
 # per-stamp bytes besides the pixels (columns, WCS header text, chunk index): an upper estimate
 META_BYTES = 4096
+# finalize writes the per-object columns from the batch records in groups of at least this many stamps
+FINALIZE_OBJECTS = 4096
 
 
 def _hook(env: str, rank: int) -> int:
@@ -133,13 +139,29 @@ class Batch:
 ProduceBatch = Callable[[list[tuple[Row, ...]], int], Batch]  # (the batch's units, its first index in the part)
 
 
+@dataclass
+class Committed:
+    """What the committed batch records of a part add up to: all a run keeps of them in memory."""
+    batches: int  # records batch-000000.json ... batch-<batches - 1>.json
+    units_done: int
+    accepted: list[int]  # stamps per output
+    quarantine: list[dict] = field(default_factory=list)
+
+    def add(self, rec: dict) -> None:
+        self.batches += 1
+        self.units_done = rec["units_done"]
+        for k, o in enumerate(rec["objects"]):
+            self.accepted[k] += len(o["object_id"])
+        self.quarantine += rec["quarantine"]
+
+
 def columns(n_out: int) -> list[dict[str, list]]:
     """Empty per-output columns of a :class:`Batch`."""
     return [{"object_id": [], "ra": [], "dec": [], "catalog_row": [], "nan_filled": [], "wcs": [], "sky_level": [],
              **{k: [] for k, _ in META_KEYS}} for _ in range(n_out)]
 
 
-def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> list[int]:
+def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> np.ndarray:
     """Create the skeleton file; return the byte offset of each stamp's chunk."""
     import h5py
 
@@ -153,10 +175,10 @@ def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> list[int
     return _chunk_offsets(path, planned)
 
 
-def _chunk_offsets(path: Path, planned: int) -> list[int]:
+def _chunk_offsets(path: Path, planned: int) -> np.ndarray:
     import h5py
 
-    offsets = [0] * planned
+    offsets = np.zeros(planned, np.int64)
     with h5py.File(path, "r", locking=False) as f:
         def visit(info):
             offsets[info.chunk_offset[0]] = info.byte_offset
@@ -200,11 +222,11 @@ class JobPart:
         (:func:`bytes_needed`)."""
         if self._finished():
             return 0
-        recs = self._records()
-        units_done = recs[-1]["units_done"] if recs else 0
+        com = self._committed()
+        units_done = com.units_done if com else 0
         need = 0
         for o in self.outs:
-            held = o.partial.stat().st_blocks * 512 if recs and o.partial.is_file() else 0
+            held = o.partial.stat().st_blocks * 512 if com and o.partial.is_file() else 0
             need += max(0, len(self.units) * o.stamp_bytes - held)
         return need + (len(self.units) - units_done) * self.unit_side_bytes
 
@@ -236,24 +258,28 @@ class JobPart:
                 return None
         return done
 
-    def _records(self) -> list[dict]:
+    def _record(self, i: int) -> dict:
+        return json.loads((self.work / f"batch-{i:06d}.json").read_text())
+
+    def _committed(self) -> Committed | None:
+        """The committed records of this plan, added up one at a time (none held); None if there are none."""
         plan = self.work / "plan.json"
         if not plan.is_file() or (self.work / "finalizing").exists():
-            return []
+            return None
         try:
             if json.loads(plan.read_text()).get("plan_key") != self.plan_key:
-                return []
+                return None
         except ValueError:
-            return []
+            return None
         if not all(o.partial.is_file() for o in self.outs):
-            return []
-        recs = []
+            return None
+        com = Committed(0, 0, [0] * len(self.outs))
         while True:
-            p = self.work / f"batch-{len(recs):06d}.json"
             try:
-                recs.append(json.loads(p.read_text()))
+                rec = self._record(com.batches)
             except (OSError, ValueError):
-                return recs
+                return com if com.batches else None
+            com.add(rec)
 
     def _reset(self) -> None:
         self.work.mkdir(parents=True, exist_ok=True)
@@ -270,16 +296,17 @@ class JobPart:
         if done is not None:
             log.info("%s part %d: complete, checksums verified, kept", self.job.key, self.rank)
             return done
-        recs = self._records()
-        if recs:
+        com = self._committed()
+        if com:
             log.info("%s part %d: resuming after %d committed batches (%d of %d units)", self.job.key,
-                     self.rank, len(recs), recs[-1]["units_done"], len(self.units))
+                     self.rank, com.batches, com.units_done, len(self.units))
             offsets = [_chunk_offsets(o.partial, len(self.units)) for o in self.outs]
         else:
             self._reset()
+            com = Committed(0, 0, [0] * len(self.outs))
             offsets = [_skeleton(o.partial, len(self.units), (len(o.bands), o.size, o.size)) for o in self.outs]
-        accepted = [sum(len(r["objects"][k]["object_id"]) for r in recs) for k in range(len(self.outs))]
-        start = recs[-1]["units_done"] if recs else 0
+        accepted = list(com.accepted)  # stamps written so far, per output: the next chunk to write
+        start = com.units_done
         kill_after, raise_after = _hook(KILL_ENV, self.rank), _hook(RAISE_ENV, self.rank)
         fds = [os.open(o.partial, os.O_WRONLY) for o in self.outs]
         try:
@@ -290,29 +317,30 @@ class JobPart:
                 b1 = min(b0 + self.batch_size, len(self.units))
                 batch = self.produce_batch(self.units[b0:b1], b0)
                 rec = self._write(batch, b1, fds, offsets, accepted)
-                self._save_masks(len(recs), batch)
+                self._save_masks(com.batches, batch)
                 for fd, o in zip(fds, self.outs):
                     with writing(o.partial):
                         os.fsync(fd)
-                atomic_write_text(self.work / f"batch-{len(recs):06d}.json", json.dumps(rec))
-                recs.append(rec)
-                if kill_after and len(recs) >= kill_after:
-                    log.warning("test hook %s=%d: SIGKILL after %d batches", KILL_ENV, kill_after, len(recs))
+                atomic_write_text(self.work / f"batch-{com.batches:06d}.json", json.dumps(rec))
+                com.add(rec)  # counts only: the record's columns are read back from its file at finalize
+                del batch, rec
+                if kill_after and com.batches >= kill_after:
+                    log.warning("test hook %s=%d: SIGKILL after %d batches", KILL_ENV, kill_after, com.batches)
                     os.kill(os.getpid(), signal.SIGKILL)
-                if raise_after and len(recs) >= raise_after:
-                    raise RuntimeError(f"test hook {RAISE_ENV}: failing after {len(recs)} batches")
+                if raise_after and com.batches >= raise_after:
+                    raise RuntimeError(f"test hook {RAISE_ENV}: failing after {com.batches} batches")
         finally:
             for fd in fds:
                 os.close(fd)
-        return self._finalize(recs)
+        return self._finalize(com)
 
-    def _write(self, batch: Batch, b1: int, fds: list[int], offsets: list[list[int]], accepted: list[int]) -> dict:
+    def _write(self, batch: Batch, b1: int, fds: list[int], offsets: list[np.ndarray], accepted: list[int]) -> dict:
         """``pwrite`` the batch's stamps into their chunks; the batch record (committed by the caller)."""
         for k, images in enumerate(batch.images):
             with writing(self.outs[k].partial):
                 for img in images:
                     os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype="<f4")).cast("B"),
-                              offsets[k][accepted[k]])
+                              int(offsets[k][accepted[k]]))
                     accepted[k] += 1
         return {"units_done": b1, "objects": batch.objects, "quarantine": batch.quarantine}
 
@@ -349,21 +377,41 @@ class JobPart:
             raise RuntimeError(f"{o.partial}: {at} masks for {n} stamps")
         d.attrs["bits"] = json.dumps(BITS)
 
-    def _finalize(self, recs: list[dict]) -> dict:
+    def _column_groups(self, k: int, nrec: int):
+        """Output ``k``'s columns from the batch records read back one at a time, yielded in groups of
+        at least :data:`FINALIZE_OBJECTS` stamps (the last one smaller), so finalize holds one group."""
+        group: dict[str, list] | None = None
+        for i in range(nrec):
+            obj = self._record(i)["objects"][k]
+            n = len(obj["object_id"])
+            if "sky_level" in obj and len(obj["sky_level"]) != n:  # not measured by this producer
+                obj["sky_level"] = [None] * n
+            if group is None:
+                group = obj
+            else:
+                for key, v in obj.items():
+                    group[key] += v
+            if len(group["object_id"]) >= FINALIZE_OBJECTS:
+                yield group
+                group = None
+        if group is not None and group["object_id"]:
+            yield group
+
+    def _finalize(self, com: Committed) -> dict:
         import h5py
 
         (self.work / "finalizing").touch()
-        shards, quarantine = [], [q for r in recs for q in r["quarantine"]]
+        shards, quarantine = [], com.quarantine
         for k, o in enumerate(self.outs):
-            cols = {key: [v for r in recs for v in r["objects"][k][key]] for key in recs[0]["objects"][k]} if recs \
-                else {key: [] for key in ("object_id", "ra", "dec", "catalog_row", "nan_filled", *dict(META_KEYS))}
-            n = len(cols["object_id"])
+            keys = list(self._record(0)["objects"][k]) if com.batches \
+                else ["object_id", "ra", "dec", "catalog_row", "nan_filled", *dict(META_KEYS)]
+            n = com.accepted[k]
             nb = len(o.bands)
             _room(o.partial, n * META_BYTES)  # HDF5 must not meet a full disk: it cannot recover from one
             with writing(o.partial), h5py.File(o.partial, "r+", locking=False) as f:
                 f["images"].resize(n, axis=0)
-                _write_columns(f, cols, n, nb)
-                self._write_masks(f, k, len(recs), n, o)
+                _write_columns(f, keys, self._column_groups(k, com.batches), n, nb)
+                self._write_masks(f, k, com.batches, n, o)
                 _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name], "survey": o.name, "split": self.job.split, "bands": list(o.bands),
                                  "stamp_shape": [nb, o.size, o.size], "count": n, "rank": self.rank,
                                  "nranks": self.nranks})
@@ -429,27 +477,46 @@ def write_manifest(out: Path, manifest: dict, nranks: int, shard_glob: str = "*/
             p.unlink()
 
 
-def _write_columns(f, cols: dict, n: int, nb: int) -> None:
+def _bands_f4(rows: list, m: int, nb: int) -> np.ndarray:
+    """Per-band values, (m, nb) ``<f4``: a None value, or a None row, is NaN."""
+    return np.array([[np.nan] * nb if row is None else [np.nan if v is None else v for v in row] for row in rows],
+                    dtype="<f4").reshape(m, nb)
+
+
+def _write_columns(f, keys: list[str], groups, n: int, nb: int) -> None:
+    """The per-object datasets (``n`` stamps, ``nb`` bands), created whole, then filled one group of
+    columns (dicts of lists, in stamp order, ``keys`` among their keys) at a time."""
     import h5py
 
     kw = dict(track_times=False)
-    f.create_dataset("object_id", data=np.asarray(cols["object_id"], dtype=object) if n else np.empty(0, object),
-                     dtype=h5py.string_dtype("utf-8"), **kw)
-    f.create_dataset("ra", data=np.asarray(cols["ra"], dtype="<f8").reshape(n), **kw)
-    f.create_dataset("dec", data=np.asarray(cols["dec"], dtype="<f8").reshape(n), **kw)
-    f.create_dataset("catalog_row", data=np.asarray(cols["catalog_row"], dtype="<i8").reshape(n), **kw)
-    f.create_dataset("nan_filled", data=np.asarray(cols["nan_filled"], dtype="<i4").reshape(n, nb), **kw)
-    if "wcs" in cols:  # each stamp's model-grid WCS header (hpcgan.io.grid.grid_text)
-        f.create_dataset("wcs", data=np.asarray(cols["wcs"], dtype=object) if n else np.empty(0, object),
-                         dtype=h5py.string_dtype("utf-8"), **kw)
+    text = h5py.string_dtype("utf-8")
+    spec = {"object_id": ((n,), text), "ra": ((n,), "<f8"), "dec": ((n,), "<f8"), "catalog_row": ((n,), "<i8"),
+            "nan_filled": ((n, nb), "<i4")}
+    if "wcs" in keys:  # each stamp's model-grid WCS header (hpcgan.io.grid.grid_text)
+        spec["wcs"] = ((n,), text)
+    spec.update({m: ((n, nb), "<f4") for m, _ in META_KEYS})
+    if "sky_level" in keys:  # background measured at ingest (hpcgan.io.sky); NaN = not measured (or not given)
+        spec["sky_level"] = ((n, nb), "<f4")
+    ds = {name: f.create_dataset(name, shape=shape, dtype=dt, **kw) for name, (shape, dt) in spec.items()}
     for m, card in META_KEYS:
-        arr = np.array([[np.nan if v is None else v for v in row] for row in cols[m]], dtype="<f4").reshape(n, nb)
-        d = f.create_dataset(m, data=arr, **kw)
-        d.attrs["fits_card"] = card
-    if "sky_level" in cols:  # background measured at ingest (hpcgan.io.sky); NaN = not measured (or not given)
-        given = cols["sky_level"] if len(cols["sky_level"]) == n else [None] * n
-        rows = [[np.nan] * nb if row is None else [np.nan if v is None else v for v in row] for row in given]
-        f.create_dataset("sky_level", data=np.array(rows, dtype="<f4").reshape(n, nb), **kw)
+        ds[m].attrs["fits_card"] = card
+    at = 0
+    for g in groups:
+        m = len(g["object_id"])
+        for name, d in ds.items():
+            if d.dtype.kind == "O":
+                v = np.empty(m, object)
+                v[:] = g[name]
+            elif name in ("ra", "dec", "catalog_row"):
+                v = np.asarray(g[name], dtype=d.dtype).reshape(m)
+            elif name == "nan_filled":
+                v = np.asarray(g[name], dtype=d.dtype).reshape(m, nb)
+            else:
+                v = _bands_f4(g[name], m, nb)
+            d[at:at + m] = v
+        at += m
+    if at != n:
+        raise RuntimeError(f"{f.filename}: columns of {at} stamps for {n}")
 
 
 def _write_attrs(f, attrs: dict) -> None:
