@@ -25,7 +25,7 @@ import torch
 from hpcgan.config import load_config
 from hpcgan.data.shards import open_source, seeing, stamps_to_model
 from hpcgan.astro.noise_power import background_mask
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.models.residual import generate
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.model import Translator

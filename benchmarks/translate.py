@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpcgan.config import dump_config, load_config  # noqa: E402
 from hpcgan.models import build  # noqa: E402
-from hpcgan.train import checkpoint as ckpt  # noqa: E402
+from hpcgan.io import checkpoint as ckpt  # noqa: E402
 from hpcgan.translate.model import Translator  # noqa: E402
 from hpcgan.translate.run import run  # noqa: E402
 from hpcgan.dist.comm import Comm  # noqa: E402

@@ -60,8 +60,7 @@ def _train_dir(cfg: Config, a: argparse.Namespace) -> Path:
 
 
 def _train_extra(out: Path) -> dict:
-    from hpcgan.train.checkpoint import latest
-    from hpcgan.translate.model import checkpoint_sha256
+    from hpcgan.io.checkpoint import checkpoint_sha256, latest
 
     ck = latest(out)
     return {"checkpoint": str(ck), "checkpoint_sha256": checkpoint_sha256(ck)} if ck else {}
@@ -109,7 +108,7 @@ class Stage:
 
     def parse(self, argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
-        from hpcgan.cli import add_config_args, config_from_args
+        from hpcgan.commandline import add_config_args, config_from_args
 
         flags = getattr(importlib.import_module(self.module), self.flags, {})
         p = argparse.ArgumentParser(prog=f"hpcgan {self.name}", add_help=False, allow_abbrev=False)
@@ -143,7 +142,7 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
     Stage("simulate", "hpcgan.simulate.cli", flags="FLAG_KEYS",
           out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")}),
     # pair two real survey catalogs by position into the catalog preprocess reads; not in the default chain
-    Stage("match", "hpcgan.io.match", out_dir=lambda cfg, a: Path(cfg.match.out),
+    Stage("match", "hpcgan.match.cli", out_dir=lambda cfg, a: Path(cfg.match.out),
           extra=lambda out: {"catalog": str(out / "catalog.csv")}, in_chain=False),
     # FITS stamps -> per-rank HDF5 shards
     Stage("preprocess", "preprocess.cli",

@@ -18,7 +18,7 @@ from hpcgan.config.schema import MODEL_NAMES, ModelCfg, TrainCfg
 from hpcgan.config.variants import RECIPES
 from hpcgan.kernels.dispatch import triton_available
 from hpcgan.log import progress
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.train.trainer import run
 from tests.tiny_data import TINY as TINY_DATA
 from tests.test_train import streams_for

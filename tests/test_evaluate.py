@@ -14,7 +14,7 @@ import pytest
 from hpcgan.config import load_config
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.photometry import bias_nmad, curve_of_growth
+from hpcgan.astro.photometry import bias_nmad, curve_of_growth
 from hpcgan.evaluate.shapes import half_light_radius
 from hpcgan.translate.run import run as translate
 from hpcgan.dist.comm import Comm

@@ -15,7 +15,7 @@ from dataclasses import replace
 from hpcgan.config.schema import DataCfg, ModelCfg
 from hpcgan.kernels import HIGHPASS_5X5
 from hpcgan.models import build, count_params, known, register
-from hpcgan.models.geometry import Resize, generator_plan, plan
+from hpcgan.config.geometry import Resize, generator_plan, plan
 from hpcgan.models.layers import Pool, symmetric_pad
 from hpcgan.train.trainer import check_train_config
 
@@ -267,7 +267,7 @@ def test_residual_generator_starts_at_the_baseline(direction, body):
     from dataclasses import replace
 
     from hpcgan.config.schema import DataCfg
-    from hpcgan.data.transforms import from_model_space, to_model_space
+    from hpcgan.astro.transforms import from_model_space, to_model_space
     from hpcgan.models.baseline import PhysicalBaseline
 
     data = DataCfg()
@@ -340,7 +340,7 @@ def test_matching_kernel_learns_the_seeing_dependence():
     from scipy.special import erf
 
     from hpcgan.config.schema import DataCfg
-    from hpcgan.evaluate.photometry import aperture_fluxes, aperture_weights, bias_nmad
+    from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad
     from hpcgan.models.baseline import PhysicalBaseline
     from hpcgan.models.residual import MatchingKernel
     from hpcgan.train.losses import aperture_flux_loss

@@ -14,7 +14,7 @@ import torch
 import hpcgan.dist
 from hpcgan.config import ConfigError, load_config
 from hpcgan.data.streams import TrainStreams
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.train import cli as train_cli
 from hpcgan.train.metrics import read_metrics
 from hpcgan.train.step2 import RECIPES

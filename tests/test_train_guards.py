@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.train import cli as train_cli
 from hpcgan.train import trainer
 from hpcgan.train.guard import NonFiniteError, nonfinite_keys, nonfinite_tensors

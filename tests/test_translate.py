@@ -17,8 +17,8 @@ from astropy.wcs import WCS
 
 from hpcgan.config import load_config
 from hpcgan.data.shards import open_source, stamps_to_model
-from hpcgan.data.transforms import to_model_space
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.astro.transforms import to_model_space
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.translate import Translator, noise_seed
 from hpcgan.translate.run import run
 from hpcgan.dist.comm import Comm

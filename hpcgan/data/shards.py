@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hpcgan.data.transforms import from_model_space, to_model_space
+from hpcgan.astro.transforms import from_model_space, to_model_space
 
 _PART = re.compile(r"part-(\d+)-of-(\d+)\.h5$")
 

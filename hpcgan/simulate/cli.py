@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
 from hpcgan.astro.surveys import survey_pair
 
 

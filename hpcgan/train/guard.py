@@ -18,7 +18,7 @@ from typing import Any, Iterator, Mapping
 import torch
 
 from hpcgan.log import get_logger
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 
 log = get_logger(__name__)
 

@@ -37,7 +37,7 @@ import torch
 
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES, Recipe
-from hpcgan.evaluate.photometry import aperture_weights
+from hpcgan.astro.photometry import aperture_weights
 from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
