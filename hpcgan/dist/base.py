@@ -24,7 +24,7 @@ def named(prefix: str, module: torch.nn.Module) -> list[tuple[str, torch.nn.Para
     """``module.named_parameters()`` prefixed with the network's name (``g_ab.enc.0.weight``).
 
     Horovod keys its collectives by these names: two networks with the same architecture have the
-    same bare names, and two DistributedOptimizers with clashing names fail (PITFALLS section 1).
+    same bare names, and two DistributedOptimizers with clashing names fail (horovod #784, #2559, #3077).
     """
     if not prefix or "." in prefix:
         raise ValueError(f"network prefix must be a non-empty name without dots, got {prefix!r}")

@@ -1,6 +1,6 @@
 """Horovod backend (MPI): one ``hvd.DistributedOptimizer`` per optimiser.
 
-Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
+Rules it follows (horovod/torch/optimizer.py of 0.28.1 and horovod #784, #1417, #1099, #2497, #2805, #708):
 
 * Every optimiser is wrapped with ``named_parameters`` prefixed per network (``g_ab.…``, ``d_x.…``),
   unique over all optimisers (checked in :meth:`Dist._register_names`): Horovod keys collectives by name.

@@ -6,7 +6,7 @@ noise emulators, autoencoders) in which each network is called several times per
 networks are frozen and some optimisers not stepped at all. DDP allreduces on every backward of a
 wrapped module (so G's backward through D would allreduce D's gradients that nobody uses), needs
 ``find_unused_parameters`` for the phases, and broadcasts buffers on every forward (the in-place
-error with two D calls, PITFALLS section 4). Averaging at step time communicates exactly the
+error with two D calls, pytorch #22095). Averaging at step time communicates exactly the
 gradients that are applied, once, whatever the phase structure; the cost is no overlap of
 communication with backward, small for these networks (see docs/scaling.md).
 """

@@ -1,4 +1,4 @@
-"""The networks of the method (PAPER.md), one file each, built by name through :func:`build`.
+"""The networks of the method (docs/method.md), one file each, built by name through :func:`build`.
 
 Kinds and names: ``autoencoder/paper``, ``noise_emulator/paper``, ``generator/{paper,unet,resnet6,residual}``
 (``direction='xy'`` 64 -> 136 or ``'yx'`` 136 -> 64 by default; sizes and bands from ``data=cfg.data``,

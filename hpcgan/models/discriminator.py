@@ -1,4 +1,4 @@
-"""The paper's discriminator D (one per domain), PAPER.md.
+"""The paper's discriminator D (one per domain), docs/method.md.
 
 Five independent per-band sub-networks, held side by side as grouped convolutions (``groups=5``:
 mathematically identical to 5 separate networks; band ``b`` only ever sees band ``b``):

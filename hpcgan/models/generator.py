@@ -1,4 +1,4 @@
-"""The paper's generators (PAPER.md), sized from the surveys (:mod:`hpcgan.config.geometry`).
+"""The paper's generators (docs/method.md), sized from the surveys (:mod:`hpcgan.config.geometry`).
 
 - ``GeneratorXY`` (up; SDSS 64 -> CFHT 136): c3-64, pool, c3-128, pool, c3-128, pool, c3-256, up, c3-128,
   up, c3-128, up, c3-128 (64x64), symmetric pad 2 (68x68), nearest resize (136x136), c5-64, c5-64, c5-5.

@@ -1,4 +1,4 @@
-"""Building blocks shared by the networks (PAPER.md conventions).
+"""Building blocks shared by the networks (docs/method.md conventions).
 
 - every convolution: stride 1, 'SAME' zero padding unless said, followed by LeakyReLU(0.2) (the last
   one too); Xavier-uniform weights, biases 0.1 (``init_weights``);

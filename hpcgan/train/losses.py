@@ -1,4 +1,4 @@
-"""Losses of PAPER.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
+"""Losses of docs/method.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
 
 All losses are computed in at least float32 (safe under bf16 autocast; float64 stays float64, as in
 the equivalence tests).

@@ -1,4 +1,4 @@
-"""Step 2 (translation) and the single-step variants, as recipes of one phase (PAPER.md).
+"""Step 2 (translation) and the single-step variants, as recipes of one phase (docs/method.md).
 
 ``ours`` step 2: restore only the noise emulators from step 1 (``train.init_from``), frozen; train
 ``g_xy`` and ``g_yx`` with one optimiser on ``L = L_cycle + L_identity`` (one backward):
