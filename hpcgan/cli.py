@@ -16,30 +16,31 @@ from hpcgan.log import get_logger, setup_logging
 
 log = get_logger("hpcgan")
 
-# commands besides the stages of hpcgan.stages (simulate ... evaluate, step1/step2 = train --step 1/2);
-# modules imported lazily so `hpcgan --help` stays fast
-COMMANDS = {"config": "hpcgan.cli", "train": "hpcgan.train.cli", "submit": "hpcgan.launch.submit"}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """``hpcgan <command> ...``: a stage of :data:`hpcgan.stages.STAGES` (chained with ``--after`` /
+    ``--result``) or another command of :data:`hpcgan.stages.COMMANDS`; ``--help`` lists them all."""
     from hpcgan import stages
 
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in {**COMMANDS, **stages.STAGES}:
-        known = ", ".join(dict.fromkeys(["config", *stages.STAGES, *COMMANDS]))
+    if not argv or argv[0] in ("-h", "--help") or argv[0] not in stages.COMMANDS:
         if argv and argv[0] not in ("-h", "--help"):
-            print(f"hpcgan: unknown command {argv[0]!r}; allowed: {known}", file=sys.stderr)
+            print(f"hpcgan: unknown command {argv[0]!r}; allowed: {', '.join(stages.COMMANDS)}", file=sys.stderr)
             return 2
-        print(f"usage: hpcgan <command> [--config FILE] [key.sub=value ...]\ncommands: {known}")
+        width = max(map(len, stages.COMMANDS))
+        print("usage: hpcgan <command> [--config FILE] [key.sub=value ...]\n\ncommands:")
+        for name, c in stages.COMMANDS.items():
+            print(f"  {name:<{width}}  {c.help}")
+        print("\n`hpcgan <command> --help` for its flags; docs/ for the details")
         return 0
     setup_logging()
     stage, rest = argv[0], argv[1:]
     try:
-        if stage == "config":
-            return config_main(rest)
         if stage in stages.STAGES:
             return stages.main(stage, rest)
-        return importlib.import_module(COMMANDS[stage]).main(rest)
+        cmd = stages.COMMANDS[stage]
+        return getattr(importlib.import_module(cmd.module), cmd.entry)(rest)
     except ConfigError as e:
         print(f"hpcgan {stage}: config error: {e}", file=sys.stderr)
         return 2
