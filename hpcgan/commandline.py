@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from hpcgan.config import ConfigError, Config, dump_config, load_config
+from hpcgan.config import Config, ConfigError, dump_config, load_config
 from hpcgan.log import get_logger
 
 log = get_logger("hpcgan")

@@ -12,10 +12,10 @@ import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.special import erf
 
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.config import load_config
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.evaluate.report import table
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 from tests.conftest import hpcgan_cmd, run_cmd

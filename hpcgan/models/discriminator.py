@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.kernels import highpass5x5
-from hpcgan.models.layers import ACM, ConvAct, GroupedLinear, LRELU_SLOPE, Pool, ch, init_weights
+from hpcgan.models.layers import ACM, LRELU_SLOPE, ConvAct, GroupedLinear, Pool, ch, init_weights
 from hpcgan.models.registry import register
 
 

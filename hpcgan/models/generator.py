@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from hpcgan.config.schema import DataCfg
 from hpcgan.config.geometry import Resize, generator_plan
+from hpcgan.config.schema import DataCfg
 from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 

@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.kernels import noise_synthesis, symmetrize_d4
-from hpcgan.models.layers import GroupedLinear, LRELU_SLOPE, ch
+from hpcgan.models.layers import LRELU_SLOPE, GroupedLinear, ch
 from hpcgan.models.registry import register
 
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from hpcgan.config.geometry import Resize
 from hpcgan.config.schema import DataCfg
 from hpcgan.models.generator import PAPER_XY, surveys
-from hpcgan.config.geometry import Resize
 from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights
 from hpcgan.models.registry import register
 

@@ -18,8 +18,9 @@ import sys
 from typing import Sequence
 
 from hpcgan.commandline import add_config_args, config_from_args
-from hpcgan.utils.stop_codes import EXIT_REQUEUE as EXIT_INTERRUPTED, stop_exit_code
 from hpcgan.io.checkpoint import CheckpointError
+from hpcgan.utils.stop_codes import EXIT_REQUEUE as EXIT_INTERRUPTED  # noqa: F401 (tests read it)
+from hpcgan.utils.stop_codes import stop_exit_code
 
 EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
 

@@ -17,8 +17,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from hpcgan.log import get_logger
 from hpcgan.io import checkpoint as ckpt
+from hpcgan.log import get_logger
 
 log = get_logger(__name__)
 

@@ -35,14 +35,13 @@ from typing import Any
 
 import torch
 
+from hpcgan.astro.photometry import aperture_weights
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES, Recipe
-from hpcgan.astro.photometry import aperture_weights
 from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
-
 
 DOMAINS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}

@@ -32,13 +32,13 @@ from typing import Any
 import torch
 
 import hpcgan.dist
+from hpcgan.config.geometry import check_networks
 from hpcgan.config.integrity import no_effect, resolve_auto
 from hpcgan.config.loader import dump_config, save_config
 from hpcgan.config.schema import Config
-from hpcgan.kernels.dispatch import impl_for
-from hpcgan.config.geometry import check_networks
-from hpcgan.log import get_logger, progress
 from hpcgan.io import checkpoint as ckpt
+from hpcgan.kernels.dispatch import impl_for
+from hpcgan.log import get_logger, progress
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
 from hpcgan.train.ne_calibration import calibrate_noise_emulators

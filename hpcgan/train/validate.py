@@ -21,10 +21,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
+from hpcgan.astro.transforms import from_model_space
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, seeing, stamps_to_model
-from hpcgan.astro.transforms import from_model_space
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.log import get_logger
 from hpcgan.models.residual import generate
 from hpcgan.train.losses import mse

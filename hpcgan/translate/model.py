@@ -23,14 +23,13 @@ import numpy as np
 import torch
 import yaml
 
-from hpcgan.config.loader import ConfigError
-from hpcgan.config.loader import build as build_config
-from hpcgan.config.loader import validate
-from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.astro.transforms import from_model_space
+from hpcgan.config.loader import ConfigError, validate
+from hpcgan.config.loader import build as build_config
+from hpcgan.config.schema import Config, SurveyCfg
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.models import build
 from hpcgan.models.residual import generate, generator_kwargs
-from hpcgan.io import checkpoint as ckpt
 
 # direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
 DIRECTIONS = {"x2y": ("x", "y", "g_xy", "ne_y", "xy"), "y2x": ("y", "x", "g_yx", "ne_x", "yx")}
