@@ -34,9 +34,11 @@ demo: setup
 	$(HPCGAN) evaluate -c demo --translations $(DEMO)/translate --baseline $(DEMO)/baseline --out $(DEMO)/eval; \
 	echo "[demo] done. Outputs under $(DEMO)/: sim/ (FITS stamps, noise-free twins, catalog.csv), shards/ (HDF5 + manifest.json), train/ (checkpoints, metrics.jsonl, samples/), translate/ and baseline/ (shards + manifest.json), eval/ (metrics.json, the table above, PNGs)"
 
+# ruff first (ruff.toml: pyflakes, import order; `ruff check --fix .` sorts imports), then pytest.
 # pytest exits 5 when it collects no test: that fails here, like any other non-zero exit.
 test: setup
 	@set -euo pipefail; cd $(CURDIR); \
+	$(PY) -m ruff check .; \
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests; rc=$$?; \
 	exit $$rc
 

@@ -24,7 +24,7 @@ setup(
         "tqdm>=4.60",  # progress bars (rank 0, TTY only)
     ],
     extras_require={
-        "dev": ["pytest>=7", "pytest-timeout>=2.1", "triton>=3.0"],
+        "dev": ["pytest>=7", "pytest-timeout>=2.1", "triton>=3.0", "ruff>=0.4"],
         "triton": ["triton>=3.0"],
     },
     entry_points={"console_scripts": ["hpcgan=hpcgan.cli:main"]},

@@ -51,6 +51,7 @@ def sparse_5gib(path: Path) -> None:
 def frame_10k(path: Path, n: int) -> list[tuple[float, float]]:
     """A 10k x 10k nanomaggy frame (TAN, north up) + IVAR, written by rows; object positions."""
     from astropy.io import fits
+
     from hpcgan.io.grid import grid_header
     h = grid_header(150.0, 2.0, n, SCALE)
     rng = np.random.default_rng(0)

@@ -62,8 +62,8 @@ def main(argv=None) -> int:
             print("benchmarks/kernels.py: no GPU; run with --smoke on CPU (TRITON_INTERPRET)", file=sys.stderr)
             return 2
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before hpcgan.kernels.triton_* are imported
-    from hpcgan.kernels import highpass5x5, noise_synthesis
     from hpcgan.kernels import _triton as tt
+    from hpcgan.kernels import highpass5x5, noise_synthesis
     highpass_ref = sys.modules["hpcgan.kernels.highpass"].highpass5x5_ref
     noise_ref = sys.modules["hpcgan.kernels.noise_synthesis"].noise_synthesis_ref
 

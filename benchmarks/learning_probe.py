@@ -21,9 +21,9 @@ from dataclasses import replace
 import numpy as np
 import torch
 
+from hpcgan.astro.photometry import aperture_weights
+from hpcgan.astro.transforms import d4_batch, random_d4_codes
 from hpcgan.config.schema import Config
-from hpcgan.data.transforms import d4_batch, random_d4_codes
-from hpcgan.evaluate.photometry import aperture_weights
 from hpcgan.models import build
 from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses

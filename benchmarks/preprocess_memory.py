@@ -33,6 +33,7 @@ WRAP = ("import json, resource, runpy, sys; from hpcgan.dist.comm import get_com
 
 def stamps(folder: Path, n: int, size: int, scale: float) -> list[Path]:
     from astropy.io import fits
+
     from hpcgan.io.grid import wcs_cards
     rng = np.random.default_rng(0)
     out = []

@@ -22,10 +22,10 @@ import argparse
 import numpy as np
 import torch
 
+from hpcgan.astro.noise_power import background_mask
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.config import load_config
 from hpcgan.data.shards import open_source, seeing, stamps_to_model
-from hpcgan.astro.noise_power import background_mask
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.models.residual import generate
 from hpcgan.translate.baseline import BaselineTranslator
 from hpcgan.translate.model import Translator
@@ -49,7 +49,7 @@ def seeing_share(pred: np.ndarray, truth: np.ndarray, fwhm: np.ndarray, scale: f
     nmad = lambda r: 1.4826 * np.median(np.abs(r - np.median(r)))  # noqa: E731
     cells = [f"as is {nmad(ratio):.4f}"]
     for name, cols in (("seeing", [fwhm]), ("size", [conc]), ("seeing + size", [fwhm, conc, fwhm * conc])):
-        a = np.c_[np.ones_like(ratio), *cols]
+        a = np.c_[(np.ones_like(ratio), *cols)]  # a tuple index: Python 3.10 has no star in []
         coef, *_ = np.linalg.lstsq(a, ratio, rcond=None)
         cells.append(f"after a fit on {name} {nmad(ratio - a @ coef):.4f}")
     print(f"{'  its 3-arcsec NMAD':34s} " + ", ".join(cells))

@@ -28,7 +28,6 @@ from hpcgan.config import load_config  # noqa: E402
 from hpcgan.train.step1 import NoisePhase  # noqa: E402
 from hpcgan.train.step2 import RECIPES, TranslationPhase  # noqa: E402
 
-
 PAPER_ITERS = 60000  # iterations per step of the paper's schedule: the projection column
 
 

@@ -27,11 +27,11 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpcgan.config import dump_config, load_config  # noqa: E402
+from hpcgan.dist.comm import Comm  # noqa: E402
+from hpcgan.io import checkpoint as ckpt  # noqa: E402
 from hpcgan.models import build  # noqa: E402
-from hpcgan.train import checkpoint as ckpt  # noqa: E402
 from hpcgan.translate.model import Translator  # noqa: E402
 from hpcgan.translate.run import run  # noqa: E402
-from hpcgan.dist.comm import Comm  # noqa: E402
 
 
 def make_checkpoint(root: Path, width: float) -> Path:

@@ -23,10 +23,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from translate import make_shard  # noqa: E402  (benchmarks/translate.py)
+
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.dist.comm import Comm  # noqa: E402
 from hpcgan.translate.run import run  # noqa: E402
-from translate import make_shard  # noqa: E402  (benchmarks/translate.py)
 
 
 def once(tmp: Path, setting: str, noise: bool, batch: int) -> tuple[int, float]:

@@ -2,7 +2,7 @@
 # Build Horovod 0.28.1 from its PyPI sdist against the venv's torch and Debian's Open MPI, cache the
 # wheel outside the repository, install it, verify it. Re-running installs from the cache (seconds).
 #
-# Why a build recipe at all (../shared/NOTES.md, PITFALLS.md section 1): 0.28.1 (2023) is the last
+# Why a build recipe at all (horovod #3998, #3996, #4014; docs/distributed.md): 0.28.1 (2023) is the last
 # release; its sdist compiles with C++14 while torch>=2.1 headers need C++17 (fixed upstream only on
 # master), and PyPI's cmake 4.x rejects the bundled gloo. So: download the sdist, patch
 # CMAKE_CXX_STANDARD 14 -> 17 in CMakeLists.txt and horovod/torch/CMakeLists.txt, build with Debian's

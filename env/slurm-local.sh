@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A one-node SLURM cluster on localhost, for tests and for trying the jobs/ templates without a cluster.
-# Recipe verified in ../shared/NOTES.md: munged, slurmctld and slurmd with a generated slurm.conf in a
+# Recipe (verified on the project's test machine): munged, slurmctld and slurmd with a generated slurm.conf in a
 # private temp dir (state, spool, pids, logs), free ports, CPUs/RealMemory from this machine.
 #
 #   bash env/slurm-local.sh start     # prints: export SLURM_CONF=/tmp/hpcgan-slurm.XXXX/slurm.conf

@@ -60,8 +60,7 @@ def _train_dir(cfg: Config, a: argparse.Namespace) -> Path:
 
 
 def _train_extra(out: Path) -> dict:
-    from hpcgan.train.checkpoint import latest
-    from hpcgan.translate.model import checkpoint_sha256
+    from hpcgan.io.checkpoint import checkpoint_sha256, latest
 
     ck = latest(out)
     return {"checkpoint": str(ck), "checkpoint_sha256": checkpoint_sha256(ck)} if ck else {}
@@ -106,10 +105,11 @@ class Stage:
     extra: Callable[[Path], dict] = lambda out: {}
     reads: Callable[[Done], list[str]] = lambda done: []
     in_chain: bool = True  # in the default chain (CHAIN)
+    help: str = ""  # one line, for `hpcgan --help`
 
     def parse(self, argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
-        from hpcgan.cli import add_config_args, config_from_args
+        from hpcgan.commandline import add_config_args, config_from_args
 
         flags = getattr(importlib.import_module(self.module), self.flags, {})
         p = argparse.ArgumentParser(prog=f"hpcgan {self.name}", add_help=False, allow_abbrev=False)
@@ -139,37 +139,58 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    # render a simulated SDSS/CFHT survey pair with ground truth
     Stage("simulate", "hpcgan.simulate.cli", flags="FLAG_KEYS",
-          out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")}),
-    # pair two real survey catalogs by position into the catalog preprocess reads; not in the default chain
-    Stage("match", "hpcgan.io.match", out_dir=lambda cfg, a: Path(cfg.match.out),
-          extra=lambda out: {"catalog": str(out / "catalog.csv")}, in_chain=False),
-    # FITS stamps -> per-rank HDF5 shards
+          out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")},
+          help="render a simulated SDSS/CFHT survey pair with ground truth (FITS stamps + catalog.csv)"),
+    Stage("match", "hpcgan.match.cli", out_dir=lambda cfg, a: Path(cfg.match.out),
+          extra=lambda out: {"catalog": str(out / "catalog.csv")}, in_chain=False,
+          help="pair two real survey catalogs by position into the catalog preprocess reads (not in the chain)"),
     Stage("preprocess", "preprocess.cli",
           out_dir=lambda cfg, a: Path(cfg.preprocess.out),
           reads=lambda done: [_quoted("preprocess.catalog", done[s].extra["catalog"])
-                              for s in ("match", "simulate") if s in done][:1]),
-    # training step 1 (noise emulators; a single-step variant's only step)
+                              for s in ("match", "simulate") if s in done][:1],
+          help="FITS stamps or survey frames -> per-rank HDF5 shards (MPI), bad inputs quarantined"),
     Stage("step1", "hpcgan.train.cli",
           fixed=("train.step=1",), out_dir=_train_dir, extra=_train_extra,
-          reads=lambda done: _shards(done, "data.shards")),
-    # training step 2 (generators, from step 1's noise emulators)
+          reads=lambda done: _shards(done, "data.shards"),
+          help="training step 1: noise emulators (a single-step variant's only step); = train --step 1"),
     Stage("step2", "hpcgan.train.cli",
           fixed=("train.step=2",), out_dir=_train_dir, extra=_train_extra,
-          reads=_reads_step2),
-    # bulk translation with the trained checkpoint
+          reads=_reads_step2,
+          help="training step 2: generators, from step 1's noise emulators; = train --step 2"),
     Stage("translate", "hpcgan.translate.cli",
           out_dir=lambda cfg, a: Path(cfg.translate.out), extra=_translate_extra,
-          reads=lambda done: _shards(done, "translate.shards") + _last_checkpoint(done)),
-    # score the translation (metrics.json, figures)
+          reads=lambda done: _shards(done, "translate.shards") + _last_checkpoint(done),
+          help="bulk translation of shards with the trained checkpoint (FITS + HDF5 out)"),
     Stage("evaluate", "hpcgan.evaluate.cli",
           out_dir=lambda cfg, a: Path(cfg.evaluate.out),
-          extra=lambda out: {"metrics": str(out / "metrics.json")}, reads=_reads_evaluate),
-    # is the job wired right (ranks, gradients, bandwidth); not in the default chain
-    Stage("check", "hpcgan.launch.check", in_chain=False),
+          extra=lambda out: {"metrics": str(out / "metrics.json")}, reads=_reads_evaluate,
+          help="score the translation against truth and real counterparts (metrics.json, figures)"),
+    Stage("check", "hpcgan.launch.check", in_chain=False,
+          help="is the job wired right: ranks, gradients, bandwidth (not in the chain)"),
 )}
 CHAIN = tuple(name for name, s in STAGES.items() if s.in_chain)
+
+
+@dataclass(frozen=True)
+class Command:
+    """A command of ``hpcgan`` besides the stages: ``entry(argv) -> int`` of ``module`` (imported lazily,
+    so ``hpcgan --help`` stays fast)."""
+
+    name: str
+    module: str
+    help: str
+    entry: str = "main"
+
+
+# every command of `hpcgan`, in the order `hpcgan --help` lists them: the stages, and these
+COMMANDS: dict[str, Stage | Command] = {
+    "config": Command("config", "hpcgan.cli", "print the resolved configuration (YAML)", entry="config_main"),
+    **STAGES,
+    "train": Command("train", "hpcgan.train.cli", "training, the step from --step N or train.step (alias: step1, step2)"),
+    "submit": Command("submit", "hpcgan.launch.submit",
+                      "submit stages as SLURM jobs (or run them locally) through submitit, chained"),
+}
 
 
 def read_results(path: str | Path | None) -> dict[str, StageResult]:

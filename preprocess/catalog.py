@@ -22,8 +22,8 @@ from typing import Iterator
 import numpy as np
 
 from hpcgan.io import reasons as R
-from hpcgan.io.reasons import CatalogError
 from hpcgan.io.fileio import FileProblem, regular_fd
+from hpcgan.io.reasons import CatalogError
 from hpcgan.io.shard_writer import Job, Row, quarantine_entry
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")  # *-truth: noise-free twins

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
 from hpcgan.log import setup_logging
 
 FLAGS = {"catalog": "preprocess.catalog", "out": "preprocess.out", "data_root": "preprocess.data_root",

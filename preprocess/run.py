@@ -24,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 import hpcgan
+from hpcgan.astro.transforms import to_model_space
 from hpcgan.config.loader import to_dict
 from hpcgan.config.schema import Config
-from hpcgan.data.transforms import to_model_space
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.io.open_fits import ReadLimits
 from hpcgan.io.shard_writer import Job, JobPart, SurveyOut, bytes_needed, read_batches, write_manifest

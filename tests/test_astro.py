@@ -9,9 +9,9 @@ import torch
 
 from hpcgan.astro.denoise import max_scales, starlet, starlet_denoise
 from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, radial_ratio, synthesize
+from hpcgan.astro.photometry import aperture_fluxes
 from hpcgan.astro.psf import PsfModel, matching_kernel
 from hpcgan.config import load_config
-from hpcgan.evaluate.photometry import aperture_fluxes
 from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
 

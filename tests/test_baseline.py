@@ -11,8 +11,14 @@ from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.special import erf
 
 from hpcgan.config import load_config
-from hpcgan.models.baseline import (FWHM_TO_SIGMA, PhysicalBaseline, area_matrix, baseline_from_config,
-                                    bicubic_matrix, nominal_seeing)
+from hpcgan.models.baseline import (
+    FWHM_TO_SIGMA,
+    PhysicalBaseline,
+    area_matrix,
+    baseline_from_config,
+    bicubic_matrix,
+    nominal_seeing,
+)
 
 CFG = load_config(["default"])
 DIRS = {"x2y": (CFG.data.x, CFG.data.y), "y2x": (CFG.data.y, CFG.data.x)}

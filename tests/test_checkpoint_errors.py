@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.train.trainer import run, train
 from hpcgan.translate.model import Translator
 from tests.conftest import hpcgan_cmd, run_cmd

@@ -6,7 +6,7 @@ import argparse
 import pytest
 
 from hpcgan import cli
-from hpcgan.config import ConfigError, Config, config_hash, dump_config, load_config, parse_override
+from hpcgan.config import Config, ConfigError, config_hash, dump_config, load_config, parse_override
 from hpcgan.config.loader import CONFIG_DIR, resolve_path
 from tests.conftest import hpcgan_cmd, run_cmd
 

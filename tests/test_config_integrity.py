@@ -16,12 +16,12 @@ from hpcgan.config.integrity import MAY_CHANGE_ON_RESUME, no_effect, resolve_aut
 from hpcgan.config.loader import ConfigError, to_dict
 from hpcgan.config.schema import MODEL_NAMES, ModelCfg, TrainCfg
 from hpcgan.config.variants import RECIPES
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.kernels.dispatch import triton_available
 from hpcgan.log import progress
-from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.trainer import run
-from tests.tiny_data import TINY as TINY_DATA
 from tests.test_train import streams_for
+from tests.tiny_data import TINY as TINY_DATA
 
 TINY = [*TINY_DATA, "dist.backend=auto", "train.device=auto", "kernels.impl=auto"]
 # what auto resolves to here: (device, kernels)

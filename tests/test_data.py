@@ -6,8 +6,17 @@ import pytest
 import torch
 
 from hpcgan.config.schema import DataCfg, SurveyCfg
-from hpcgan.data import (TrainStreams, d4, d4_batch, d4_inverse, from_model_space,
-                         inverse_pixel_transform, pixel_transform, rank_range, to_model_space)
+from hpcgan.data import (
+    TrainStreams,
+    d4,
+    d4_batch,
+    d4_inverse,
+    from_model_space,
+    inverse_pixel_transform,
+    pixel_transform,
+    rank_range,
+    to_model_space,
+)
 
 SMALL = DataCfg(x=SurveyCfg(stamp_size=8), y=SurveyCfg(name="cfht", stamp_size=20, flux_scale=0.001), batch_size=4)
 

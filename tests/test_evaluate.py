@@ -11,13 +11,13 @@ import h5py
 import numpy as np
 import pytest
 
+from hpcgan.astro.photometry import bias_nmad, curve_of_growth
 from hpcgan.config import load_config
+from hpcgan.dist.comm import Comm
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.photometry import bias_nmad, curve_of_growth
 from hpcgan.evaluate.shapes import half_light_radius
 from hpcgan.translate.run import run as translate
-from hpcgan.dist.comm import Comm
 from tests.conftest import hpcgan_cmd, run_cmd
 from tests.test_translate import tcfg, tiny_run
 

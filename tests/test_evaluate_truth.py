@@ -12,10 +12,10 @@ import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.special import erf
 
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 from hpcgan.config import load_config
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.evaluate.report import table
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 from tests.conftest import hpcgan_cmd, run_cmd
@@ -224,7 +224,7 @@ def test_noise_and_colour_metrics_known_answers(data, tmp_path):
 
 
 def test_colour_stats_leave_out_non_positive_fluxes():
-    from hpcgan.evaluate.photometry import colour_stats
+    from hpcgan.astro.photometry import colour_stats
 
     f = np.array([[1.0, 1.0], [2.0, 1.0], [-1.0, 1.0]])
     t = np.array([[1.0, 1.0], [1.0, 1.0], [1.0, 1.0]])

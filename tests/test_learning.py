@@ -109,7 +109,7 @@ def test_each_stamps_seeing_reaches_the_matching_kernel(tmp_path):
     """model.residual_kernel: the shards' per-stamp psf_fwhm flows through the training batches into
     both generators (the seeing kernel K1 only gets a gradient where s = fwhm / nominal - 1 != 0), and
     the checkpoint translates with it."""
-    from hpcgan.train import checkpoint as ckpt
+    from hpcgan.io import checkpoint as ckpt
 
     shards = make_shards(tmp_path / "shards", seeing_jitter=0.3)
     cfg = cfg_for(tmp_path, shards, "model.generator=residual", "model.residual_kernel=5", "model.bias_init=0",
@@ -142,9 +142,9 @@ def test_step1_moves_the_noise_emulator_toward_the_survey_noise(tmp_path):
     """From the paper's initialisation (the NE adds noise ~10x the tiny SDSS set's in model space), 40
     iterations of step 1 bring each domain's emulated noise std closer to the real stamps' sky sigma."""
     from hpcgan.astro.noise_power import sky_sigma
-    from hpcgan.models.registry import build
-    from hpcgan.train import checkpoint as ckpt
     from hpcgan.data.shards import open_source, stamps_to_model
+    from hpcgan.io import checkpoint as ckpt
+    from hpcgan.models.registry import build
 
     shards = make_shards(tmp_path / "shards", n_train=16)
     cfg = cfg_for(tmp_path, shards, "train.step=1", "train.variant=ours", "train.iters=40", "train.lr=2e-3",

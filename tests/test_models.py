@@ -5,17 +5,16 @@ Run with kernels impl ``torch`` (the reference); the kernels engineer reruns wit
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from dataclasses import replace
-
+from hpcgan.config.geometry import Resize, generator_plan, plan
 from hpcgan.config.schema import DataCfg, ModelCfg
 from hpcgan.kernels import HIGHPASS_5X5
 from hpcgan.models import build, count_params, known, register
-from hpcgan.models.geometry import Resize, generator_plan, plan
 from hpcgan.models.layers import Pool, symmetric_pad
 from hpcgan.train.trainer import check_train_config
 
@@ -266,8 +265,8 @@ def test_out_activation_linear_drops_only_the_last_lrelu(kind, kw):
 def test_residual_generator_starts_at_the_baseline(direction, body):
     from dataclasses import replace
 
+    from hpcgan.astro.transforms import from_model_space, to_model_space
     from hpcgan.config.schema import DataCfg
-    from hpcgan.data.transforms import from_model_space, to_model_space
     from hpcgan.models.baseline import PhysicalBaseline
 
     data = DataCfg()
@@ -339,8 +338,8 @@ def test_matching_kernel_learns_the_seeing_dependence():
 
     from scipy.special import erf
 
+    from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad
     from hpcgan.config.schema import DataCfg
-    from hpcgan.evaluate.photometry import aperture_fluxes, aperture_weights, bias_nmad
     from hpcgan.models.baseline import PhysicalBaseline
     from hpcgan.models.residual import MatchingKernel
     from hpcgan.train.losses import aperture_flux_loss

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from hpcgan.config import load_config
 from hpcgan.astro.noise_power import sky_sigma
+from hpcgan.config import load_config
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.models import build
 from hpcgan.models.noise_emulator import NoiseEmulator
-from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.trainer import train
 from hpcgan.train.validate import load_split
 from tests.test_learning import make_shards

@@ -12,7 +12,8 @@ import pytest
 
 from hpcgan.launch import record
 from hpcgan.launch.record import EXIT_NO_RECORD, check, snapshot
-from hpcgan.launch.requeue import EXIT_TERMINATED, should_requeue, stop_exit_code
+from hpcgan.launch.requeue import should_requeue
+from hpcgan.utils.stop_codes import EXIT_TERMINATED, stop_exit_code
 from tests.conftest import run_cmd
 
 
@@ -120,10 +121,10 @@ def test_trainer_exits_143_on_sigterm(tmp_path, monkeypatch):
     """The real trainer: SIGTERM mid-run saves a checkpoint and exits 143 (not 75), so no launcher
     requeues it; the same command then resumes to the end (exit 0)."""
     import hpcgan.data.streams as ds
-    from hpcgan.train import checkpoint as ckpt
+    from hpcgan.data.streams import TrainStreams
+    from hpcgan.io import checkpoint as ckpt
     from hpcgan.train import cli as train_cli
     from tests.tiny_data import TINY, arrays
-    from hpcgan.data.streams import TrainStreams
 
     class TermAt:
         def __init__(self, inner):

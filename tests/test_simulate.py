@@ -10,15 +10,15 @@ import pytest
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from hpcgan.astro.noise_power import sky_noise
+from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden
+from hpcgan.astro.surveys import survey_pair
 from hpcgan.cli import main as hpcgan_main
 from hpcgan.config import load_config
 from hpcgan.simulate.catalog import read_catalog
 from hpcgan.simulate.galaxies import sample_mag, sample_scene
-from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden
-from hpcgan.astro.noise_power import sky_noise
 from hpcgan.simulate.render import make_psf
 from hpcgan.simulate.run import run
-from hpcgan.astro.surveys import survey_pair
 from tests.conftest import hpcgan_cmd, mpirun_cmd, run_cmd
 
 BANDS = ("u", "g", "r", "i", "z")

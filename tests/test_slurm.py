@@ -182,7 +182,7 @@ def test_sigterm_to_the_steps_is_never_requeued(slurm, tmp_path):
 source "$HPCGAN_ROOT/jobs/lib.sh"
 hpcgan_srun python -c "
 import signal, sys, time
-from hpcgan.launch.requeue import stop_exit_code
+from hpcgan.utils.stop_codes import stop_exit_code
 signal.signal(signal.SIGTERM, lambda *a: sys.exit(stop_exit_code('SIGTERM')))  # the trainer: checkpoint, exit
 open('{tmp_path}/started', 'w').write('1')
 time.sleep(120); sys.exit(3)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.train import cli as train_cli
 from hpcgan.train import trainer
 from hpcgan.train.guard import NonFiniteError, nonfinite_keys, nonfinite_tensors
@@ -160,8 +160,8 @@ def test_two_ranks_stop_together_with_exit_65(tmp_path):
 def test_second_training_on_the_same_run_dir_is_refused(tmp_path):
     """Two runs training into one run dir would overwrite each other's checkpoints: the second one
     refuses with one line (exit 2) before writing anything."""
-    from tests.conftest import hpcgan_cmd
     from hpcgan.utils.lock import EXIT_LOCKED, acquire, release
+    from tests.conftest import hpcgan_cmd
 
     rd = tmp_path / "run"
     acquire(rd, "test")

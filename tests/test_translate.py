@@ -15,13 +15,13 @@ import torch
 from astropy.io import fits
 from astropy.wcs import WCS
 
+from hpcgan.astro.transforms import to_model_space
 from hpcgan.config import load_config
 from hpcgan.data.shards import open_source, stamps_to_model
-from hpcgan.data.transforms import to_model_space
-from hpcgan.train import checkpoint as ckpt
+from hpcgan.dist.comm import Comm
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.translate import Translator, noise_seed
 from hpcgan.translate.run import run
-from hpcgan.dist.comm import Comm
 from tests.conftest import hpcgan_cmd, mpirun_cmd, run_cmd
 
 GEOM = ["data.x.stamp_size=16", "data.y.stamp_size=40"]

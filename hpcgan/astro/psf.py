@@ -11,10 +11,9 @@ same grid: ``source (x) kernel = target``. Where the target is sharper (a deconv
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import lru_cache
-
-import math
 
 import galsim
 import numpy as np

@@ -14,15 +14,13 @@ from typing import Any, Iterable, Literal, Union
 
 import yaml
 
+from hpcgan.config.errors import ConfigError
+from hpcgan.config.geometry import check_networks
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES
 from hpcgan.utils.atomic import digest
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "configs"
-
-
-class ConfigError(ValueError):
-    """A bad configuration value or key; the message names the key and the allowed values."""
 
 
 def resolve_path(name: str | Path) -> Path:
@@ -204,8 +202,6 @@ def validate(cfg: Config) -> Config:
         s = getattr(cfg.data, side)
         if len(set(s.bands)) != len(s.bands):
             raise ConfigError(f"data.{side}.bands: duplicate band in {list(s.bands)}")
-    from hpcgan.models.geometry import check_networks  # lazy: hpcgan.models imports this module
-
     check_networks(cfg)  # bands and stamp sizes the networks can map (docs/models.md, "Geometry")
     k = cfg.model.residual_kernel
     if k and (k < 3 or k % 2 == 0):

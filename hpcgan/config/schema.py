@@ -1,6 +1,6 @@
 """Typed configuration schema: one frozen dataclass per section.
 
-Every knob of every stage lives here, with the paper's value as default (see ../shared/PAPER.md).
+Every knob of every stage lives here, with the paper's value as default (see docs/method.md).
 Constraints are declared beside each field (``choices`` through ``Literal``, ``min``/``max`` through
 ``field(metadata=...)``) so the loader can name the key and what is allowed when a value is wrong.
 """

@@ -4,7 +4,7 @@ A *source* is one survey/split seen as a single indexable sequence of stamps ``(
 (float32, axis order band, y, x): the shards ``part-0-of-R.h5 ... part-(R-1)-of-R.h5`` concatenated
 in rank order, which is the catalog order for paired splits in both surveys (docs/formats.md).
 
-HDF5 notes (../shared/PITFALLS.md section 5):
+HDF5 notes (pytorch #11929, h5py #1101, #712):
 - files are opened lazily, on first read, in the process that reads (so DataLoader workers forked
   after construction each open their own handle; a handle is never pickled);
 - read-only opens pass ``locking=False`` (same effect as ``HDF5_USE_FILE_LOCKING=FALSE``: Lustre/NFS
@@ -30,7 +30,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from hpcgan.data.transforms import from_model_space, to_model_space
+from hpcgan.astro.transforms import from_model_space, to_model_space
 
 _PART = re.compile(r"part-(\d+)-of-(\d+)\.h5$")
 

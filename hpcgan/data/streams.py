@@ -29,9 +29,9 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
+from hpcgan.astro.transforms import d4, random_d4_codes
 from hpcgan.config.schema import DataCfg, SurveyCfg
 from hpcgan.data.shards import ArraySource, ShardSource, open_source, rank_range, seeing, stamps_to_model
-from hpcgan.data.transforms import d4, random_d4_codes
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)

@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.dist.env import LaunchEnv, detect
 
-__all__ = ["BACKENDS", "Comm", "Dist", "DistInfo", "LaunchEnv", "clip_grad", "detect", "get_comm", "init",
+__all__ = ["BACKENDS", "Comm", "Dist", "LaunchEnv", "clip_grad", "detect", "get_comm", "init",
            "local_rank_from_env", "named"]
 
 BACKENDS = ("auto", "horovod", "torch", "none")
-_TORCH_NAMES = ("Dist", "DistInfo", "clip_grad", "named")  # hpcgan.dist.base (imports torch)
+_TORCH_NAMES = ("Dist", "clip_grad", "named")  # hpcgan.dist.base (imports torch)
 
 
 def __getattr__(name: str) -> Any:
@@ -72,13 +72,13 @@ def init(backend: Any = "none", timeout_s: float = 60.0, *, fp16_compression: bo
             backend = "horovod"
         else:
             backend = "torch"
-    from hpcgan.dist.base import Dist, DistInfo
+    from hpcgan.dist.base import Dist
 
     if backend == "none":
         if env.size > 1:
             raise RuntimeError(f"dist.backend: 'none' but the launcher ({env.launcher}) started {env.size} ranks; "
                                "allowed for multi-rank runs: auto, horovod, torch")
-        return Dist(DistInfo(0, 1, 0, 1, "none", env.launcher), timeout_s)
+        return Dist(LaunchEnv(env.launcher), timeout_s)
     from hpcgan.log import setup_logging
 
     if backend == "horovod":

@@ -2,29 +2,19 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from hpcgan.dist import failure
-
-
-@dataclass(frozen=True)
-class DistInfo:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-    local_size: int = 1
-    backend: str = "none"
-    launcher: str = "none"
+from hpcgan.dist.env import LaunchEnv
 
 
 def named(prefix: str, module: torch.nn.Module) -> list[tuple[str, torch.nn.Parameter]]:
     """``module.named_parameters()`` prefixed with the network's name (``g_ab.enc.0.weight``).
 
     Horovod keys its collectives by these names: two networks with the same architecture have the
-    same bare names, and two DistributedOptimizers with clashing names fail (PITFALLS section 1).
+    same bare names, and two DistributedOptimizers with clashing names fail (horovod #784, #2559, #3077).
     """
     if not prefix or "." in prefix:
         raise ValueError(f"network prefix must be a non-empty name without dots, got {prefix!r}")
@@ -34,7 +24,7 @@ def named(prefix: str, module: torch.nn.Module) -> list[tuple[str, torch.nn.Para
 class Dist:
     """Single-process implementation; multi-process backends subclass it."""
 
-    def __init__(self, info: DistInfo, timeout_s: float = 60.0):
+    def __init__(self, info: LaunchEnv, timeout_s: float = 60.0):
         self.info = info
         self.timeout_s = timeout_s
         self._names: dict[str, int] = {}  # parameter name -> id(optimizer), over every wrapped optimiser

@@ -30,6 +30,8 @@ DEFAULT_PORT = 29500
 
 @dataclass(frozen=True)
 class LaunchEnv:
+    """Who this process is in the job (from :func:`detect`) and, once :func:`hpcgan.dist.init` chose
+    one, the backend its collectives use (``Dist.info``)."""
     launcher: str = "none"  # none | mpirun | torchrun | srun
     rank: int = 0
     size: int = 1
@@ -38,6 +40,7 @@ class LaunchEnv:
     master_addr: Optional[str] = None
     master_port: Optional[int] = None
     job_id: Optional[str] = None
+    backend: str = "none"  # none | horovod | torch: set by hpcgan.dist.init, never by detect
 
 
 def expand_tasks_per_node(spec: str) -> list[int]:

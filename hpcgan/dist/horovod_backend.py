@@ -1,6 +1,6 @@
 """Horovod backend (MPI): one ``hvd.DistributedOptimizer`` per optimiser.
 
-Rules it follows (PITFALLS section 1, horovod/torch/optimizer.py of 0.28.1):
+Rules it follows (horovod/torch/optimizer.py of 0.28.1 and horovod #784, #1417, #1099, #2497, #2805, #708):
 
 * Every optimiser is wrapped with ``named_parameters`` prefixed per network (``g_ab.…``, ``d_x.…``),
   unique over all optimisers (checked in :meth:`Dist._register_names`): Horovod keys collectives by name.
@@ -28,12 +28,13 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import replace
 from typing import Any, Iterable, Sequence
 
 import torch
 
 from hpcgan.dist import failure
-from hpcgan.dist.base import Dist, DistInfo, clip_grad
+from hpcgan.dist.base import Dist, clip_grad
 from hpcgan.dist.env import LaunchEnv
 from hpcgan.dist.layout import land, wire
 from hpcgan.log import get_logger
@@ -98,8 +99,8 @@ class HorovodDist(Dist):
         if env.size > 1 and hvd.size() != env.size:
             raise RuntimeError(f"horovod sees {hvd.size()} rank(s) but the launcher ({env.launcher}) started "
                                f"{env.size}: under SLURM use `srun --mpi=pmix` (MPI needs PMI to wire ranks)")
-        super().__init__(DistInfo(hvd.rank(), hvd.size(), hvd.local_rank(), hvd.local_size(), "horovod",
-                                  env.launcher), timeout_s)
+        super().__init__(replace(env, rank=hvd.rank(), size=hvd.size(), local_rank=hvd.local_rank(),
+                                 local_size=hvd.local_size(), backend="horovod"), timeout_s)
         self.hvd = hvd
         self._n_bcast_obj = 0
         self.compression = hvd.Compression.fp16 if fp16_compression else hvd.Compression.none

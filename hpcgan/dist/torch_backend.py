@@ -6,7 +6,7 @@ noise emulators, autoencoders) in which each network is called several times per
 networks are frozen and some optimisers not stepped at all. DDP allreduces on every backward of a
 wrapped module (so G's backward through D would allreduce D's gradients that nobody uses), needs
 ``find_unused_parameters`` for the phases, and broadcasts buffers on every forward (the in-place
-error with two D calls, PITFALLS section 4). Averaging at step time communicates exactly the
+error with two D calls, pytorch #22095). Averaging at step time communicates exactly the
 gradients that are applied, once, whatever the phase structure; the cost is no overlap of
 communication with backward, small for these networks (see docs/scaling.md).
 """
@@ -18,13 +18,14 @@ import gc
 import math
 import os
 import socket
+from dataclasses import replace
 from typing import Any, Iterable
 
 import torch
 import torch.distributed as tdist
 
 from hpcgan.dist import failure
-from hpcgan.dist.base import Dist, DistInfo, clip_grad
+from hpcgan.dist.base import Dist, clip_grad
 from hpcgan.dist.env import LaunchEnv
 from hpcgan.dist.layout import land, wire
 from hpcgan.log import get_logger
@@ -80,8 +81,7 @@ class TorchDist(Dist):
             os.environ.setdefault("TORCH_NCCL_ASYNC_ERROR_HANDLING", "1")  # a timed-out NCCL op aborts
         tdist.init_process_group(pg_backend, init_method="env://", rank=env.rank, world_size=env.size,
                                  timeout=datetime.timedelta(seconds=timeout_s))
-        super().__init__(DistInfo(env.rank, env.size, env.local_rank, env.local_size, "torch", env.launcher),
-                         timeout_s)
+        super().__init__(replace(env, backend="torch"), timeout_s)
         self.pg_backend = pg_backend
         self.fp16_compression = fp16_compression
         self._comm_device = torch.device("cuda", torch.cuda.current_device()) if use_cuda else torch.device("cpu")

@@ -5,7 +5,7 @@ set), ``masks`` (masked pixels left out, and counted), ``run`` (inputs, matching
 ``plots`` (matplotlib PNGs), ``report`` (the table).
 
     from hpcgan.evaluate import evaluate, metrics
-    from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
+    from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
 """
 from hpcgan.evaluate import metrics
 

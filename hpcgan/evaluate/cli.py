@@ -14,7 +14,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
 
 FLAGS = {"translations": "evaluate.translations", "baseline": "evaluate.baseline", "out": "evaluate.out", "shards": "evaluate.shards",
          "catalog": "evaluate.catalog", "realisation": "evaluate.realisation"}

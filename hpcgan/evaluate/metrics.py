@@ -3,7 +3,7 @@
 Axis order: a stack of images is ``(N, C, H, W)`` (object, band, y, x); pixel values are in the target
 survey's units. Every function is a pure function of its inputs (or, for :class:`FourierStack`, of the
 batches added). On identical inputs every score is perfect: KS distance 0, power ratios 1, MSE 0
-(tested). Apertures and ratio statistics: :mod:`hpcgan.evaluate.photometry`; sizes and shapes:
+(tested). Apertures and ratio statistics: :mod:`hpcgan.astro.photometry`; sizes and shapes:
 :mod:`hpcgan.evaluate.shapes`; noise: :mod:`hpcgan.evaluate.noise`.
 """
 from __future__ import annotations

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpcgan.data.transforms import to_model_space
+from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats
+from hpcgan.astro.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate.noise import BackgroundSample, background_sigma
-from hpcgan.evaluate.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"

@@ -16,7 +16,7 @@
 - :mod:`hpcgan.io.units`: the input's calibration (header cards) -> the survey's model units.
 - :mod:`hpcgan.io.resample`: flux-conserving resampling of an image with a WCS onto a model grid.
 - :mod:`hpcgan.io.hdus`: which HDU names mean image, ivar, variance, weight, mask.
-- :mod:`hpcgan.io.match`: cross-matching two survey catalogs (``hpcgan match``).
+- :mod:`hpcgan.io.checkpoint`: training checkpoints (atomic, checksummed), written by train, read by translate.
 - :mod:`hpcgan.io.mask_bits`: the per-pixel mask bits (outside, masked, NaN/Inf, filled) and their regridding.
 - :mod:`hpcgan.io.stamp_policy`: masked-core check, sky check/subtract and fill of a stamp (``preprocess.fill/sky``).
 - :mod:`hpcgan.io.sky`: background level and sigma of stamps (sigma_clipped_stats) and frames (Background2D).

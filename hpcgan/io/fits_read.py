@@ -5,7 +5,7 @@ reads the whole file with one ``read`` and parses the 2880-byte header blocks it
 file instead of a few ms for ``astropy.io.fits.open``). It handles what survey stamps use: primary
 and ``IMAGE`` extensions, BITPIX 8/16/32/64/-32/-64, BSCALE/BZERO, BLANK on integer data, any
 NAXIS. Tile-compressed images and random groups go to astropy, opened with ``memmap=False``
-inside ``with`` so no file handle outlives the call (../shared/PITFALLS.md 6); any exception astropy
+inside ``with`` so no file handle outlives the call (astropy #4196, #3827: a memmap holds its handle after close); any exception astropy
 raises becomes a :class:`FitsError`.
 
 The fast path trusts no card: BITPIX, NAXIS, NAXISn, PCOUNT, GCOUNT, BSCALE, BZERO and BLANK are

@@ -38,12 +38,12 @@ import numpy as np
 
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io import reasons as R
-from hpcgan.io.reasons import CatalogError
 from hpcgan.io.grid import grid_text
-from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, is_role
+from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.mask_bits import complete, pixel_bits
 from hpcgan.io.pixel_range import range_problem
+from hpcgan.io.reasons import CatalogError
 from hpcgan.io.resample import resample, resample_bits
 from hpcgan.io.shard_writer import Job, Row
 from hpcgan.io.sky import judge_frame, level_at

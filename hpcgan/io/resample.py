@@ -29,10 +29,9 @@ from __future__ import annotations
 
 import math
 import warnings
-
-import numpy as np
 from copy import deepcopy
 
+import numpy as np
 from astropy.nddata import NoOverlapError
 from astropy.nddata.utils import overlap_slices
 from astropy.wcs import WCS, Sip

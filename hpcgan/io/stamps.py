@@ -38,11 +38,11 @@ import numpy as np
 from hpcgan.io import reasons as R
 from hpcgan.io.fileio import FileProblem
 from hpcgan.io.fits_read import FitsError, Hdu
-from hpcgan.io.open_fits import ReadLimits, load_hdus
 from hpcgan.io.grid import grid_text, grid_wcs, header_wcs, model_centre, on_grid, same_centre
 from hpcgan.io.hdus import IMAGE_NAMES, IVAR_NAMES, MASK_NAMES, VAR_NAMES, WEIGHT_NAMES, is_role
 from hpcgan.io.header_cards import inherit, searched
 from hpcgan.io.mask_bits import complete, pixel_bits
+from hpcgan.io.open_fits import ReadLimits, load_hdus
 from hpcgan.io.pixel_range import range_problem
 from hpcgan.io.sections import BitsSection, HduSection, IvarSection
 from hpcgan.io.units import UnitsError, to_model_factor

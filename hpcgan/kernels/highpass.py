@@ -6,7 +6,7 @@ import torch.nn.functional as F
 
 from hpcgan.kernels.dispatch import resolve_impl
 
-# PAPER.md: the unnormalised high-pass kernel (symmetric, sums to 0).
+# docs/method.md: the unnormalised high-pass kernel (symmetric, sums to 0).
 HIGHPASS_5X5 = torch.tensor([[-1, 3, -4, 3, -1],
                              [3, -8, 10, -8, 3],
                              [-4, 10, -12, 10, -4],

@@ -21,7 +21,7 @@ import hpcgan.dist as hdist
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hpcgan.cli import add_config_args, config_from_args
+    from hpcgan.commandline import add_config_args, config_from_args
 
     p = argparse.ArgumentParser(prog="hpcgan-check", description=__doc__.split("\n\n")[0])
     add_config_args(p)  # dist.backend and dist.timeout_s come from the config unless given here

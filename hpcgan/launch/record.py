@@ -52,7 +52,7 @@ def _fingerprint(path: Path) -> list[int] | None:
 
 def _checkpoint_at(run_dir: Path, iters: int) -> Path | None:
     """The newest complete checkpoint of ``run_dir`` at iteration >= ``iters``."""
-    from hpcgan.train.checkpoint import list_checkpoints
+    from hpcgan.io.checkpoint import list_checkpoints
 
     done = [p for it, p in list_checkpoints(run_dir) if it >= iters]
     return done[-1] if done else None

@@ -28,17 +28,9 @@ import sys
 from typing import Sequence
 
 from hpcgan.launch.record import EXIT_NO_RECORD
+from hpcgan.utils.stop_codes import EXIT_INTERRUPTED, EXIT_REQUEUE, EXIT_TERMINATED, stop_exit_code  # noqa: F401
 
-EXIT_REQUEUE = 75
-EXIT_TERMINATED = 128 + 15  # stopped on SIGTERM (checkpoint saved): not requeued
-EXIT_INTERRUPTED = 128 + 2  # stopped on SIGINT (Ctrl-C; checkpoint saved)
 MAX_REQUEUE = 20
-
-
-def stop_exit_code(signal_name: str | None) -> int:
-    """The exit code of a stage that stopped (checkpoint saved) on ``signal_name`` (``SIGTERM``, ...;
-    None: the stop came from another rank's signal)."""
-    return {"SIGTERM": EXIT_TERMINATED, "SIGINT": EXIT_INTERRUPTED}.get(signal_name or "", EXIT_REQUEUE)
 
 
 def restarts() -> int:

@@ -108,7 +108,7 @@ class StageJob(submitit.helpers.Checkpointable):
         rd = self.stage_run_dir()
         if rd is None:
             return None
-        from hpcgan.train.checkpoint import latest
+        from hpcgan.io.checkpoint import latest
 
         return latest(rd)
 
@@ -266,7 +266,7 @@ def submit_chain(stages: Sequence[str], configs: list[str], overrides: list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from hpcgan.cli import add_config_args
+    from hpcgan.commandline import add_config_args
 
     p = argparse.ArgumentParser(prog="hpcgan submit", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -1,8 +1,8 @@
-"""The networks of the method (PAPER.md), one file each, built by name through :func:`build`.
+"""The networks of the method (docs/method.md), one file each, built by name through :func:`build`.
 
 Kinds and names: ``autoencoder/paper``, ``noise_emulator/paper``, ``generator/{paper,unet,resnet6,residual}``
 (``direction='xy'`` 64 -> 136 or ``'yx'`` 136 -> 64 by default; sizes and bands from ``data=cfg.data``,
-:mod:`hpcgan.models.geometry`), ``discriminator/{paper,patchgan}`` (``bands=`` the survey's count).
+:mod:`hpcgan.config.geometry`), ``discriminator/{paper,patchgan}`` (``bands=`` the survey's count).
 See docs/models.md for layer lists, output shapes and parameter counts.
 """
 from hpcgan.models import autoencoder, discriminator, generator, noise_emulator, patchgan, residual, resnet, unet  # noqa: F401  (registration)

@@ -1,4 +1,4 @@
-"""Autoencoder A (one per domain; the same layers for 64- and 136-px stamps), PAPER.md:
+"""Autoencoder A (one per domain; the same layers for 64- and 136-px stamps), docs/method.md:
 
 c3-64, pool, c3-128, pool, c3-256, pool, c3-256, up, c3-256, up, c3-128, up, c5-64, c5-64, c5-5
 (136 -> 68 -> 34 -> 17 -> 34 -> 68 -> 136; each up restores the size before its pool, so any

@@ -1,4 +1,4 @@
-"""The paper's discriminator D (one per domain), PAPER.md.
+"""The paper's discriminator D (one per domain), docs/method.md.
 
 Five independent per-band sub-networks, held side by side as grouped convolutions (``groups=5``:
 mathematically identical to 5 separate networks; band ``b`` only ever sees band ``b``):
@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.kernels import highpass5x5
-from hpcgan.models.layers import ACM, ConvAct, GroupedLinear, LRELU_SLOPE, Pool, ch, init_weights
+from hpcgan.models.layers import ACM, LRELU_SLOPE, ConvAct, GroupedLinear, Pool, ch, init_weights
 from hpcgan.models.registry import register
 
 

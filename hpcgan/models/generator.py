@@ -1,4 +1,4 @@
-"""The paper's generators (PAPER.md), sized from the surveys (:mod:`hpcgan.models.geometry`).
+"""The paper's generators (docs/method.md), sized from the surveys (:mod:`hpcgan.config.geometry`).
 
 - ``GeneratorXY`` (up; SDSS 64 -> CFHT 136): c3-64, pool, c3-128, pool, c3-128, pool, c3-256, up, c3-128,
   up, c3-128, up, c3-128 (64x64), symmetric pad 2 (68x68), nearest resize (136x136), c5-64, c5-64, c5-5.
@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from hpcgan.config.geometry import Resize, generator_plan
 from hpcgan.config.schema import DataCfg
-from hpcgan.models.geometry import Resize, generator_plan
 from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 

@@ -1,4 +1,4 @@
-"""Building blocks shared by the networks (PAPER.md conventions).
+"""Building blocks shared by the networks (docs/method.md conventions).
 
 - every convolution: stride 1, 'SAME' zero padding unless said, followed by LeakyReLU(0.2) (the last
   one too); Xavier-uniform weights, biases 0.1 (``init_weights``);
@@ -16,7 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from hpcgan.models.geometry import Resize
+from hpcgan.config.geometry import Resize
 
 LRELU_SLOPE = 0.2
 
@@ -139,7 +139,7 @@ class ACM(nn.Module):
 
 
 class ResizeTail(nn.Module):
-    """The paper's generator tails that change the stamp size (:mod:`hpcgan.models.geometry`).
+    """The paper's generator tails that change the stamp size (:mod:`hpcgan.config.geometry`).
 
     up (G_xy, 64 -> 136): fit (symmetric pad 2 -> 68), nearest resize to ``dst`` (136), c5-64, c5-64, c5-out.
     down (G_yx, 136 -> 64): ``halvings`` pools when ``pools`` (else the body has done them: 68),

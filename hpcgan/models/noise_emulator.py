@@ -1,4 +1,4 @@
-"""Noise emulator NE (one per domain, one independent sub-network per band), PAPER.md:
+"""Noise emulator NE (one per domain, one independent sub-network per band), docs/method.md:
 
 - amplitude ``a_b = softplus(MLP_b(z1_b))``, MLP 1-64-64-1 with LeakyReLU(0.2) hidden activations,
   ``z1 ~ N(0, 1)`` one scalar per sample and band;
@@ -14,7 +14,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.kernels import noise_synthesis, symmetrize_d4
-from hpcgan.models.layers import GroupedLinear, LRELU_SLOPE, ch
+from hpcgan.models.layers import LRELU_SLOPE, GroupedLinear, ch
 from hpcgan.models.registry import register
 
 

@@ -26,7 +26,6 @@ from typing import Optional
 import numpy as np
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from hpcgan.astro.denoise import max_scales, starlet_denoise
 from hpcgan.astro.psf import PsfModel, matching_kernel, quantize

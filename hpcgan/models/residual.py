@@ -28,8 +28,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hpcgan.astro.transforms import from_model_space, to_model_space
 from hpcgan.config.schema import BaselineCfg, DataCfg
-from hpcgan.data.transforms import from_model_space, to_model_space
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
 from hpcgan.models.layers import last_conv
 from hpcgan.models.registry import REG, register

@@ -3,7 +3,7 @@
 c7-64 (reflect pad) + IN, c3-128 stride 2 + IN, c3-256 stride 2 + IN, 6 x [c3-256, c3-256 (reflect),
 residual add, LeakyReLU], nearest-up + c3-128 + IN, nearest-up + c3-64 + IN, c7-64 (reflect), then the
 paper's resize tail (64 -> 136 or 136 -> 64, :class:`~hpcgan.models.layers.ResizeTail`, sized by
-:mod:`hpcgan.models.geometry`; each up restores the size before its stride-2 conv, so any size works).
+:mod:`hpcgan.config.geometry`; each up restores the size before its stride-2 conv, so any size works).
 Instance norm without affine or running statistics (no buffers). Nearest-up + conv replaces the
 transposed convs of the original (no checkerboard artefacts; same receptive field growth).
 """
@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from hpcgan.config.geometry import Resize
 from hpcgan.config.schema import DataCfg
 from hpcgan.models.generator import PAPER_XY, surveys
-from hpcgan.models.geometry import Resize
 from hpcgan.models.layers import LRELU_SLOPE, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 

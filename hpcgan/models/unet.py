@@ -2,7 +2,7 @@
 
 Body at the input resolution: encoder c3-64, pool, c3-128, pool, c3-256, pool, c3-256 (bottleneck);
 decoder up, concat skip, c3-256; up, concat, c3-128; up, concat, c3-64. Then the paper's resize tail
-(:class:`~hpcgan.models.layers.ResizeTail`, sized by :mod:`hpcgan.models.geometry`): up (64 -> 136)
+(:class:`~hpcgan.models.layers.ResizeTail`, sized by :mod:`hpcgan.config.geometry`): up (64 -> 136)
 symmetric pad 2, nearest x2, c5-64, c5-64, c5-5; down (136 -> 64) pool, c5-64 VALID, c5-64, c5-5.
 Each up restores the size of its skip, so any stamp size works. LeakyReLU(0.2) everywhere, no norm.
 """
@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from hpcgan.config.geometry import Resize
 from hpcgan.config.schema import DataCfg
 from hpcgan.models.generator import PAPER_XY, surveys
-from hpcgan.models.geometry import Resize
 from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights
 from hpcgan.models.registry import register
 

@@ -6,8 +6,8 @@ import io
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from hpcgan.simulate.galaxies import SERSIC_N, Scene
 from hpcgan.astro.surveys import SurveySpec
+from hpcgan.simulate.galaxies import SERSIC_N, Scene
 from hpcgan.utils.atomic import atomic_write_text
 
 SPLITS = ("unpaired", "paired-train", "paired-test", "paired-train-truth", "paired-test-truth")

@@ -12,9 +12,8 @@ from __future__ import annotations
 import argparse
 from typing import Sequence
 
-from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
 from hpcgan.astro.surveys import survey_pair
-
+from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
 
 # flag dest -> config key
 FLAG_KEYS = {"out": "simulate.out", "n_paired": "simulate.n_paired", "n_unpaired": "simulate.n_unpaired",

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
 from hpcgan.astro.surveys import SurveySpec
+from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
 from hpcgan.utils.atomic import atomic_write_bytes
 
 FORMAT_VERSION = 1

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 
 import galsim
 import numpy as np
@@ -25,7 +24,6 @@ from hpcgan.astro.noise_power import sky_noise
 from hpcgan.astro.psf import FWHM_TO_SIGMA, broadening_fwhm, gaussian_broaden, psf_profile
 from hpcgan.astro.surveys import SurveySpec
 from hpcgan.simulate.galaxies import BULGE_TRUNC, Component, Scene
-
 
 
 @dataclass(frozen=True)

@@ -21,16 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
+from hpcgan.astro.surveys import SurveySpec, survey_pair
 from hpcgan.config import Config, save_config, to_dict
 from hpcgan.dist.comm import Comm
 from hpcgan.log import get_logger, progress
-from hpcgan.utils.atomic import digest
-from hpcgan.utils.disk import check_space_on_ranks
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
 from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
 from hpcgan.simulate.render import add_noise, observe, render_clean, render_rng
-from hpcgan.astro.surveys import SurveySpec, survey_pair
+from hpcgan.utils.atomic import digest
+from hpcgan.utils.disk import check_space_on_ranks
 
 log = get_logger(__name__)
 

@@ -9,7 +9,7 @@ Exit status: 0 done, 1 unusable checkpoint or missing data, 2 config error or a 
 run, 65 stopped on non-finite losses
 or weights (nothing non-finite saved; the last good checkpoint is named), 75 stopped by SIGUSR1 (or another stop
 signal; checkpoint saved: run the same command again to resume; jobs requeue), 143 stopped by SIGTERM and 130 by
-SIGINT (checkpoint saved; cancelled: never requeued, hpcgan/launch/requeue.py).
+SIGINT (checkpoint saved; cancelled: never requeued, hpcgan/utils/stop_codes.py, hpcgan/launch/requeue.py).
 """
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ import argparse
 import sys
 from typing import Sequence
 
-from hpcgan.cli import add_config_args, config_from_args
-from hpcgan.launch.requeue import EXIT_REQUEUE as EXIT_INTERRUPTED, stop_exit_code
-from hpcgan.train.checkpoint import CheckpointError
+from hpcgan.commandline import add_config_args, config_from_args
+from hpcgan.io.checkpoint import CheckpointError
+from hpcgan.utils.stop_codes import EXIT_REQUEUE as EXIT_INTERRUPTED  # noqa: F401 (tests read it)
+from hpcgan.utils.stop_codes import stop_exit_code
 
 EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
 

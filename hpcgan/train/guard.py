@@ -17,8 +17,8 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.log import get_logger
-from hpcgan.train import checkpoint as ckpt
 
 log = get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Losses of PAPER.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
+"""Losses of docs/method.md: mean squared error and the non-saturating GAN loss (sigmoid cross-entropy).
 
 All losses are computed in at least float32 (safe under bf16 autocast; float64 stays float64, as in
 the equivalence tests).
@@ -45,11 +45,11 @@ def aperture_flux_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.
     """Mean squared relative aperture-flux error of model-space stamps (N, C, H, W).
 
     Fluxes ``F = weights @ T^-1(img)`` (``weights`` (R, H*W): the exact circle overlaps of
-    ``hpcgan.evaluate.photometry.aperture_weights``; the flux scale cancels in the ratio), error
+    ``hpcgan.astro.photometry.aperture_weights``; the flux scale cancels in the ratio), error
     ``(F_pred - F_true) / (|F_true| + 0.1 mean_batch |F_true|)`` per object, band and radius (the floor
     keeps faint, noise-dominated targets from dominating).
     """
-    from hpcgan.data.transforms import from_model_space
+    from hpcgan.astro.transforms import from_model_space
 
     def flux(img: torch.Tensor) -> torch.Tensor:
         phys = from_model_space(_f32(img), 1.0, transform)

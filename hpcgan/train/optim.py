@@ -6,7 +6,7 @@ Learning rate: ``train.lr`` (scaled by ``dist.lr_scaling`` with the world size),
 A parameter with an ``lr_mult`` attribute (the residual generator's matching kernel) sits in its own
 Adam group at that multiple of the rate, through the same schedule.
 Parameter names handed to ``d.wrap_optimizer`` are prefixed by the network (``ae_x.net.0.0.weight``)
-and are unique across all units of a phase (PITFALLS 1: Horovod duplicate names).
+and are unique across all units of a phase (Horovod fails on duplicate names: horovod #784, #2559).
 """
 from __future__ import annotations
 

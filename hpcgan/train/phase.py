@@ -19,8 +19,7 @@ from hpcgan.config.schema import Config
 from hpcgan.log import get_logger
 from hpcgan.models import build
 from hpcgan.train import losses, noise
-from hpcgan.train.optim import frozen, step
-from hpcgan.train.optim import Unit, base_lr, check_unique_names, make_unit, set_base_lr
+from hpcgan.train.optim import Unit, base_lr, check_unique_names, frozen, make_unit, set_base_lr, step
 
 log = get_logger(__name__)
 

@@ -1,4 +1,4 @@
-"""Step 1 (noise reconstruction), PAPER.md. Per domain ``s`` in (x, y), each iteration:
+"""Step 1 (noise reconstruction), docs/method.md. Per domain ``s`` in (x, y), each iteration:
 
 1. ``ae_s``: update the autoencoder on ``MSE(A(s), s)``;
 2. ``d_s``: update the discriminator on real ``s`` vs fake ``A(s).detach() + NE(z1, z2)`` (NE output

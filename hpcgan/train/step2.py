@@ -1,4 +1,4 @@
-"""Step 2 (translation) and the single-step variants, as recipes of one phase (PAPER.md).
+"""Step 2 (translation) and the single-step variants, as recipes of one phase (docs/method.md).
 
 ``ours`` step 2: restore only the noise emulators from step 1 (``train.init_from``), frozen; train
 ``g_xy`` and ``g_yx`` with one optimiser on ``L = L_cycle + L_identity`` (one backward):
@@ -35,14 +35,13 @@ from typing import Any
 
 import torch
 
+from hpcgan.astro.photometry import aperture_weights
 from hpcgan.config.schema import Config
 from hpcgan.config.variants import RECIPES, Recipe
-from hpcgan.evaluate.photometry import aperture_weights
 from hpcgan.models.residual import generate, generator_kwargs
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
-
 
 DOMAINS = ("x", "y")
 OTHER = {"x": "y", "y": "x"}

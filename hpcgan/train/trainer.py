@@ -19,7 +19,7 @@ so it depends neither on the RNG state nor on the number of ranks.
 
 Run dir: ``--run-dir`` or ``{train.run_dir}/{label}``, label ``{variant}-step{1,2}`` for the two-step
 variants and ``{variant}`` for the single-step ones: config.yaml, metrics.jsonl, samples/,
-checkpoints/ (see :mod:`hpcgan.train.checkpoint`).
+checkpoints/ (see :mod:`hpcgan.io.checkpoint`).
 """
 from __future__ import annotations
 
@@ -32,13 +32,13 @@ from typing import Any
 import torch
 
 import hpcgan.dist
+from hpcgan.config.geometry import check_networks
 from hpcgan.config.integrity import no_effect, resolve_auto
 from hpcgan.config.loader import dump_config, save_config
 from hpcgan.config.schema import Config
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.kernels.dispatch import impl_for
-from hpcgan.models.geometry import check_networks
 from hpcgan.log import get_logger, progress
-from hpcgan.train import checkpoint as ckpt
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
 from hpcgan.train.ne_calibration import calibrate_noise_emulators

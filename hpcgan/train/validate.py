@@ -9,7 +9,7 @@ the phase's translations are scored against the truth:
 - step 1: ``A_x(x)`` vs truth_x (``ae_x``) and ``A_y(y)`` vs truth_y (``ae_y``).
 
 Each gets ``val/mse_<tag>`` (model space) and the r-band 3" aperture-flux ``val/ap3_bias_<tag>`` /
-``val/ap3_nmad_<tag>`` (:func:`hpcgan.evaluate.photometry.bias_nmad` of translated / true flux in
+``val/ap3_nmad_<tag>`` (:func:`hpcgan.astro.photometry.bias_nmad` of translated / true flux in
 physical units). Pixels flagged in the truth's or the target's paired-test mask (hpcgan/io/mask_bits.py)
 are left out of the MSE, and objects with one inside the 3" aperture out of the flux statistics.
 Without truth shards (real data) validation is skipped with one log line.
@@ -21,10 +21,10 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad
+from hpcgan.astro.transforms import from_model_space
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, seeing, stamps_to_model
-from hpcgan.data.transforms import from_model_space
-from hpcgan.evaluate.photometry import aperture_fluxes, bias_nmad
 from hpcgan.log import get_logger
 from hpcgan.models.residual import generate
 from hpcgan.train.losses import mse

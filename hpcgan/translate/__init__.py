@@ -10,7 +10,7 @@ __all__ = ["Translator", "draw_noise", "noise_seed", "run"]
 
 def run(cfg, comm=None):
     """Translate ``cfg.translate`` on this rank (``comm``: a :class:`hpcgan.dist.Comm`; default: the launcher's)."""
-    from hpcgan.translate.run import run as _run
     from hpcgan.dist.comm import get_comm
+    from hpcgan.translate.run import run as _run
 
     return _run(cfg, comm or get_comm())

@@ -28,10 +28,10 @@ import numpy as np
 import torch
 
 from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, sky_noise, synthesize
+from hpcgan.astro.transforms import from_model_space
 from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, stamps_to_survey_units
-from hpcgan.data.transforms import from_model_space
 from hpcgan.log import get_logger
 from hpcgan.models.baseline import baseline_from_config
 from hpcgan.models.psf_baseline import PsfMatchedBaseline

@@ -17,7 +17,7 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.cli import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
 
 FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
          "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
@@ -40,7 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     cfg = parse_stage(p, argv, FLAGS, lambda a: ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise)
     if cfg is None:
         return 0
-    from hpcgan.train.checkpoint import CheckpointError
+    from hpcgan.io.checkpoint import CheckpointError
     from hpcgan.translate.run import run, start
 
     return run_on_ranks("translate", lambda comm: run(start(cfg, comm), comm), cfg.translate.out,

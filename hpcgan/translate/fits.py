@@ -18,7 +18,7 @@ propagated from the input stamp onto the target grid, with the same celestial WC
 
 Header cards are formatted through :mod:`hpcgan.io.fits_write`'s templates (:func:`hpcgan.io.grid.wcs_cards` is the
 one WCS definition of the project) and each file is assembled in memory and written once, atomically
-(PITFALLS section 6).
+(many small writes are slow on parallel file systems, LSSTDESC/sacc #54).
 """
 from __future__ import annotations
 

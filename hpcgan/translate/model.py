@@ -6,7 +6,7 @@
 
 The networks are built from the checkpoint's own config (``config_yaml``: model width, generator
 kind, survey geometry, flux scales, pixel transform), never from the caller's, so a checkpoint always
-loads with the shapes it was trained with. Loading goes through :mod:`hpcgan.train.checkpoint`
+loads with the shapes it was trained with. Loading goes through :mod:`hpcgan.io.checkpoint`
 (checksum verified, ``torch.load(weights_only=True)``).
 
 Noise: realisation ``k`` of object ``oid`` uses ``z1``, ``z2`` drawn on the CPU from a
@@ -23,14 +23,13 @@ import numpy as np
 import torch
 import yaml
 
-from hpcgan.config.loader import ConfigError
+from hpcgan.astro.transforms import from_model_space
+from hpcgan.config.loader import ConfigError, validate
 from hpcgan.config.loader import build as build_config
-from hpcgan.config.loader import validate
 from hpcgan.config.schema import Config, SurveyCfg
-from hpcgan.data.transforms import from_model_space
+from hpcgan.io import checkpoint as ckpt
 from hpcgan.models import build
 from hpcgan.models.residual import generate, generator_kwargs
-from hpcgan.train import checkpoint as ckpt
 
 # direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
 DIRECTIONS = {"x2y": ("x", "y", "g_xy", "ne_y", "xy"), "y2x": ("y", "x", "g_yx", "ne_x", "yx")}
@@ -61,11 +60,6 @@ def checkpoint_config(state: dict) -> Config:
     return validate(build_config(Config, data))
 
 
-def checkpoint_sha256(path: str | Path) -> str:
-    """The SHA-256 recorded beside a checkpoint (verified by :func:`hpcgan.train.checkpoint.load`)."""
-    return Path(str(path) + ".sha256").read_text().split()[0]
-
-
 class Translator:
     """One direction of a trained model in eval mode on ``device`` (see module docstring)."""
 
@@ -74,7 +68,7 @@ class Translator:
             raise ValueError(f"translate.direction: {direction!r}; allowed: {', '.join(DIRECTIONS)}")
         self.path = ckpt.resolve(checkpoint)
         state = ckpt.load(self.path)
-        self.sha256 = checkpoint_sha256(self.path)
+        self.sha256 = ckpt.checkpoint_sha256(self.path)
         self.phase, self.iteration = str(state.get("phase")), int(state.get("iteration", 0))
         self.direction, self.device = direction, device
         src, dst, gen, ne, gdir = DIRECTIONS[direction]

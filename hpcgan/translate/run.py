@@ -36,7 +36,7 @@ from hpcgan.config.integrity import no_effect, resolve_auto
 from hpcgan.config.loader import ConfigError, save_config, to_dict
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, seeing, stamps_to_model
-from hpcgan.dist import DistInfo, Dist, local_rank_from_env
+from hpcgan.dist import Dist, LaunchEnv, local_rank_from_env
 from hpcgan.dist.comm import Comm
 from hpcgan.io.mask_bits import regrid
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, bytes_needed, write_manifest
@@ -113,7 +113,7 @@ def fits_bytes(spec: TargetSpec | None) -> int:
 
 def pick_device(prefer: str):
     local_rank, local_size = local_rank_from_env()
-    return Dist(DistInfo(local_rank=local_rank, local_size=local_size)).device(prefer)
+    return Dist(LaunchEnv(local_rank=local_rank, local_size=local_size)).device(prefer)
 
 
 def provenance(tr: Translator | BaselineTranslator) -> dict:

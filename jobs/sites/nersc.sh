@@ -1,5 +1,5 @@
 # Site profile: NERSC-like (Perlmutter: 4x A100 per node, Slingshot-11, Cray MPICH, SLURM).
-# After docs.nersc.gov/machinelearning (launchers) and PITFALLS.md section 3.
+# After docs.nersc.gov/machinelearning (launchers); docs/distributed.md, "Site profiles".
 # Usage: SITE=nersc CONFIG=... sbatch -A <account> -C gpu -q regular -N 8 --gpus-per-node=4 \
 #          --ntasks-per-node=4 --cpus-per-task=32 jobs/step1.slurm
 module load pytorch 2>/dev/null || true   # or: module load python; source your own venv below

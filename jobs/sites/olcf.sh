@@ -1,5 +1,5 @@
 # Site profile: OLCF-like (Frontier: 4x MI250X = 8 GCDs per node, Slingshot-11, Cray MPICH, ROCm/RCCL).
-# After the OLCF PyTorch-on-Frontier guide and PITFALLS.md section 3: avoid torchrun (slow start at
+# After the OLCF PyTorch-on-Frontier guide (docs/distributed.md, "Site profiles"): avoid torchrun (slow start at
 # scale), srun direct launch with one GCD per task bound closest, NCCL/RCCL on the hsn0 interface,
 # environment staged on node-local NVMe, sbatch --export=NONE for a clean environment.
 # Usage: SITE=olcf CONFIG=... sbatch -A <proj> -N 64 --ntasks-per-node=8 --gpus-per-task=1 \

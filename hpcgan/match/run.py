@@ -22,7 +22,6 @@ import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -32,7 +31,6 @@ from hpcgan.log import get_logger
 
 log = get_logger(__name__)
 COLUMNS = ("object_id", "survey", "split", "path", "ra", "dec", "source_id", "sep_arcsec")
-FLAGS = {"x": "match.x.catalog", "y": "match.y.catalog", "out": "match.out", "max_sep": "match.max_sep_arcsec"}
 
 
 @dataclass
@@ -140,20 +138,3 @@ def run(cfg: Config) -> dict:
              len(x.ids), x.survey, len(y.ids), y.survey, len(ix), mc.max_sep_arcsec, summary["paired_train"],
              summary["paired_test"], len(x.ids) - len(ix), len(y.ids) - len(iy), out / "catalog.csv")
     return summary
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from hpcgan.cli import parse_stage, stage_parser
-    from hpcgan.dist.env import detect
-
-    p = stage_parser("hpcgan match", __doc__.split("\n")[0])
-    p.add_argument("--x", help="= match.x.catalog (data.x's survey catalog: CSV or FITS table)")
-    p.add_argument("--y", help="= match.y.catalog (data.y's)")
-    p.add_argument("--out", help="= match.out (catalog.csv + match.json)")
-    p.add_argument("--max-sep", type=float, help="= match.max_sep_arcsec")
-    cfg = parse_stage(p, argv, FLAGS)
-    if cfg is None:
-        return 0
-    if detect().rank == 0:  # serial and cheap: one rank writes
-        run(cfg)
-    return 0

@@ -104,6 +104,11 @@ def latest(run_dir: str | Path) -> Path | None:
     return cks[-1][1] if cks else None
 
 
+def checkpoint_sha256(path: str | Path) -> str:
+    """The SHA-256 recorded beside a checkpoint (verified by :func:`load`)."""
+    return Path(str(path) + ".sha256").read_text().split()[0]
+
+
 def save(path: str | Path, state: dict) -> Path:
     """Write ``state`` atomically (temp + rename), then its SHA-256 beside it."""
     path = Path(path)

@@ -1,4 +1,4 @@
-"""Pixel transforms and the D4 augmentation of PAPER.md (Data section).
+"""Pixel transforms and the D4 augmentation of docs/method.md (Data section).
 
 Axis order everywhere in this module: images are ``(..., band, y, x)``; a batch is ``(B, 5, H, W)``.
 Functions accept numpy arrays or torch tensors and return the same kind.

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from hpcgan.config.loader import ConfigError
+from hpcgan.config.errors import ConfigError
 from hpcgan.config.schema import Config, DataCfg
 
 RULE = ("the generators map s -> t by pad to ceil(t / (t // s)) + nearest resize (up) and t -> s by "
