@@ -257,7 +257,7 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
         sets += [(n, rows_of.get((n, d)), "translation") for n in ["baseline-naive", *names]]
         for label, m, who in sets:
             c = colours(m, who) if m else {}
-            cells = [f"{c[p][0]:+.3f} / {c[p][1]:.3f}" if p in c else "-" for p in ("u-g", "g-r", "r-i", "i-z")]
+            cells = [f"{f(c[p][0], '+.3f')} / {f(c[p][1], '.3f')}" if p in c else "-" for p in ("u-g", "g-r", "r-i", "i-z")]
             lines.append(f"| {d} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
