@@ -34,6 +34,15 @@ def test_starlet_reconstructs_exactly_and_denoise_zeroes_blank_sky():
     assert (y != 0).double().mean() < 0.01
 
 
+def test_denoise_always_keeps_the_disc_around_the_catalogue_position():
+    """baseline.denoise_keep_arcsec: an undetected faint source at the centre keeps its pixels."""
+    x = torch.randn(2, 1, 64, 64, dtype=torch.float64)
+    yy, xx = np.mgrid[:64, :64] - 31.5
+    disc = torch.from_numpy(np.hypot(yy, xx) <= 4.0)
+    y = starlet_denoise(x, keep_px=4.0)
+    assert torch.allclose(y[..., disc], x[..., disc], atol=1e-12) and (y[..., ~disc] != 0).double().mean() < 0.01
+
+
 def test_denoise_keeps_a_source_flux_and_clears_the_sky():
     img = galsim.Exponential(half_light_radius=1.0, flux=2000.0).drawImage(nx=64, ny=64, scale=0.396).array
     noise = np.random.default_rng(1).normal(0.0, 1.0, (32, 64, 64))

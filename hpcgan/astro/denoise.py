@@ -62,10 +62,16 @@ def plane_sigma(w: torch.Tensor) -> torch.Tensor:
     return MAD_TO_SIGMA * (flat - med).abs().median(dim=-1, keepdim=True).values[..., None]
 
 
-def starlet_denoise(img: torch.Tensor, scales: int = 4, k: float = 5.0, grow: int = 1) -> torch.Tensor:
-    """``img`` (..., H, W) inside its detected footprint, zero outside (see module docstring)."""
+def starlet_denoise(img: torch.Tensor, scales: int = 4, k: float = 5.0, grow: int = 1,
+                    keep_px: float = 0.0) -> torch.Tensor:
+    """``img`` (..., H, W) inside its detected footprint, zero outside (see module docstring); with
+    ``keep_px`` > 0 the disc of that radius (px) around the stamp centre is always kept (the catalogue
+    object is there, detected or not)."""
     details, coarse = starlet(img, scales)
-    sup = torch.zeros_like(img, dtype=torch.bool)
+    h, w = img.shape[-2:]
+    yy, xx = torch.meshgrid(torch.arange(h, device=img.device) - (h - 1) / 2,
+                            torch.arange(w, device=img.device) - (w - 1) / 2, indexing="ij")
+    sup = (xx ** 2 + yy ** 2 <= keep_px ** 2).expand(img.shape).clone()
     for j, w in enumerate(details):
         hit = (w.abs() > k * plane_sigma(w)).to(img.dtype).reshape(-1, 1, *img.shape[-2:])
         r = grow * 2 ** j

@@ -134,7 +134,7 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
         rules += [(k, model or strong, "only --method resample with baseline.pipeline=naive")
                   for k in ("baseline.resample", "baseline.psf_match")]
         rules += [(k, model or not strong, "only --method resample with baseline.pipeline=strong")
-                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow",
+                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow", "baseline.denoise_keep_arcsec",
                             "baseline.kernel_size", "baseline.regularization", "baseline.noise_kernel")]
     else:
         return []

@@ -206,6 +206,9 @@ class BaselineCfg:
     denoise_scales: int = rng(1, 6, default=4)  # starlet detail planes (widths 1, 2, 4, 8 px)
     denoise_k: float = rng(0.0, None, lo_open=True, default=5.0)  # detection threshold in each plane's sigma
     denoise_grow: int = rng(0, 8, default=1)  # grow plane j's detections by denoise_grow * 2**j px
+    # always keep this disc (arcsec) around the catalogue position, detected or not (0 = off): faint
+    # galaxies below detection are otherwise set to zero (u band, r < 20: docs/results.md)
+    denoise_keep_arcsec: float = rng(0.0, None, default=0.0)
     kernel_size: int = rng(3, 127, default=63)  # strong: PSF-matching kernel side (odd, px of the grid it runs on)
     regularization: float = rng(0.0, 1.0, lo_open=True, default=1e-3)  # Wiener term (fraction of peak |OTF|^2)
     noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power
