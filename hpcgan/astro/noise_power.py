@@ -104,15 +104,32 @@ def synthesize(kernel: np.ndarray, shape: tuple[int, int], rng: np.random.Genera
     return np.stack([fftconvolve(white[b], kernel[b], mode="valid") for b in range(c)])
 
 
+def radial_bins(size: int) -> tuple[np.ndarray, np.ndarray]:
+    """(bin index per frequency pixel (unshifted FFT layout), bin centres ``k`` in cycles/px).
+
+    ``|k| = sqrt(kx^2 + ky^2)`` with ``kx, ky`` from ``fftfreq(size)``; bins of width ``1/size`` centred
+    on ``m/size``, ``m = 0 .. floor(size/2)`` (the corners beyond Nyquist, ``|k| > 0.5``, are left out).
+    """
+    f = np.fft.fftfreq(size)
+    k = np.hypot(*np.meshgrid(f, f, indexing="ij"))
+    m = np.rint(k * size).astype(np.int64)
+    nb = size // 2 + 1
+    m[m >= nb] = -1
+    return m, np.arange(nb) / size
+
+
+def radial_power(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuthal average of (unshifted) power maps ``(..., n, n)``: ``(k, P(k))`` with ``P (..., len(k))``."""
+    m, k = radial_bins(power.shape[-1])
+    ok = m >= 0
+    c = np.bincount(m[ok], minlength=len(k))
+    flat = power.reshape(-1, *power.shape[-2:])
+    s = np.stack([np.bincount(m[ok], weights=p[ok], minlength=len(k)) for p in flat])
+    return k, (s / np.maximum(c, 1)).reshape(*power.shape[:-2], len(k))
+
+
 def radial_ratio(power: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """Per band, ``power / reference`` azimuthally averaged in bins of ``|k|`` (cycles/px) of the patch
-    grid: ``(C, p//2 + 1)``; 1 where the spectra agree."""
-    p = power.shape[-1]
-    f = np.fft.fftfreq(p)
-    m = np.rint(np.hypot(*np.meshgrid(f, f, indexing="ij")) * p).astype(int)
-    nb = p // 2 + 1
-    ok = m < nb
-    num = np.stack([np.bincount(m[ok], weights=q[ok], minlength=nb) for q in power])
-    den = np.stack([np.bincount(m[ok], weights=q[ok], minlength=nb) for q in reference])
+    """Per band, ``power / reference`` azimuthally averaged (:func:`radial_power`) in bins of ``|k|``
+    (cycles/px) of the patch grid: ``(C, p//2 + 1)``; 1 where the spectra agree."""
     with np.errstate(invalid="ignore", divide="ignore"):
-        return num / den
+        return radial_power(power)[1] / radial_power(reference)[1]

@@ -11,6 +11,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from hpcgan.astro.noise_power import radial_bins, radial_power  # noqa: F401 (part of this module's formulas)
+
 
 # ---- global shapes ------------------------------------------------------------------------------
 def total_flux(imgs: np.ndarray) -> np.ndarray:
@@ -62,30 +64,6 @@ class FourierStack:
     def mean_power(self) -> np.ndarray:
         """Stacked power maps per pixel ``(C, n, n)``, unshifted FFT layout."""
         return self.pow / (max(self.n, 1) * self.size * self.size)
-
-
-def radial_bins(size: int) -> tuple[np.ndarray, np.ndarray]:
-    """(bin index per frequency pixel (unshifted FFT layout), bin centres ``k`` in cycles/px).
-
-    ``|k| = sqrt(kx^2 + ky^2)`` with ``kx, ky`` from ``fftfreq(size)``; bins of width ``1/size`` centred
-    on ``m/size``, ``m = 0 .. floor(size/2)`` (the corners beyond Nyquist, ``|k| > 0.5``, are left out).
-    """
-    f = np.fft.fftfreq(size)
-    k = np.hypot(*np.meshgrid(f, f, indexing="ij"))
-    m = np.rint(k * size).astype(np.int64)
-    nb = size // 2 + 1
-    m[m >= nb] = -1
-    return m, np.arange(nb) / size
-
-
-def radial_power(power: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Azimuthal average of (unshifted) power maps ``(..., n, n)``: ``(k, P(k))`` with ``P (..., len(k))``."""
-    m, k = radial_bins(power.shape[-1])
-    ok = m >= 0
-    c = np.bincount(m[ok], minlength=len(k))
-    flat = power.reshape(-1, *power.shape[-2:])
-    s = np.stack([np.bincount(m[ok], weights=p[ok], minlength=len(k)) for p in flat])
-    return k, (s / np.maximum(c, 1)).reshape(*power.shape[:-2], len(k))
 
 
 def hf_band(k: np.ndarray, k_min: float, k_max: float = 0.5) -> np.ndarray:
