@@ -64,6 +64,7 @@ def main() -> int:
         real = stamps_to_model(src.read(np.arange(min(a.n, len(src)))), src, s.flux_scale, cfg.data.pixel_transform).numpy()
         trained = build("noise_emulator", cfg.model, bands=len(s.bands))
         trained.load_state_dict(nets[f"ne_{side}"])
+        torch.manual_seed(0)  # the fresh emulator's hidden layers: the same every run
         fresh = build("noise_emulator", cfg.model, bands=len(s.bands))
         fresh.calibrate(torch.as_tensor(sky_sigma(real[:8])),
                         torch.as_tensor(noise_kernel(blank_sky_power(real[:8]), fresh.k)))
