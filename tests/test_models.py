@@ -401,3 +401,35 @@ def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
         assert rd.name == f"ours-step{step}" and (rd / "config.yaml").is_file()
         losses = {k: v for k, v in read_metrics(rd)[-1].items() if k.startswith("loss/")}
         assert losses and all(np.isfinite(v) for v in losses.values()), losses
+
+
+def test_residual_zero_sky_takes_the_correction_mean_off_the_background_annulus():
+    """model.residual_zero_sky: whatever the correction net learns, its mean over each stamp's
+    background annulus is 0 per band (the network cannot invent a sky level); inside, it is the net's
+    output less that constant."""
+    from hpcgan.astro.noise_power import background_mask
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    cfg = replace(SMALL, generator="residual", residual_zero_sky=True)
+    g = build("generator", cfg, direction="xy", data=data)
+    with torch.no_grad():
+        g.net.tail.net[-1][0].bias.fill_(0.3)  # a learnt sky offset
+    x = torch.rand(2, 5, 16, 16)
+    c = g.correction(x)
+    ring = torch.from_numpy(background_mask(40))
+    assert torch.allclose(c[..., ring].mean(-1), torch.zeros(2, 5), atol=1e-6)
+    raw = g.net(x)
+    assert torch.allclose(raw - c, (raw[..., ring].mean(-1))[..., None, None].expand_as(raw), atol=1e-6)
+    assert torch.allclose(g(x), g.base(x) + c, atol=1e-6)
+
+
+def test_noise_emulator_learns_at_ne_lr_mult():
+    """model.ne_lr_mult: the noise emulators' parameters sit in their own Adam group at lr x the multiple."""
+    from hpcgan.config.schema import DistCfg, TrainCfg
+    from hpcgan.dist import init
+    from hpcgan.train.optim import make_unit
+
+    ne = build("noise_emulator", replace(SMALL, ne_lr_mult=0.1), bands=5)
+    u = make_unit("ne", {"ne_x": ne}, TrainCfg(lr=1e-4), DistCfg(), init("none"))
+    assert [(grp["lr"], grp["lr_mult"]) for grp in u.opt.param_groups] == [(pytest.approx(1e-5), 0.1)]

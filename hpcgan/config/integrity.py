@@ -105,6 +105,7 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
             ("model.residual_body", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
             ("model.residual_kernel", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
             ("model.residual_base", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
+            ("model.residual_zero_sky", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
             ("model.residual_kernel_lr_mult", ae_step or cfg.model.generator != "residual" or not cfg.model.residual_kernel,
              "only the matching kernel (model.residual_kernel > 0)"),
             ("train.adv_weight", ae_step or not r.adversarial, "only the benchmark models"),
@@ -119,6 +120,8 @@ def no_effect(cfg: Config, stage: str) -> list[str]:
             ("model.ne_amp_bias_init", r.noise == "none" or cfg.model.ne_calibrate, "this variant has no noise "
              "emulator" if r.noise == "none" else "model.ne_calibrate sets the amplitude bias"),
             ("model.ne_calibrate", r.noise == "none" or (stage == "step2" and r.noise == "frozen"),
+             "this variant has no noise emulator" if r.noise == "none" else "step 2 restores the noise emulators"),
+            ("model.ne_lr_mult", r.noise == "none" or (stage == "step2" and r.noise == "frozen"),
              "this variant has no noise emulator" if r.noise == "none" else "step 2 restores the noise emulators"),
             ("dist.backward_passes_per_step", cfg.dist.backend != "horovod", f"only horovod ({cfg.dist.backend} here)"),
             ("dist.fp16_compression", cfg.dist.backend == "none", "one process: no gradient exchange"),

@@ -121,6 +121,10 @@ class ModelCfg:
     # source survey's noise) or strong (starlet-denoised, real-PSF matched: the non-noise part, with
     # baseline.denoise_* and baseline.kernel_size / regularization); docs/models.md
     residual_base: Literal["naive", "strong"] = "naive"
+    # residual: remove the correction's mean over each stamp's background annulus (per band), so the
+    # network cannot invent a sky level (unanchored, 100 iterations left 0.1-0.25 sigma offsets that bias
+    # sizes and faint fluxes; docs/models.md)
+    residual_zero_sky: bool = False
     out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
     discriminator: Literal[MODEL_NAMES["discriminator"]] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them
@@ -134,6 +138,10 @@ class ModelCfg:
     # initial noise std equals the real stamps' sky sigma (hpcgan/train/ne_calibration.py); overrides
     # ne_amp_bias_init. The paper's init adds noise 3x (CFHT) to 25x (SDSS) off the survey's.
     ne_calibrate: bool = False
+    # the noise emulators learn at this multiple of train.lr (step 1; frozen in step 2). Calibrated
+    # emulators start near the survey's noise, and at 1.0 the adversarial updates of a short step 1
+    # pull them off it (docs/training.md, "Noise emulators against the survey's noise")
+    ne_lr_mult: float = rng(0.0, None, lo_open=True, default=1.0)
 
 
 @dataclass(frozen=True)
@@ -207,8 +215,9 @@ class BaselineCfg:
     denoise_k: float = rng(0.0, None, lo_open=True, default=5.0)  # detection threshold in each plane's sigma
     denoise_grow: int = rng(0, 8, default=1)  # grow plane j's detections by denoise_grow * 2**j px
     # always keep this disc (arcsec) around the catalogue position, detected or not (0 = off): faint
-    # galaxies below detection are otherwise set to zero (u band, r < 20: docs/results.md)
-    denoise_keep_arcsec: float = rng(0.0, None, default=0.0)
+    # galaxies below detection are otherwise set to zero (u band, r < 20: -92% at 0, -2.1% at 3";
+    # docs/results.md). 3" = the largest aperture scored.
+    denoise_keep_arcsec: float = rng(0.0, None, default=3.0)
     kernel_size: int = rng(3, 127, default=63)  # strong: PSF-matching kernel side (odd, px of the grid it runs on)
     regularization: float = rng(0.0, 1.0, lo_open=True, default=1e-3)  # Wiener term (fraction of peak |OTF|^2)
     noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power

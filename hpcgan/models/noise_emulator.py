@@ -118,5 +118,8 @@ class NoiseEmulator(nn.Module):
 
 @register("noise_emulator", "paper")
 def _noise_emulator(cfg, bands: int = 5, impl: str = "auto") -> NoiseEmulator:
-    return NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl,
-                         cfg.ne_amp_bias_init)
+    ne = NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl,
+                       cfg.ne_amp_bias_init)
+    for p in ne.parameters():  # model.ne_lr_mult: read by hpcgan.train.optim.param_groups
+        p.lr_mult = cfg.ne_lr_mult
+    return ne

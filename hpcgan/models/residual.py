@@ -28,6 +28,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from hpcgan.astro.noise_power import background_mask
 from hpcgan.astro.transforms import from_model_space, to_model_space
 from hpcgan.config.schema import BaselineCfg, DataCfg
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
@@ -73,9 +74,9 @@ class ResidualGenerator(nn.Module):
     after the optional learnt matching kernel ``match``."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
-                 transform: str = "sqrt", match: nn.Module | None = None):
+                 transform: str = "sqrt", match: nn.Module | None = None, zero_sky: bool = False):
         super().__init__()
-        self.baseline, self.net, self.match = baseline, net, match
+        self.baseline, self.net, self.match, self.zero_sky = baseline, net, match, zero_sky
         self.src_scale, self.dst_scale, self.transform = src_scale, dst_scale, transform
         out = last_conv(net)
         nn.init.zeros_(out.weight)
@@ -93,7 +94,15 @@ class ResidualGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B, C, H, W) model space; ``psf_fwhm`` (B, C) the stamps' source seeing in arcsec (or None)."""
-        return self.base(x, psf_fwhm) + self.net(x)
+        return self.base(x, psf_fwhm) + self.correction(x)
+
+    def correction(self, x: torch.Tensor) -> torch.Tensor:
+        """``net(x)``; with ``zero_sky`` minus its mean over each stamp's background annulus, per band."""
+        c = self.net(x)
+        if not self.zero_sky:
+            return c
+        ring = torch.from_numpy(background_mask(c.shape[-1])).to(c.device)
+        return c - c[..., ring].mean(dim=-1)[..., None, None]
 
 
 def generate(g: nn.Module, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
@@ -126,4 +135,4 @@ def _residual(cfg, direction: str, data: DataCfg | None = None, baseline: Baseli
     match = (MatchingKernel(nominal_seeing(src), cfg.residual_kernel, cfg.residual_kernel_lr_mult)
              if cfg.residual_kernel else None)
     return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform,
-                             match)
+                             match, cfg.residual_zero_sky)
