@@ -141,8 +141,12 @@ class Science:
     def load(self) -> dict:
         p = self.out / "results.json"
         res = json.loads(p.read_text()) if p.is_file() else {"wall_s": {}, "errors": {}}
-        res["budget"] = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2",
-                                                          "seed", "mag_max", "set")}
+        budget = {k: getattr(self.a, k) for k in ("n_paired", "n_unpaired", "width", "batch", "iters1", "iters2",
+                                                   "seed", "mag_max", "set")}
+        if "budget" in res and res["budget"] != budget and not self.a.report_only:
+            raise SystemExit(f"science: {self.out} holds a run at another budget ({res['budget']}); "
+                             "use another --out, or the same options")
+        res.setdefault("budget", budget)  # --report-only: the budget the outputs were made with
         return res
 
     def save(self, res: dict) -> None:
@@ -162,6 +166,7 @@ def headline(m: dict, who: str, band: str = "r") -> dict | None:
             "nmad15": ap[key15]["nmad"], "mse": vt["mse_model_space"], "r50": vt["r50"]["bias"],
             "e1": vt["e1"]["nmad"], "hf": rp["hf_ratio_vs_real_residual"],
             "bg": (vt.get("background_sigma") or {}).get("ratio_vs_real"),
+            "bg_offset": (vt.get("background_offset") or {}).get("in_real_sigma"),
             "midk_bg": rp.get("midk_background_ratio_vs_real_residual"), "midk": rp.get("midk_ratio_vs_real_residual")}
 
 
@@ -219,7 +224,8 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
              f"survey (simulate.seed {b.get('seed')}, central galaxies r < {b.get('mag_max')}); width {b['width']}, "
              f"batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 {b['iters2']} (single-step "
              f"variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`. Columns: 3\" and 1.5\" aperture flux "
-             "bias / NMAD, r50 bias, background sigma of (set - truth) over the real survey's, high-k (k >= 0.25) and "
+             "bias / NMAD, r50 bias, background sigma of (set - truth) over the real survey's, its median (sky offset) in "
+             "the real survey's sigma, high-k (k >= 0.25) and "
              "background mid-k (0.05-0.25 cycles/px) residual power over the real survey's noise (1 = the survey's "
              "noise), MSE in model space.", ""]
     f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
@@ -231,8 +237,8 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
                 rows_of[(name, d)] = json.loads(p.read_text())
     for d in DIRECTIONS:
         lines += [f"### {d} ({'SDSS -> CFHT' if d == 'x2y' else 'CFHT -> SDSS'})", "",
-                  "| band | set | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | r50 bias | bkg sigma | HF power | "
-                  "mid-k bkg | MSE | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| band | set | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | r50 bias | bkg sigma | bkg offset | HF power | "
+                  "mid-k bkg | MSE | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
         for band in BANDS:
             sets = [("**real noisy** (noise floor)", ref, "real", "-"), ("**strong baseline** + noise", ref, "baseline", "-")]
@@ -242,11 +248,12 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
             for label, m, who, wall in sets:
                 h = headline(m, who, band) if m else None
                 if h is None:
-                    lines.append(f"| {band} | {label} | - | - | - | - | - | - | - | - | - | {wall if m is None else '-'} |")
+                    lines.append(f"| {band} | {label} | - | - | - | - | - | - | - | - | - | - | {wall if m is None else '-'} |")
                     continue
                 lines.append(f"| {band} | {label} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | "
                              f"{f(h['bias15'], '+.3f')} | {f(h['nmad15'], '.3f')} | {f(h['r50'], '+.3f')} | "
-                             f"{f(h['bg'], '.2f')} | {f(h['hf'], '.2f')} | {f(h['midk_bg'], '.2f')} | "
+                             f"{f(h['bg'], '.2f')} | {f(h['bg_offset'], '+.2f')} | {f(h['hf'], '.2f')} | "
+                             f"{f(h['midk_bg'], '.2f')} | "
                              f"{f(h['mse'], '.3g')} | {wall} |")
         lines.append("")
     lines += ["### Colours vs truth (3\" apertures, mag: median bias / NMAD)", "",

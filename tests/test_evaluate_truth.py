@@ -193,7 +193,8 @@ def test_translation_equal_to_real_matches_the_noise(data, tmp_path):
 
 
 def test_noise_and_colour_metrics_known_answers(data, tmp_path):
-    """truth + 2 x the real noise: background sigma 2x the real's, mid-k and high-k power 4x; a translation
+    """truth + 2 x the real noise: background sigma 2x the real's, mid-k and high-k power 4x, no sky offset;
+    the real stamps + 0.5 sigma: background offset 0.5 sigma; a translation
     whose g band is 1.1 x the truth: g-r colour bias -2.5 log10(1.1) at every aperture, NMAD 0, and u-g
     +2.5 log10(1.1); the real stamps' colours are unbiased within their noise."""
     root, truth, real, ids = data["root"], data["truth"], data["real"], data["ids"]
@@ -210,6 +211,13 @@ def test_noise_and_colour_metrics_known_answers(data, tmp_path):
         assert rp["hf_ratio_vs_real_residual"] == pytest.approx(4.0, rel=1e-6)
         real_row = res["vs_truth"][b]["real"]
         assert real_row["background_sigma"]["ratio_vs_real"] == 1.0
+        assert abs(t["background_offset"]["in_real_sigma"]) < 0.05  # noise only: no sky level
+    lifted = real + 0.5 * SIGMA  # a sky level of half the survey's sigma
+    off = evaluate(ecfg(write_translation(tmp_path / "tr3", root / "shards", lifted, ids), tmp_path / "ev3"))
+    for b in BANDS:
+        o = off["vs_truth"][b]["translation"]["background_offset"]
+        assert o["in_real_sigma"] == pytest.approx(0.5, abs=0.05)
+        assert o["median"] == pytest.approx(0.5 * SIGMA + off["vs_truth"][b]["real"]["background_offset"]["median"], rel=1e-4)
     scaled = truth.copy()
     scaled[:, 1] *= 1.1  # g
     tr2 = write_translation(tmp_path / "tr2", root / "shards", scaled, ids)

@@ -46,3 +46,9 @@ def background_sigma(sample: BackgroundSample) -> np.ndarray:
         if v.size:
             out[c] = 1.4826 * np.median(np.abs(v - np.median(v)))
     return out
+
+
+def background_level(sample: BackgroundSample) -> np.ndarray:
+    """Per band, the median of a background sample's values (NaN when empty): of (set - truth), a sky
+    level the set invents or loses."""
+    return np.array([float(np.median(v)) if (v := sample.values(c)).size else np.nan for c in range(len(sample.parts))])

@@ -18,7 +18,7 @@ def table(res: dict) -> str:
              f"split {res['split']}"]
     if res["vs_truth"]:
         head = ["band", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
-        head += ["r50 bias", "e1 NMAD", "MSE(model)", "resid rms", "HF resid/real", "bkg sigma/real", "midk bkg/real"]
+        head += ["r50 bias", "e1 NMAD", "MSE(model)", "resid rms", "HF resid/real", "bkg sigma/real", "bkg offset/sigma", "midk bkg/real"]
         rows = []
         for b, per in res["vs_truth"].items():
             for name, v in per.items():
@@ -28,6 +28,7 @@ def table(res: dict) -> str:
                              _f(v["e1"]["nmad"], ".3f"), _f(v["mse_model_space"], ".3g"), _f(v["residual_rms"], ".3g"),
                              _f(v["residual_power"]["hf_ratio_vs_real_residual"], ".3f"),
                              _f(v["background_sigma"]["ratio_vs_real"], ".3f"),
+                             _f(v.get("background_offset", {}).get("in_real_sigma"), "+.3f"),
                              _f(v["residual_power"]["midk_background_ratio_vs_real_residual"], ".3g")])
     else:
         lines.append(res["truth_note"])

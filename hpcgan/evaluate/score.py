@@ -15,7 +15,7 @@ import numpy as np
 from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats
 from hpcgan.astro.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.noise import BackgroundSample, background_sigma
+from hpcgan.evaluate.noise import BackgroundSample, background_level, background_sigma
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"
@@ -137,6 +137,7 @@ class Scores:
                 p = M.radial_power(s.resid.mean_power()[c])[1]
                 pbg = M.radial_power(s.resid_bg.mean_power()[c])[1]
                 sig = background_sigma(s.bg_resid)[c]
+                lvl = background_level(s.bg_resid)[c]
                 out[b][name] = {
                     "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j])
                                       for j, r in enumerate(g.aperture_radii)},
@@ -150,6 +151,7 @@ class Scores:
                                        "midk_background_ratio_vs_real_residual":
                                            float(M.hf_power_ratio(pbg, pbg_real[c], k, lo, hi))},
                     "background_sigma": {"sigma": sig, "ratio_vs_real": sig / sig_real[c] if sig_real[c] > 0 else None},
+                    "background_offset": {"median": lvl, "in_real_sigma": lvl / sig_real[c] if sig_real[c] > 0 else None},
                 }
         return out
 
