@@ -144,7 +144,7 @@ def test_step1_moves_the_noise_emulator_toward_the_survey_noise(tmp_path):
     from hpcgan.astro.noise_power import sky_sigma
     from hpcgan.data.shards import open_source, stamps_to_model
     from hpcgan.io import checkpoint as ckpt
-    from hpcgan.models.registry import build
+    from hpcgan.models import build
 
     shards = make_shards(tmp_path / "shards", n_train=16)
     cfg = cfg_for(tmp_path, shards, "train.step=1", "train.variant=ours", "train.iters=40", "train.lr=2e-3",

@@ -14,7 +14,8 @@ import torch
 from hpcgan.config.geometry import Resize, generator_plan, plan
 from hpcgan.config.schema import DataCfg, ModelCfg
 from hpcgan.kernels import HIGHPASS_5X5
-from hpcgan.models import build, count_params, known, register
+from hpcgan.models import Net, build, build_models, count_params, known, register
+from hpcgan.models.factory import READS
 from hpcgan.models.layers import Pool, symmetric_pad
 from hpcgan.train.trainer import check_train_config
 
@@ -401,3 +402,42 @@ def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
         assert rd.name == f"ours-step{step}" and (rd / "config.yaml").is_file()
         losses = {k: v for k, v in read_metrics(rd)[-1].items() if k.startswith("loss/")}
         assert losses and all(np.isfinite(v) for v in losses.values()), losses
+
+
+# ---- config by section (#21) -------------------------------------------------------------------------
+def test_models_never_take_the_whole_config():
+    """Models get the model section (or plain arguments): nothing in hpcgan/models imports or annotates Config."""
+    import ast
+    import re
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[1].joinpath("hpcgan", "models").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert "Config" not in imported, path
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                    assert arg.annotation is None or not re.search(r"\bConfig\b", ast.unparse(arg.annotation)), \
+                        f"{path}: {node.name}({arg.arg}: {ast.unparse(arg.annotation)})"
+
+
+@pytest.mark.parametrize("kind,name", sorted(READS))
+def test_reads_lists_the_model_knobs_the_factory_reads(kind, name):
+    """hpcgan.models.factory.READS (what the trainer's ignored knobs derive from) is what build_models reads."""
+    class Recording:
+        def __init__(self, model):
+            self.__dict__.update(model=model, seen=set())
+
+        def __getattr__(self, key):
+            self.seen.add(key)
+            return getattr(self.model, key)
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    for model in (SMALL, replace(SMALL, residual_kernel=3)):
+        rec = Recording(model)
+        build_models(rec, {"n": Net(kind, name, bands=5, direction="xy")}, data, IMPL)
+        reads = READS[(kind, name)]
+        assert rec.seen == set(reads(model) if callable(reads) else reads), (kind, name)
