@@ -12,9 +12,8 @@ import torch
 from scipy.special import erf
 
 from hpcgan.config import load_config
-from hpcgan.train.metrics import read_metrics
 from hpcgan.train.trainer import train
-from tests.tiny_data import TINY, write_shard
+from tests.tiny_data import TINY, read_metrics, write_shard
 
 N_TRAIN, N_TEST = 8, 6
 FACTOR = {"x2y": 10.0, "y2x": 3.0}  # validation MSE at iteration 0 / at iteration 60, at least

@@ -387,9 +387,8 @@ def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
 
     from hpcgan.config import load_config
     from hpcgan.data.streams import TrainStreams
-    from hpcgan.train.metrics import read_metrics
     from hpcgan.train.trainer import train
-    from tests.tiny_data import TINY
+    from tests.tiny_data import TINY, read_metrics
 
     rng = np.random.default_rng(0)
     arr = {k: rng.uniform(0, 1, (4, 4, n, n)).astype(np.float32) for k, n in (("x", 24), ("y", 52))}
