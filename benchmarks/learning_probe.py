@@ -25,7 +25,7 @@ from hpcgan.astro.photometry import aperture_weights
 from hpcgan.astro.transforms import d4_batch, random_d4_codes
 from hpcgan.config.schema import Config
 from hpcgan.models import build
-from hpcgan.models.residual import generate, generator_kwargs
+from hpcgan.models.residual import generate
 from hpcgan.train import losses
 from hpcgan.train.optim import lr_factor, param_groups
 from hpcgan.train.validate import TRUTH_SPLIT, load_split, score
@@ -88,7 +88,7 @@ def main() -> None:
     truth_root, truth_split = (a.truth_root, "paired-test") if a.truth_root else (a.shards, TRUTH_SPLIT)
     yt, tids, _ = load_split(truth_root, dst_s, truth_split, a.eval_count, tr)
     assert np.array_equal(ids, tids), "truth object ids differ from paired-test"
-    g = build("generator", cfg.model, direction=a.direction, **generator_kwargs(cfg))
+    g = build("generator", cfg.model, direction=a.direction, data=cfg.data, baseline=cfg.baseline)
     opt = torch.optim.Adam(param_groups([p for p in g.parameters() if p.requires_grad], tc.lr),
                            betas=(tc.adam_beta1, tc.adam_beta2))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda it: lr_factor(it, tc, cfg.dist))

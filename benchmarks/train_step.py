@@ -25,8 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hpcgan.dist  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
-from hpcgan.train.step1 import NoisePhase  # noqa: E402
-from hpcgan.train.step2 import RECIPES, TranslationPhase  # noqa: E402
+from hpcgan.train.trainer import build_phase  # noqa: E402
 
 PAPER_ITERS = 60000  # iterations per step of the paper's schedule: the projection column
 
@@ -62,7 +61,7 @@ def build(step: int, mode: str, args, device: torch.device):
     cfg = load_config("default", sets)
     d = hpcgan.dist.init("none")
     torch.manual_seed(0)
-    phase = NoisePhase(cfg, device, d) if step == 1 else TranslationPhase(cfg, device, d, RECIPES["ours"])
+    phase = build_phase(cfg, device, d)  # variant ours: NoisePhase (step 1) or TranslationPhase (step 2)
     b = args.batch
     batch = {"x": torch.randn(b, 5, 64, 64), "y": torch.randn(b, 5, 136, 136),
              "xp": torch.randn(b, 5, 64, 64), "yp": torch.randn(b, 5, 136, 136)}

@@ -106,6 +106,9 @@ class Stage:
     reads: Callable[[Done], list[str]] = lambda done: []
     in_chain: bool = True  # in the default chain (CHAIN)
     help: str = ""  # one line, for `hpcgan --help`
+    # "module:function" declaring the parts of the config the stage takes (the knobs it ignores derive
+    # from it: hpcgan.config.integrity.no_effect); "" = none declared
+    sections: str = ""
 
     def parse(self, argv: Sequence[str]) -> tuple[Config, argparse.Namespace]:
         """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
@@ -152,15 +155,16 @@ STAGES: dict[str, Stage] = {s.name: s for s in (
           help="FITS stamps or survey frames -> per-rank HDF5 shards (MPI), bad inputs quarantined"),
     Stage("step1", "hpcgan.train.cli",
           fixed=("train.step=1",), out_dir=_train_dir, extra=_train_extra,
-          reads=lambda done: _shards(done, "data.shards"),
+          reads=lambda done: _shards(done, "data.shards"), sections="hpcgan.train.trainer:sections",
           help="training step 1: noise emulators (a single-step variant's only step); = train --step 1"),
     Stage("step2", "hpcgan.train.cli",
           fixed=("train.step=2",), out_dir=_train_dir, extra=_train_extra,
-          reads=_reads_step2,
+          reads=_reads_step2, sections="hpcgan.train.trainer:sections",
           help="training step 2: generators, from step 1's noise emulators; = train --step 2"),
     Stage("translate", "hpcgan.translate.cli",
           out_dir=lambda cfg, a: Path(cfg.translate.out), extra=_translate_extra,
           reads=lambda done: _shards(done, "translate.shards") + _last_checkpoint(done),
+          sections="hpcgan.translate.run:sections",
           help="bulk translation of shards with the trained checkpoint (FITS + HDF5 out)"),
     Stage("evaluate", "hpcgan.evaluate.cli",
           out_dir=lambda cfg, a: Path(cfg.evaluate.out),
@@ -191,6 +195,22 @@ COMMANDS: dict[str, Stage | Command] = {
     "submit": Command("submit", "hpcgan.launch.submit",
                       "submit stages as SLURM jobs (or run them locally) through submitit, chained"),
 }
+
+
+def ignored(cfg: Config, name: str) -> list[str]:
+    """The knobs stage ``name`` ignores in ``cfg`` (with its fixed overrides), one warning line each, from the
+    stage's declaration of the parts of the config it takes (``Stage.sections``; none declared: [])."""
+    from hpcgan.config.integrity import flat, no_effect, replace_key
+    from hpcgan.config.loader import parse_override
+
+    stage = STAGES[name]
+    if not stage.sections:
+        return []
+    for o in stage.fixed:
+        for key, value in flat(parse_override(o)):
+            cfg = replace_key(cfg, key, value)
+    module, _, fn = stage.sections.partition(":")
+    return no_effect(cfg, *getattr(importlib.import_module(module), fn)(cfg))
 
 
 def read_results(path: str | Path | None) -> dict[str, StageResult]:

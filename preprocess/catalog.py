@@ -99,12 +99,6 @@ def _fits_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str], st
     return header, rows()
 
 
-def _raw_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str] | None, str]]]:
-    """(header, [(row number, fields or None, error)]) from a CSV or a FITS table, all in memory."""
-    header, rows = iter_rows(path)
-    return header, list(rows)
-
-
 def columns_of(path: Path, header: list[str], need_path: bool) -> dict[str, int]:
     """Column name -> index of the required columns; CatalogError naming the missing ones."""
     missing = [c for c in REQUIRED if c not in header and (need_path or c != "path")]

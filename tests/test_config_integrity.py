@@ -12,13 +12,14 @@ import torch
 import yaml
 
 from hpcgan.config import load_config
-from hpcgan.config.integrity import MAY_CHANGE_ON_RESUME, no_effect, resolve_auto, resume_changes
+from hpcgan.config.integrity import MAY_CHANGE_ON_RESUME, resolve_auto, resume_changes
 from hpcgan.config.loader import ConfigError, to_dict
 from hpcgan.config.schema import MODEL_NAMES, ModelCfg, TrainCfg
 from hpcgan.config.variants import RECIPES
 from hpcgan.io import checkpoint as ckpt
 from hpcgan.kernels.dispatch import triton_available
 from hpcgan.log import progress
+from hpcgan.stages import ignored
 from hpcgan.train.trainer import run
 from tests.test_train import streams_for
 from tests.tiny_data import TINY as TINY_DATA
@@ -86,17 +87,17 @@ def test_auto_resolved_once_explicit_kept():
 
 def test_knobs_without_effect_are_named(tmp_path, caplog):
     cfg = load_config(None, ["model.discriminator=patchgan", "dist.backward_passes_per_step=2", "dist.backend=torch"])
-    lines = no_effect(cfg, "step1")
+    lines = ignored(cfg, "step1")
     assert any(s.startswith("model.discriminator='patchgan' has no effect in step1 of variant ours") for s in lines)
     assert any(s.startswith("dist.backward_passes_per_step=2 has no effect in step1") and "only horovod" in s
                for s in lines)
     auto = load_config(None, ["model.discriminator=patchgan", "train.variant=auto"])
-    assert any("model.discriminator" in s and "variant auto" in s for s in no_effect(auto, "step1"))
+    assert any("model.discriminator" in s and "variant auto" in s for s in ignored(auto, "step1"))
     bench = load_config(None, ["model.discriminator=patchgan", "train.variant=cyclegan"])
-    assert not any("model.discriminator" in s for s in no_effect(bench, "step1"))
-    assert no_effect(load_config(None), "step1") == [] and no_effect(cfg, "simulate") == []
+    assert not any("model.discriminator" in s for s in ignored(bench, "step1"))
+    assert ignored(load_config(None), "step1") == [] and ignored(cfg, "simulate") == []
     tr = load_config(None, ["translate.method=model", "baseline.add_noise=true"])
-    assert no_effect(tr, "translate") == ["baseline.add_noise=True has no effect in translate --method model: "
+    assert ignored(tr, "translate") == ["baseline.add_noise=True has no effect in translate --method model: "
                                           "only --method resample"]
     # the trainer warns at its start
     c = tiny(tmp_path, "train.iters=1", "model.discriminator=patchgan")

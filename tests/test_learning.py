@@ -12,9 +12,8 @@ import torch
 from scipy.special import erf
 
 from hpcgan.config import load_config
-from hpcgan.train.metrics import read_metrics
 from hpcgan.train.trainer import train
-from tests.tiny_data import TINY, write_shard
+from tests.tiny_data import TINY, read_metrics, write_shard
 
 N_TRAIN, N_TEST = 8, 6
 FACTOR = {"x2y": 10.0, "y2x": 3.0}  # validation MSE at iteration 0 / at iteration 60, at least
@@ -144,7 +143,7 @@ def test_step1_moves_the_noise_emulator_toward_the_survey_noise(tmp_path):
     from hpcgan.astro.noise_power import sky_sigma
     from hpcgan.data.shards import open_source, stamps_to_model
     from hpcgan.io import checkpoint as ckpt
-    from hpcgan.models.registry import build
+    from hpcgan.models import build
 
     shards = make_shards(tmp_path / "shards", n_train=16)
     cfg = cfg_for(tmp_path, shards, "train.step=1", "train.variant=ours", "train.iters=40", "train.lr=2e-3",

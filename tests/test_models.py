@@ -14,7 +14,8 @@ import torch
 from hpcgan.config.geometry import Resize, generator_plan, plan
 from hpcgan.config.schema import DataCfg, ModelCfg
 from hpcgan.kernels import HIGHPASS_5X5
-from hpcgan.models import build, count_params, known, register
+from hpcgan.models import Net, build, build_models, count_params, known, register
+from hpcgan.models.factory import READS
 from hpcgan.models.layers import Pool, symmetric_pad
 from hpcgan.train.trainer import check_train_config
 
@@ -386,9 +387,8 @@ def test_one_training_iteration_each_step_at_another_geometry(tmp_path):
 
     from hpcgan.config import load_config
     from hpcgan.data.streams import TrainStreams
-    from hpcgan.train.metrics import read_metrics
     from hpcgan.train.trainer import train
-    from tests.tiny_data import TINY
+    from tests.tiny_data import TINY, read_metrics
 
     rng = np.random.default_rng(0)
     arr = {k: rng.uniform(0, 1, (4, 4, n, n)).astype(np.float32) for k, n in (("x", 24), ("y", 52))}
@@ -433,3 +433,42 @@ def test_noise_emulator_learns_at_ne_lr_mult():
     ne = build("noise_emulator", replace(SMALL, ne_lr_mult=0.1), bands=5)
     u = make_unit("ne", {"ne_x": ne}, TrainCfg(lr=1e-4), DistCfg(), init("none"))
     assert [(grp["lr"], grp["lr_mult"]) for grp in u.opt.param_groups] == [(pytest.approx(1e-5), 0.1)]
+
+
+# ---- config by section (#21) -------------------------------------------------------------------------
+def test_models_never_take_the_whole_config():
+    """Models get the model section (or plain arguments): nothing in hpcgan/models imports or annotates Config."""
+    import ast
+    import re
+    from pathlib import Path
+
+    for path in sorted(Path(__file__).parents[1].joinpath("hpcgan", "models").glob("*.py")):
+        tree = ast.parse(path.read_text())
+        imported = {a.asname or a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+        assert "Config" not in imported, path
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                a = node.args
+                for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                    assert arg.annotation is None or not re.search(r"\bConfig\b", ast.unparse(arg.annotation)), \
+                        f"{path}: {node.name}({arg.arg}: {ast.unparse(arg.annotation)})"
+
+
+@pytest.mark.parametrize("kind,name", sorted(READS))
+def test_reads_lists_the_model_knobs_the_factory_reads(kind, name):
+    """hpcgan.models.factory.READS (what the trainer's ignored knobs derive from) is what build_models reads."""
+    class Recording:
+        def __init__(self, model):
+            self.__dict__.update(model=model, seen=set())
+
+        def __getattr__(self, key):
+            self.seen.add(key)
+            return getattr(self.model, key)
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    for model in (SMALL, replace(SMALL, residual_kernel=3)):
+        rec = Recording(model)
+        build_models(rec, {"n": Net(kind, name, bands=5, direction="xy")}, data, IMPL)
+        reads = READS[(kind, name)]
+        assert rec.seen == set(reads(model) if callable(reads) else reads), (kind, name)

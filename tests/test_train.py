@@ -16,11 +16,10 @@ from hpcgan.config import ConfigError, load_config
 from hpcgan.data.streams import TrainStreams
 from hpcgan.io import checkpoint as ckpt
 from hpcgan.train import cli as train_cli
-from hpcgan.train.metrics import read_metrics
 from hpcgan.train.step2 import RECIPES
 from hpcgan.train.trainer import build_phase, run, train
 from tests.conftest import hpcgan_cmd, run_cmd
-from tests.tiny_data import IMPL, arrays
+from tests.tiny_data import IMPL, arrays, read_metrics
 from tests.tiny_data import TINY as TINY_DATA
 
 TINY = [*TINY_DATA, "dist.backend=none"]

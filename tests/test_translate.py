@@ -199,7 +199,7 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
     """--method resample writes what a model writes (shards, FITS, manifest with method and baseline
     settings, checkpoint_sha256 null); 2 ranks = 1 rank bit for bit; the pixels are the baseline's, and
     --add-noise adds the target's noise (measured on its shards), seeded per object id."""
-    from hpcgan.models.baseline import baseline_from_config
+    from hpcgan.models.baseline import naive_baseline
     from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
     one, two, clean = tmp_path / "one", tmp_path / "two", tmp_path / "clean"
@@ -221,7 +221,7 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
         cfg = tcfg(tiny, clean / pipeline, "translate.method=resample", f"baseline.pipeline={pipeline}")
         assert run(cfg, Comm()) == 0
         y, ids = read_all(clean / pipeline / "r0")
-        base = (baseline_from_config(cfg, "x2y") if pipeline == "naive" else
+        base = (naive_baseline(cfg.data, cfg.baseline, "x2y", cfg.translate.magzp) if pipeline == "naive" else
                 PsfMatchedBaseline(cfg.data.x, cfg.data.y, cfg.baseline))
         assert ids == list(src.object_ids()) and np.allclose(y, base(x, fwhm).numpy(), rtol=1e-4, atol=1e-3)
     y0, _ = read_all(one / "r0")

@@ -3,6 +3,7 @@ test_evaluate_truth, dist_scripts/train_equiv):
 16 <-> 40 px stamps, width 0.125, CPU, batch 2 per stream."""
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -61,3 +62,9 @@ def write_shard(folder: Path, images: np.ndarray, ids: list[str], psf_fwhm: np.n
         if psf_fwhm is not None:
             f.create_dataset("psf_fwhm", data=np.asarray(psf_fwhm, np.float32))
         f.attrs["stamp_shape"] = images.shape[1:]
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """The records of a run's metrics.jsonl (hpcgan.train.metrics.MetricsWriter), [] when it has none."""
+    p = Path(run_dir) / "metrics.jsonl"
+    return [json.loads(line) for line in p.read_text().splitlines() if line.strip()] if p.is_file() else []

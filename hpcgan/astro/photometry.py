@@ -41,11 +41,6 @@ def aperture_fluxes(imgs: np.ndarray, pixel_scale: float, radii_arcsec: Sequence
     return np.einsum("ncp,rp->ncr", a.reshape(*a.shape[:2], -1).astype(np.float64), w)
 
 
-def edge_radius(size: int, pixel_scale: float) -> float:
-    """The largest circle inside the stamp: ``size / 2 * pixel_scale`` arcsec."""
-    return size / 2 * pixel_scale
-
-
 def bias_nmad(num: np.ndarray, den: np.ndarray) -> dict:
     """Robust statistics of ``r = num / den`` over objects with finite values and ``den > 0``:
     ``bias = median(r) - 1``, ``nmad = 1.4826 median |r - median r|``, ``n`` objects used."""

@@ -7,16 +7,19 @@
   for the caller to log (and apply: ``train.lr`` reaches Adam and the LR schedule on load,
   :meth:`hpcgan.train.phase.Phase.load_state_dict`).
 * :func:`no_effect`: knobs set away from their default that the stage (and variant) ignores, one
-  line each naming the knob and the stage (one config file serves every stage, so these warn).
+  line each naming the knob and the stage (one config file serves every stage, so these warn). It is
+  derived from the stage's own declaration of the :class:`Part` s of the config it takes (next to the
+  stage: :func:`hpcgan.train.trainer.sections`, :func:`hpcgan.translate.run.sections`; the registry,
+  :func:`hpcgan.stages.ignored`, finds them by stage name).
 """
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Iterator, Mapping, Sequence
 
 from hpcgan.config.loader import ConfigError, build, to_dict
 from hpcgan.config.schema import Config
-from hpcgan.config.variants import RECIPES
 
 AUTO_KEYS = ("dist.backend", "train.device", "translate.device", "kernels.impl")
 
@@ -89,57 +92,37 @@ def _default(key: str) -> Any:
     return get_key(Config(), key)
 
 
-def no_effect(cfg: Config, stage: str) -> list[str]:
-    """One line per knob set away from its default that ``stage`` ignores (for a warning).
+@dataclass(frozen=True)
+class Part:
+    """A part of the config a stage takes: ``keys`` (whole sections, ``"translate"``, or knobs,
+    ``"model.width"``) and whether this run takes it (``taken``); ``only`` says when it is taken (the
+    warning's reason when it is not)."""
 
-    ``stage``: step1 / step2 (training, variant ``train.variant``) or translate; other stages: none."""
-    rules: list[tuple[str, bool, str]] = []  # (key, ignored here?, why)
-    if stage in ("step1", "step2"):
-        r = RECIPES[cfg.train.variant]
-        ae_step = stage == "step1" and not r.single_step  # step 1 of a two-step variant: autoencoders + NE + D
-        what = f"{stage} of variant {cfg.train.variant}"
-        rules += [
-            ("model.discriminator", ae_step or not r.adversarial,
-             "only the benchmark models (pix2pix, cyclegan) build it; the others use the paper's"),
-            ("model.generator", ae_step, "step 1 trains autoencoders, no generator"),
-            ("model.residual_body", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
-            ("model.residual_kernel", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
-            ("model.residual_base", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
-            ("model.residual_zero_sky", ae_step or cfg.model.generator != "residual", "only model.generator=residual"),
-            ("model.residual_kernel_lr_mult", ae_step or cfg.model.generator != "residual" or not cfg.model.residual_kernel,
-             "only the matching kernel (model.residual_kernel > 0)"),
-            ("train.adv_weight", ae_step or not r.adversarial, "only the benchmark models"),
-            ("train.mse_weight", ae_step or not r.adversarial, "only the benchmark models"),
-            ("train.flux_loss_weight", ae_step or not r.identity, "only the paired identity loss"),
-            ("train.flux_loss_bands", ae_step or not r.identity or not cfg.train.flux_loss_weight,
-             "only the flux term (train.flux_loss_weight > 0)"),
-            ("train.init_from", ae_step or r.single_step or r.noise != "frozen",
-             "only step 2 restores noise emulators"),
-            ("model.ne_hidden", r.noise == "none", "this variant has no noise emulator"),
-            ("model.ne_kernel_size", r.noise == "none", "this variant has no noise emulator"),
-            ("model.ne_amp_bias_init", r.noise == "none" or cfg.model.ne_calibrate, "this variant has no noise "
-             "emulator" if r.noise == "none" else "model.ne_calibrate sets the amplitude bias"),
-            ("model.ne_calibrate", r.noise == "none" or (stage == "step2" and r.noise == "frozen"),
-             "this variant has no noise emulator" if r.noise == "none" else "step 2 restores the noise emulators"),
-            ("model.ne_lr_mult", r.noise == "none" or (stage == "step2" and r.noise == "frozen"),
-             "this variant has no noise emulator" if r.noise == "none" else "step 2 restores the noise emulators"),
-            ("dist.backward_passes_per_step", cfg.dist.backend != "horovod", f"only horovod ({cfg.dist.backend} here)"),
-            ("dist.fp16_compression", cfg.dist.backend == "none", "one process: no gradient exchange"),
-            ("train.amp", cfg.train.device == "cpu", "bf16 autocast runs on CUDA only"),
-        ]
-    elif stage == "translate":
-        what = f"translate --method {cfg.translate.method}"
-        model = cfg.translate.method == "model"
-        rules += [("translate.checkpoint", not model, "the baseline uses no checkpoint"),
-                  ("translate.compression_level", cfg.translate.compression != "gzip", "only translate.compression=gzip")]
-        strong = cfg.baseline.pipeline == "strong"
-        rules += [(k, model, "only --method resample") for k in ("baseline.pipeline", "baseline.add_noise")]
-        rules += [(k, model or strong, "only --method resample with baseline.pipeline=naive")
-                  for k in ("baseline.resample", "baseline.psf_match")]
-        rules += [(k, model or not strong, "only --method resample with baseline.pipeline=strong")
-                  for k in ("baseline.denoise", "baseline.denoise_scales", "baseline.denoise_k", "baseline.denoise_grow", "baseline.denoise_keep_arcsec",
-                            "baseline.kernel_size", "baseline.regularization", "baseline.noise_kernel")]
-    else:
-        return []
-    return [f"{key}={get_key(cfg, key)!r} has no effect in {what}: {why}" for key, ignored, why in rules
-            if ignored and get_key(cfg, key) != _default(key)]
+    keys: tuple[str, ...]
+    taken: bool = True
+    only: str = ""
+
+
+def knobs(key: str) -> list[str]:
+    """The knobs under ``key`` (a section, a sub-section or a knob), dotted."""
+    v = get_key(Config(), key)
+    return [f"{key}.{k}" for k, _ in flat(to_dict(v))] if dataclasses.is_dataclass(v) else [key]
+
+
+def no_effect(cfg: Config, what: str, parts: Sequence[Part]) -> list[str]:
+    """One line per knob set away from its default that the stage ignores (for a warning): the stage
+    declares the ``parts`` of the config it takes (its sections, and the parts of them it takes only in
+    some runs); a knob follows the most specific part that names it, taken if any such part is.
+    ``what`` names the stage and its variant in the lines."""
+    decide: dict[str, tuple[int, bool, str]] = {}  # knob -> (depth of the key that decided, taken, why not)
+    for p in parts:
+        for key in p.keys:
+            depth = key.count(".")
+            for k in knobs(key):
+                d, taken, why = decide.get(k, (-1, False, ""))
+                if depth > d:
+                    decide[k] = (depth, p.taken, p.only)
+                elif depth == d and not taken:
+                    decide[k] = (depth, p.taken, why or p.only)
+    return [f"{k}={get_key(cfg, k)!r} has no effect in {what}: {why}" for k, (_, taken, why) in decide.items()
+            if not taken and get_key(cfg, k) != _default(k)]

@@ -25,7 +25,6 @@ import re
 import numpy as np
 
 from hpcgan.io import reasons as R
-from hpcgan.io.fileio import FileProblem, bounded, read_regular
 
 BLOCK = 2880
 CARD = 80
@@ -320,17 +319,6 @@ def _read_astropy(buf: bytes) -> list[Hdu]:
         raise FitsError(R.UNREADABLE.format(error=f"{type(e).__name__}: {msg}")) from None
     return out
 
-
-def read_fits(path: str, fast: bool = True, timeout_s: float = 0.0) -> list[Hdu]:
-    """Read a FITS file's HDUs (header cards + native float32 pixels); FitsError with a one-line reason.
-
-    ``timeout_s``: bound on the file system calls (:func:`hpcgan.io.fileio.bounded`; 0 = none).
-    """
-    try:
-        buf = bounded(read_regular, path, timeout_s=timeout_s)
-    except FileProblem as e:
-        raise FitsError(str(e)) from None
-    return parse_fits(buf, fast)
 
 
 def parse_fits(buf: bytes, fast: bool = True) -> list[Hdu]:

@@ -19,7 +19,6 @@ import numpy as np
 
 OUTSIDE, MASKED, NONFINITE, FILLED = 1, 2, 4, 8
 BITS = {"OUTSIDE": OUTSIDE, "MASKED": MASKED, "NONFINITE": NONFINITE, "FILLED": FILLED}
-INPUT_BITS = (OUTSIDE, MASKED, NONFINITE)  # the causes; FILLED follows from them
 
 
 def empty(shape: tuple[int, ...]) -> np.ndarray:

@@ -15,6 +15,7 @@ from hpcgan.models.layers import ConvAct, Pool, Up, ch, init_weights, run_restor
 from hpcgan.models.registry import register
 
 
+@register("autoencoder", "paper")
 class Autoencoder(nn.Module):
     """(N, bands, H, W) -> (N, bands, H, W), any H and W."""
 
@@ -34,8 +35,3 @@ class Autoencoder(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return run_restoring(self.net, x)
-
-
-@register("autoencoder", "paper")
-def _autoencoder(cfg, bands: int = 5) -> Autoencoder:
-    return Autoencoder(bands, cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")

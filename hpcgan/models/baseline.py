@@ -35,7 +35,7 @@ import torch
 import torch.nn as nn
 
 from hpcgan.config.loader import ConfigError
-from hpcgan.config.schema import BaselineCfg, Config, SurveyCfg
+from hpcgan.config.schema import BaselineCfg, DataCfg, SurveyCfg
 
 FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 KINDS = ("auto", "area", "bicubic")
@@ -171,11 +171,10 @@ class PhysicalBaseline(nn.Module):
                 "psf_fwhm_dst": list(self.fwhm_dst)}
 
 
-def baseline_from_config(cfg: Config, direction: str) -> PhysicalBaseline:
-    """The baseline of ``cfg.baseline`` for ``direction`` ``'x2y'`` or ``'y2x'`` (surveys from ``cfg.data``;
-    the target zero point is ``translate.magzp`` when set)."""
+def naive_baseline(data: DataCfg, bc: BaselineCfg, direction: str, magzp_dst: Optional[float] = None) -> PhysicalBaseline:
+    """The naive baseline of ``bc`` (the baseline section) for ``direction`` ``'x2y'`` or ``'y2x'`` between
+    the surveys of ``data``; ``magzp_dst``: the target zero point (``translate.magzp``; None = the survey's)."""
     if direction not in ("x2y", "y2x"):
         raise ValueError(f"direction: {direction!r}; allowed: x2y, y2x")
-    src, dst = (cfg.data.x, cfg.data.y) if direction == "x2y" else (cfg.data.y, cfg.data.x)
-    return PhysicalBaseline(src, dst, kind=cfg.baseline.resample, psf_match=cfg.baseline.psf_match,
-                            magzp_dst=cfg.translate.magzp)
+    src, dst = (data.x, data.y) if direction == "x2y" else (data.y, data.x)
+    return PhysicalBaseline(src, dst, kind=bc.resample, psf_match=bc.psf_match, magzp_dst=magzp_dst)

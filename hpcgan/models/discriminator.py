@@ -30,6 +30,7 @@ def _stats(x: torch.Tensor, groups: int) -> torch.Tensor:
     return s.reshape(n, 3, groups, gc // groups).permute(0, 2, 1, 3).reshape(n, groups, -1)
 
 
+@register("discriminator", "paper")
 class Discriminator(nn.Module):
     """(N, bands, H, W) -> logits (N,) or (N, bands); any stamp size (>= 5 px for the high-pass)."""
 
@@ -71,8 +72,3 @@ class Discriminator(nn.Module):
         h = F.leaky_relu(self.fc1(self.features(x)), LRELU_SLOPE)
         logits = self.fc2(h).squeeze(-1)  # (N, 5)
         return logits.mean(dim=1) if self.reduce == "mean" else logits
-
-
-@register("discriminator", "paper")
-def _paper_discriminator(cfg, bands: int = 5, impl: str = "auto") -> Discriminator:
-    return Discriminator(bands, cfg.width, cfg.bias_init, cfg.disc_band_reduce, impl)

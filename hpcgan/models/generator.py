@@ -75,7 +75,7 @@ def surveys(data: DataCfg | None, direction: str) -> tuple[Resize, int, int]:
 
 
 @register("generator", "paper")
-def _paper_generator(cfg, direction: str, data: DataCfg | None = None) -> nn.Module:
-    plan, cin, cout = surveys(data, direction)
-    cls = GeneratorXY if plan.up else GeneratorYX
-    return cls(plan, cin, cout, cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")
+def paper_generator(plan: Resize, bands_in: int, bands_out: int, width: float = 1.0, bias_init: float = 0.1,
+                    out_act: bool = True) -> nn.Module:
+    """The paper's generator for ``plan``: :class:`GeneratorXY` up, :class:`GeneratorYX` down."""
+    return (GeneratorXY if plan.up else GeneratorYX)(plan, bands_in, bands_out, width, bias_init, out_act)

@@ -14,10 +14,11 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.kernels import noise_synthesis, symmetrize_d4
-from hpcgan.models.layers import LRELU_SLOPE, GroupedLinear, ch
+from hpcgan.models.layers import LRELU_SLOPE, GroupedLinear
 from hpcgan.models.registry import register
 
 
+@register("noise_emulator", "paper")
 class NoiseEmulator(nn.Module):
     """``forward(base (N,C,H,W), z1=None (N,C), z2=None (N,C,H+k-1,W+k-1)) -> base + noise``.
 
@@ -114,12 +115,3 @@ class NoiseEmulator(nn.Module):
         a = self.amplitude(z1.to(dt))
         # z2, amplitude and kernel stay fp32 (under bf16 autocast only the base is bf16)
         return noise_synthesis(base, a.to(dt), z2.to(dt), self.weight, self.impl)
-
-
-@register("noise_emulator", "paper")
-def _noise_emulator(cfg, bands: int = 5, impl: str = "auto") -> NoiseEmulator:
-    ne = NoiseEmulator(bands, ch(cfg.ne_hidden, cfg.width), cfg.ne_kernel_size, cfg.bias_init, impl,
-                       cfg.ne_amp_bias_init)
-    for p in ne.parameters():  # model.ne_lr_mult: read by hpcgan.train.optim.param_groups
-        p.lr_mult = cfg.ne_lr_mult
-    return ne

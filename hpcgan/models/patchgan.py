@@ -13,6 +13,7 @@ from hpcgan.models.layers import LRELU_SLOPE, ch, init_weights
 from hpcgan.models.registry import register
 
 
+@register("discriminator", "patchgan")
 class PatchGAN(nn.Module):
     """(N, 5, H, W) -> (N, 1, ~H/8, ~W/8) patch logits."""
 
@@ -32,8 +33,3 @@ class PatchGAN(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.net(x)
-
-
-@register("discriminator", "patchgan")
-def _patchgan(cfg, bands: int = 5, impl: str = "auto") -> PatchGAN:
-    return PatchGAN(bands, cfg.width, cfg.bias_init)

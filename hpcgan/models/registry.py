@@ -1,15 +1,13 @@
-"""String-keyed model registry: ``(kind, name) -> factory(cfg: ModelCfg, **kwargs) -> nn.Module``.
+"""String-keyed model registry: ``(kind, name) -> constructor`` taking plain arguments.
 
-Each network file registers its factories explicitly::
+Each network file registers its constructor explicitly::
 
-    @register("generator", "paper")
-    def _paper_generator(cfg, direction): ...
+    @register("generator", "unet")
+    class UNetGenerator(nn.Module): ...
 
-    g = build("generator", cfg.model, direction="xy")   # name from cfg.model.generator
-
-``build`` takes the name from the config field of the same kind (``generator`` ->
-``cfg.generator``, ``discriminator`` -> ``cfg.discriminator``) or ``"paper"`` for the kinds that have
-one implementation (autoencoder, noise_emulator), unless ``name=`` is given.
+The constructors of one kind share their arguments (:func:`hpcgan.models.factory.build_models`, the
+one factory, unpacks the model section into them); a configurable kind's name (``model.generator``,
+``model.discriminator``) must be one of the config's choices, ``MODEL_NAMES``.
 """
 from __future__ import annotations
 
@@ -21,7 +19,7 @@ REG: dict[tuple[str, str], Callable[..., Any]] = {}
 
 
 def register(kind: str, name: str) -> Callable:
-    """Decorator: register a factory under (kind, name); a second registration of the same key raises, and
+    """Decorator: register a constructor under (kind, name); a second registration of the same key raises, and
     so does a configurable kind's name missing from the config's list (hpcgan.config.schema.MODEL_NAMES)."""
     if kind in MODEL_NAMES and name not in MODEL_NAMES[kind]:
         raise KeyError(f"model registry: {kind} {name!r} is not in hpcgan/config/schema.py MODEL_NAMES[{kind!r}]: "
@@ -40,17 +38,3 @@ def known(kind: str | None = None) -> list[str]:
     if kind is None:
         return sorted(f"{k}/{n}" for k, n in REG)
     return sorted(n for k, n in REG if k == kind)
-
-
-def build(kind: str, cfg: Any, name: str | None = None, **kwargs: Any) -> Any:
-    """Build the network ``kind`` named by ``cfg`` (a ModelCfg) or by ``name``; unknown names list the known ones."""
-    if name is None:
-        name = getattr(cfg, kind, "paper") if kind in ("generator", "discriminator") else "paper"
-    try:
-        fn = REG[(kind, name)]
-    except KeyError:
-        kinds = sorted({k for k, _ in REG})
-        if kind not in kinds:
-            raise KeyError(f"model registry: unknown kind {kind!r}; known kinds: {', '.join(kinds)}") from None
-        raise KeyError(f"model registry: unknown {kind} {name!r}; known: {', '.join(known(kind))}") from None
-    return fn(cfg, **kwargs)

@@ -30,10 +30,10 @@ import torch.nn.functional as F
 
 from hpcgan.astro.noise_power import background_mask
 from hpcgan.astro.transforms import from_model_space, to_model_space
-from hpcgan.config.schema import BaselineCfg, DataCfg
+from hpcgan.config.schema import BaselineCfg, DataCfg, ModelCfg
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
 from hpcgan.models.layers import last_conv
-from hpcgan.models.registry import REG, register
+from hpcgan.models.registry import register
 
 
 class MatchingKernel(nn.Module):
@@ -110,29 +110,19 @@ def generate(g: nn.Module, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None
     return g(x, psf_fwhm) if getattr(g, "takes_psf", False) and psf_fwhm is not None else g(x)
 
 
-def generator_kwargs(cfg) -> dict:
-    """Extra ``build("generator", ...)`` arguments: the survey geometry (bands, sizes) for every generator,
-    and the baseline settings for the residual one (its strong base)."""
-    if cfg.model.generator == "residual":
-        return {"data": cfg.data, "baseline": cfg.baseline}
-    return {"data": cfg.data}
-
-
 @register("generator", "residual")
-def _residual(cfg, direction: str, data: DataCfg | None = None, baseline: BaselineCfg | None = None) -> ResidualGenerator:
-    from dataclasses import replace
-
+def residual_generator(body: nn.Module, model: ModelCfg, data: DataCfg, direction: str,
+                       baseline: BaselineCfg | None = None) -> ResidualGenerator:
+    """``body`` (the correction, built with a linear output) on the base of ``model.residual_base`` for
+    generator ``direction`` of the surveys ``data`` (the strong base with ``baseline``), after the matching
+    kernel of ``model.residual_kernel``."""
     from hpcgan.models.baseline import PhysicalBaseline, nominal_seeing
     from hpcgan.models.psf_baseline import PsfMatchedBaseline
 
-    if data is None:
-        raise ValueError("model.generator=residual needs the survey geometry: build(..., data=cfg.data)")
     src, dst = (data.x, data.y) if direction == "xy" else (data.y, data.x)
-    body = REG[("generator", cfg.residual_body)](replace(cfg, out_activation="linear"), direction=direction,
-                                                   data=data)
-    base = (PsfMatchedBaseline(src, dst, baseline or BaselineCfg()) if cfg.residual_base == "strong"
+    base = (PsfMatchedBaseline(src, dst, baseline or BaselineCfg()) if model.residual_base == "strong"
             else PhysicalBaseline(src, dst))
-    match = (MatchingKernel(nominal_seeing(src), cfg.residual_kernel, cfg.residual_kernel_lr_mult)
-             if cfg.residual_kernel else None)
-    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform,
-                             match, cfg.residual_zero_sky)
+    match = (MatchingKernel(nominal_seeing(src), model.residual_kernel, model.residual_kernel_lr_mult)
+             if model.residual_kernel else None)
+    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match,
+                             model.residual_zero_sky)

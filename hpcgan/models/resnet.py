@@ -13,8 +13,7 @@ import torch
 import torch.nn as nn
 
 from hpcgan.config.geometry import Resize
-from hpcgan.config.schema import DataCfg
-from hpcgan.models.generator import PAPER_XY, surveys
+from hpcgan.models.generator import PAPER_XY
 from hpcgan.models.layers import LRELU_SLOPE, ResizeTail, Up, ch, init_weights, run_restoring
 from hpcgan.models.registry import register
 
@@ -39,6 +38,7 @@ class ResBlock(nn.Module):
         return self.act(x + self.c2(self.c1(x)))
 
 
+@register("generator", "resnet6")
 class ResnetGenerator(nn.Module):
     """(N, bands_in, s, s) -> (N, bands_out, t, t) by ``plan`` (default 64 -> 136)."""
 
@@ -56,8 +56,3 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.tail(run_restoring(self.body, x))
-
-
-@register("generator", "resnet6")
-def _resnet6(cfg, direction: str, data: DataCfg | None = None) -> ResnetGenerator:
-    return ResnetGenerator(*surveys(data, direction), cfg.width, cfg.bias_init, out_act=cfg.out_activation == "lrelu")

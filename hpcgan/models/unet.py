@@ -12,12 +12,12 @@ import torch
 import torch.nn as nn
 
 from hpcgan.config.geometry import Resize
-from hpcgan.config.schema import DataCfg
-from hpcgan.models.generator import PAPER_XY, surveys
+from hpcgan.models.generator import PAPER_XY
 from hpcgan.models.layers import ConvAct, Pool, ResizeTail, Up, ch, init_weights
 from hpcgan.models.registry import register
 
 
+@register("generator", "unet")
 class UNetGenerator(nn.Module):
     """(N, bands_in, s, s) -> (N, bands_out, t, t) by ``plan`` (default 64 -> 136)."""
 
@@ -41,8 +41,3 @@ class UNetGenerator(nn.Module):
         d2 = self.dec2(torch.cat([self.up(d3, e2.shape[-2:]), e2], 1))
         d1 = self.dec1(torch.cat([self.up(d2, e1.shape[-2:]), e1], 1))
         return self.tail(d1)
-
-
-@register("generator", "unet")
-def _unet(cfg, direction: str, data: DataCfg | None = None) -> UNetGenerator:
-    return UNetGenerator(*surveys(data, direction), cfg.width, cfg.bias_init, cfg.out_activation == "lrelu")

@@ -23,9 +23,6 @@ from hpcgan.utils.atomic import atomic_write_bytes
 FORMAT_VERSION = 1
 
 
-PRIMARY_KEYS = ("OBJID", "SURVEY", "RA", "DEC", "SPLIT", "SIMSEED", "SIMHASH", "NOISE")
-
-
 @lru_cache(maxsize=8)
 def _templates(spec: SurveySpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, ...]]:
     """Primary and per-band image header templates of one survey."""

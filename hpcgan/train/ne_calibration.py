@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, sky_sigma
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import DataCfg
 from hpcgan.log import get_logger
 
 log = get_logger(__name__)
@@ -24,7 +24,7 @@ SIDES = ("x", "y")
 
 
 def calibrate_noise_emulators(nets: dict[str, torch.nn.Module], batch: dict[str, torch.Tensor] | None,
-                              cfg: Config) -> list[str]:
+                              data: DataCfg) -> list[str]:
     """Calibrate ``ne_x``/``ne_y`` (those in ``nets`` whose stream is in the phase) on ``batch`` (rank 0;
     ``None`` elsewhere: nothing measured); returns the names of the emulators to broadcast (every rank)."""
     names = [f"ne_{s}" for s in SIDES if f"ne_{s}" in nets]
@@ -38,7 +38,7 @@ def calibrate_noise_emulators(nets: dict[str, torch.nn.Module], batch: dict[str,
         before = nets[name].noise_std().tolist()
         nets[name].calibrate(torch.as_tensor(sigma), torch.as_tensor(kernel))
         log.info("%s calibrated to the %s sky sigma and noise power (model space, first batch: %d stamps): %s (was %s)",
-                 name, getattr(cfg.data, side).name, len(x), _fmt(sigma), _fmt(before))
+                 name, getattr(data, side).name, len(x), _fmt(sigma), _fmt(before))
     return names
 
 

@@ -15,9 +15,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import Config, DataCfg
+from hpcgan.config.variants import Recipe
 from hpcgan.log import get_logger
-from hpcgan.models import build
+from hpcgan.models import Net
 from hpcgan.train import losses, noise
 from hpcgan.train.optim import Unit, base_lr, check_unique_names, frozen, make_unit, set_base_lr, step
 
@@ -25,35 +26,36 @@ log = get_logger(__name__)
 
 
 class Phase:
-    """Base: subclasses fill ``nets``, ``units``, ``streams`` and implement ``train_step``/``sample_rows``."""
+    """Base: subclasses declare their networks (:meth:`networks`), fill ``units`` and ``streams`` and
+    implement ``train_step``/``sample_rows``."""
 
     name = "phase"
     streams: tuple[str, ...] = ()
 
-    def __init__(self, cfg: Config, device: torch.device, d: Any):
+    @staticmethod
+    def networks(recipe: Recipe, data: DataCfg) -> dict[str, Net]:
+        """The networks this phase trains, by prefix, in the order they are built (the trainer builds
+        them from the model section: :func:`hpcgan.models.build_models`)."""
+        raise NotImplementedError
+
+    def __init__(self, cfg: Config, device: torch.device, d: Any, nets: dict[str, nn.Module],
+                 frozen: tuple[str, ...] = ()):
         self.cfg, self.device, self.d = cfg, device, d
-        self.impl = cfg.kernels.impl
-        self.nets: dict[str, nn.Module] = {}
         self.units: dict[str, Unit] = {}
-        self.frozen: set[str] = set()
+        self.frozen: set[str] = set(frozen)
         self.amp = bool(cfg.train.amp and device.type == "cuda")
         self.channels_last = bool(cfg.train.channels_last)
         self.iteration = 0  # keys the training noise; set by the trainer before each train_step
+        self.nets: dict[str, nn.Module] = {}
+        for prefix, m in nets.items():
+            m = m.to(self.device)
+            if self.channels_last:
+                m = m.to(memory_format=torch.channels_last)
+            if prefix in self.frozen:
+                m.requires_grad_(False)
+            self.nets[prefix] = m
 
     # ---- construction -------------------------------------------------------------------------
-    def add_net(self, prefix: str, kind: str, frozen: bool = False, **kwargs: Any) -> nn.Module:
-        if prefix in self.nets:
-            raise ValueError(f"network prefix {prefix!r} used twice")
-        if kind in ("noise_emulator", "discriminator"):
-            kwargs.setdefault("impl", self.impl)
-        m = build(kind, self.cfg.model, **kwargs).to(self.device)
-        if self.channels_last:
-            m = m.to(memory_format=torch.channels_last)
-        if frozen:
-            m.requires_grad_(False)
-            self.frozen.add(prefix)
-        self.nets[prefix] = m
-        return m
 
     def add_unit(self, name: str, *prefixes: str) -> Unit:
         self.units[name] = make_unit(name, {p: self.nets[p] for p in prefixes}, self.cfg.train, self.cfg.dist, self.d)

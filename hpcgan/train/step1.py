@@ -15,8 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn as nn
 
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import Config, DataCfg
+from hpcgan.config.variants import Recipe
+from hpcgan.models import Net
 from hpcgan.train import losses
 from hpcgan.train.optim import step
 from hpcgan.train.phase import Phase
@@ -29,13 +32,17 @@ class NoisePhase(Phase):
     streams = ("x", "y")
     DOMAINS = ("x", "y")
 
-    def __init__(self, cfg: Config, device: torch.device, d: Any):
-        super().__init__(cfg, device, d)
-        for s in self.DOMAINS:
-            nb = len(getattr(cfg.data, s).bands)
-            self.add_net(f"ae_{s}", "autoencoder", bands=nb)
-            self.add_net(f"ne_{s}", "noise_emulator", bands=nb)
-            self.add_net(f"d_{s}", "discriminator", name="paper", bands=nb)
+    @staticmethod
+    def networks(recipe: Recipe, data: DataCfg) -> dict[str, Net]:
+        nets = {}
+        for s in NoisePhase.DOMAINS:
+            nb = len(getattr(data, s).bands)
+            nets.update({f"ae_{s}": Net("autoencoder", bands=nb), f"ne_{s}": Net("noise_emulator", bands=nb),
+                         f"d_{s}": Net("discriminator", "paper", bands=nb)})
+        return nets
+
+    def __init__(self, cfg: Config, device: torch.device, d: Any, nets: dict[str, nn.Module]):
+        super().__init__(cfg, device, d, nets)
         for s in self.DOMAINS:  # the order of the updates inside an iteration
             for net in ("ae", "d", "ne"):
                 self.add_unit(f"{net}_{s}", f"{net}_{s}")

@@ -34,11 +34,13 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+import torch.nn as nn
 
 from hpcgan.astro.photometry import aperture_weights
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import Config, DataCfg
 from hpcgan.config.variants import RECIPES, Recipe
-from hpcgan.models.residual import generate, generator_kwargs
+from hpcgan.models import Net
+from hpcgan.models.residual import generate
 from hpcgan.train import losses
 from hpcgan.train.optim import frozen, step
 from hpcgan.train.phase import Phase
@@ -51,13 +53,24 @@ GEN = {"y": "g_xy", "x": "g_yx"}  # the generator whose output lives in domain s
 class TranslationPhase(Phase):
     """Generators (+ frozen or trained noise emulators, + discriminators where the recipe says)."""
 
-    def __init__(self, cfg: Config, device: torch.device, d: Any, recipe: Recipe | None = None):
-        super().__init__(cfg, device, d)
-        self.recipe = r = recipe or RECIPES[cfg.train.variant]
+    @staticmethod
+    def networks(recipe: Recipe, data: DataCfg) -> dict[str, Net]:
+        nets = {"g_xy": Net("generator", direction="xy"), "g_yx": Net("generator", direction="yx")}
+        bands = {s: len(getattr(data, s).bands) for s in DOMAINS}
+        if recipe.noise != "none":
+            nets.update({f"ne_{s}": Net("noise_emulator", bands=bands[s]) for s in DOMAINS})
+        if recipe.noise == "trained" or recipe.adversarial:  # the benchmarks' D by model.discriminator
+            name = "paper" if recipe.noise == "trained" else None
+            nets.update({f"d_{s}": Net("discriminator", name, bands=bands[s]) for s in DOMAINS})
+        return nets
+
+    def __init__(self, cfg: Config, device: torch.device, d: Any, nets: dict[str, nn.Module],
+                 recipe: Recipe | None = None):
+        r = recipe or RECIPES[cfg.train.variant]
+        super().__init__(cfg, device, d, nets, frozen=("ne_x", "ne_y") if r.noise == "frozen" else ())
+        self.recipe = r
         self.name = cfg.train.variant if r.single_step else "step2"
         self.streams = (("x", "y") if r.cycle else ()) + (("xp", "yp") if r.identity else ())
-        self.add_net("g_xy", "generator", direction="xy", **generator_kwargs(cfg))
-        self.add_net("g_yx", "generator", direction="yx", **generator_kwargs(cfg))
         # train.flux_loss_weight: aperture weights (R, H*W) of each target domain for the identity term
         self.ap_weights = {s: torch.from_numpy(aperture_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
                            .float().to(device) for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))
@@ -65,14 +78,6 @@ class TranslationPhase(Phase):
         # train.flux_loss_bands: the channels the flux term scores, per target domain (all when empty)
         self.flux_bands = {s: [sv.bands.index(b) for b in cfg.train.flux_loss_bands] or list(range(len(sv.bands)))
                            for s, sv in (("x", cfg.data.x), ("y", cfg.data.y))}
-        if r.noise != "none":
-            for s in DOMAINS:
-                self.add_net(f"ne_{s}", "noise_emulator", frozen=(r.noise == "frozen"),
-                             bands=len(getattr(cfg.data, s).bands))
-        if r.noise == "trained" or r.adversarial:
-            for s in DOMAINS:
-                self.add_net(f"d_{s}", "discriminator", name="paper" if r.noise == "trained" else None,
-                             bands=len(getattr(cfg.data, s).bands))
         self.add_unit("gen", "g_xy", "g_yx")
         for s in DOMAINS:
             if f"d_{s}" in self.nets:

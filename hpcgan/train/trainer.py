@@ -4,7 +4,8 @@
     result = run(cfg, streams=..., ...)   # the same, returning iteration and interruption
 
 Order: distributed layer (``hpcgan.dist.init(cfg.dist)``; ``d.shutdown()`` when the run returns),
-seeding, device, phase (networks + optimisers), run dir, then either resume from the latest
+device and kernel implementation (``kernels.impl``, chosen once here), seeding, the networks
+(:func:`hpcgan.models.build_models` from the model section), phase (optimisers), run dir, then either resume from the latest
 checkpoint of the run dir or (step 2) restore the noise emulators from ``train.init_from`` or (a fresh
 run with ``model.ne_calibrate``) start them at the sky noise (:mod:`hpcgan.train.ne_calibration`);
 broadcast the weights; loop. Each iteration: batch (the streams are a pure function of seed, rank and
@@ -33,12 +34,14 @@ import torch
 
 import hpcgan.dist
 from hpcgan.config.geometry import check_networks
-from hpcgan.config.integrity import no_effect, resolve_auto
+from hpcgan.config.integrity import Part, knobs, no_effect, resolve_auto
 from hpcgan.config.loader import dump_config, save_config
-from hpcgan.config.schema import Config
+from hpcgan.config.schema import Config, DataCfg, TrainCfg
 from hpcgan.io import checkpoint as ckpt
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger, progress
+from hpcgan.models import Net, build_models, model_knobs
+from hpcgan.models.factory import net_name
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
 from hpcgan.train.ne_calibration import calibrate_noise_emulators
@@ -75,11 +78,56 @@ def check_train_config(cfg: Config) -> None:
     check_networks(cfg)
 
 
-def build_phase(cfg: Config, device: torch.device, d: Any) -> Phase:
-    r = RECIPES[cfg.train.variant]
-    if cfg.train.step == 1 and not r.single_step:
-        return NoisePhase(cfg, device, d)
-    return TranslationPhase(cfg, device, d, r)
+def phase_class(train: TrainCfg) -> type[NoisePhase] | type[TranslationPhase]:
+    """Step 1 of a two-step variant trains the noise emulators; the rest translate."""
+    return NoisePhase if train.step == 1 and not RECIPES[train.variant].single_step else TranslationPhase
+
+
+def networks(train: TrainCfg, data: DataCfg) -> dict[str, Net]:
+    """The networks the phase of ``train`` builds (:meth:`hpcgan.train.phase.Phase.networks`)."""
+    return phase_class(train).networks(RECIPES[train.variant], data)
+
+
+def build_phase(cfg: Config, device: torch.device, d: Any, nets: dict[str, torch.nn.Module] | None = None) -> Phase:
+    """The phase of ``cfg`` with ``nets`` (None: built here, kernels ``cfg.kernels.impl`` for ``device``)."""
+    if nets is None:
+        nets = build_models(cfg.model, networks(cfg.train, cfg.data), cfg.data,
+                            impl_for(cfg.kernels.impl, device.type), cfg.baseline)
+    cls = phase_class(cfg.train)
+    return NoisePhase(cfg, device, d, nets) if cls is NoisePhase else TranslationPhase(cfg, device, d, nets)
+
+
+SECTIONS = ("data", "model", "train", "dist", "kernels")  # the sections the trainer unpacks
+
+
+def sections(cfg: Config) -> tuple[str, list[Part]]:
+    """What training takes of ``cfg`` for its step and variant (:func:`hpcgan.config.integrity.no_effect`):
+    :data:`SECTIONS`, of ``model`` the knobs the networks it builds read (:data:`hpcgan.models.factory.READS`),
+    of ``train`` and ``dist`` the parts its recipe and backend use."""
+    r, nets = RECIPES[cfg.train.variant], networks(cfg.train, cfg.data)
+    read = model_knobs(cfg.model, nets)
+    ne = any(n.kind == "noise_emulator" for n in nets.values())
+    gen = phase_class(cfg.train) is TranslationPhase
+    step2 = gen and not r.single_step  # restores step 1's noise emulators
+    builds = ", ".join(dict.fromkeys(f"{n.kind}/{net_name(cfg.model, n)}" for n in nets.values()))
+    model = {k: Part((k,), k in read, f"the networks built here ({builds}) do not read it") for k in knobs("model")}
+    for k in ("model.ne_calibrate", "model.ne_lr_mult"):  # both act on noise emulators this run trains
+        model[k] = Part((k,), ne and not (step2 and r.noise == "frozen"),
+                        "step 2 restores the noise emulators" if ne else "no noise emulator is built")
+    if cfg.model.ne_calibrate and ne:
+        model["model.ne_amp_bias_init"] = Part(("model.ne_amp_bias_init",), False, "model.ne_calibrate sets the amplitude bias")
+    backend = cfg.dist.backend
+    return f"step{cfg.train.step} of variant {cfg.train.variant}", [
+        Part(SECTIONS), *model.values(),
+        Part(("train.adv_weight", "train.mse_weight"), gen and r.adversarial, "only the benchmark models"),
+        Part(("train.flux_loss_weight",), gen and r.identity, "only the paired identity loss"),
+        Part(("train.flux_loss_bands", "train.flux_loss_radii_arcsec"), gen and r.identity and bool(cfg.train.flux_loss_weight),
+             "only the flux term (train.flux_loss_weight > 0)"),
+        Part(("train.init_from",), step2 and r.noise == "frozen", "only step 2 restores noise emulators"),
+        Part(("dist.backward_passes_per_step",), backend == "horovod", f"only horovod ({backend} here)"),
+        Part(("dist.fp16_compression",), backend != "none", "one process: no gradient exchange"),
+        Part(("train.amp",), cfg.train.device != "cpu", "bf16 autocast runs on CUDA only"),
+    ]
 
 
 def find_init_from(cfg: Config) -> Path:
@@ -133,12 +181,14 @@ def run(cfg: Config, run_dir: str | Path | None = None, streams: Any = None, dry
     ok = False
     try:
         device = d.device(cfg.train.device)  # auto resolved once, saved in config.yaml and the checkpoints
-        cfg = resolve_auto(cfg, {"dist.backend": d.backend, "train.device": device.type,
-                                 "kernels.impl": impl_for(cfg.kernels.impl, device.type)})
+        impl = impl_for(cfg.kernels.impl, device.type)  # the kernels of this process, chosen once
+        cfg = resolve_auto(cfg, {"dist.backend": d.backend, "train.device": device.type, "kernels.impl": impl})
         if d.is_main:
-            for line in no_effect(cfg, f"step{cfg.train.step}"):
+            for line in no_effect(cfg, *sections(cfg)):
                 log.warning("%s", line)
-        res = _run(cfg, d, run_dir, streams, dry_run)
+        seed_everything(cfg.train.seed, cfg.train.deterministic)  # fixes the networks' initial weights
+        nets = build_models(cfg.model, networks(cfg.train, cfg.data), cfg.data, impl, cfg.baseline)
+        res = _run(cfg, d, device, nets, run_dir, streams, dry_run)
         ok = True
         return res
     finally:
@@ -165,12 +215,11 @@ def _lock_run_dir(run_dir: Path, name: str, d: Any) -> None:
         raise LockHeld(msg)
 
 
-def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run: bool) -> TrainResult:
+def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Module], run_dir: str | Path | None,
+         streams: Any, dry_run: bool) -> TrainResult:
     tc = cfg.train
-    seed_everything(tc.seed, tc.deterministic)
-    device = d.device(tc.device)
     run_dir = Path(run_dir) if run_dir is not None else default_run_dir(cfg)
-    phase = build_phase(cfg, device, d)
+    phase = build_phase(cfg, device, d, nets)
     name = label(cfg)
     counts = phase.param_counts()
     if dry_run:
@@ -225,7 +274,7 @@ def _run(cfg: Config, d: Any, run_dir: str | Path | None, streams: Any, dry_run:
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
     if calibrate_ne:  # a fresh run: rank 0 measures its first batch, every rank gets the result
-        for k in calibrate_noise_emulators(phase.nets, next(iter(streams.iterate(0))) if d.rank == 0 else None, cfg):
+        for k in calibrate_noise_emulators(phase.nets, next(iter(streams.iterate(0))) if d.rank == 0 else None, cfg.data):
             d.broadcast_module(phase.nets[k])
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)

@@ -33,7 +33,7 @@ from hpcgan.config.loader import ConfigError
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, stamps_to_survey_units
 from hpcgan.log import get_logger
-from hpcgan.models.baseline import baseline_from_config
+from hpcgan.models.baseline import naive_baseline
 from hpcgan.models.psf_baseline import PsfMatchedBaseline
 from hpcgan.translate.model import DIRECTIONS, noise_seed
 
@@ -57,6 +57,9 @@ def measured_noise_kernel(root: Path, survey: SurveyCfg, size: int) -> tuple[np.
                       f"to measure the target survey's noise on; set baseline.add_noise=false")
 
 
+NAIVE = ("baseline.resample", "baseline.psf_match")  # the naive pipeline's knobs (:func:`naive_baseline`)
+
+
 class BaselineTranslator:
     """One direction of the baseline on ``device`` (see module docstring)."""
 
@@ -77,7 +80,7 @@ class BaselineTranslator:
             self.base = PsfMatchedBaseline(self.src, self.dst, bc, magzp_dst=cfg.translate.magzp).to(device)
             self.psf_match = True
         else:
-            self.base = baseline_from_config(cfg, direction).to(device)
+            self.base = naive_baseline(cfg.data, bc, direction, cfg.translate.magzp).to(device)
             self.psf_match = self.base.psf_match
         self.nominal = torch.tensor(self.base.fwhm_src or [np.nan] * len(self.src.bands), dtype=torch.float64)
         self.kernel, self.noise_from = None, None

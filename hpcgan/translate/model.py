@@ -28,8 +28,8 @@ from hpcgan.config.loader import ConfigError, validate
 from hpcgan.config.loader import build as build_config
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.io import checkpoint as ckpt
-from hpcgan.models import build
-from hpcgan.models.residual import generate, generator_kwargs
+from hpcgan.models import Net, build_models
+from hpcgan.models.residual import generate
 
 # direction -> (source side, target side, generator prefix, target noise emulator prefix, generator direction)
 DIRECTIONS = {"x2y": ("x", "y", "g_xy", "ne_y", "xy"), "y2x": ("y", "x", "g_yx", "ne_x", "yx")}
@@ -83,8 +83,10 @@ class Translator:
         self.src: SurveyCfg = getattr(self.cfg.data, src)
         self.dst: SurveyCfg = getattr(self.cfg.data, dst)
         self.transform = self.cfg.data.pixel_transform
-        self.gen = build("generator", self.cfg.model, direction=gdir, **generator_kwargs(self.cfg))
-        self.ne = build("noise_emulator", self.cfg.model, impl=impl, bands=len(self.dst.bands)) if ne in nets else None
+        want = {gen: Net("generator", direction=gdir), **({ne: Net("noise_emulator", bands=len(self.dst.bands))}
+                                                          if ne in nets else {})}
+        built = build_models(self.cfg.model, want, self.cfg.data, impl, self.cfg.baseline)
+        self.gen, self.ne = built[gen], built.get(ne)
         for prefix, net in ((gen, self.gen), (ne, self.ne)):
             if net is None:
                 continue

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 import hpcgan
-from hpcgan.config.integrity import no_effect, resolve_auto
+from hpcgan.config.integrity import Part, knobs, no_effect, resolve_auto
 from hpcgan.config.loader import ConfigError, save_config, to_dict
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.data.shards import open_source, rank_range, seeing, stamps_to_model
@@ -42,7 +42,7 @@ from hpcgan.io.mask_bits import regrid
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, bytes_needed, write_manifest
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
-from hpcgan.translate.baseline import BaselineTranslator
+from hpcgan.translate.baseline import NAIVE, BaselineTranslator
 from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import digest
@@ -131,13 +131,36 @@ def input_key(source) -> list:
     return [[s.path.name, s.count, s.path.stat().st_size, int(s.path.stat().st_mtime)] for s in source.shards]
 
 
+SECTIONS = ("translate", "baseline", "kernels")  # the sections translate unpacks (data: only data.shards's default)
+
+
+def sections(cfg: Config) -> tuple[str, list[Part]]:
+    """What translate takes of ``cfg`` for its method (:func:`hpcgan.config.integrity.no_effect`): the
+    checkpoint and the kernels (model; its networks come from the checkpoint's own config) or the baseline
+    section (resample: of it the naive pipeline's knobs, :data:`~hpcgan.translate.baseline.NAIVE`, or the rest)."""
+    tc, model = cfg.translate, cfg.translate.method == "model"
+    strong = cfg.baseline.pipeline == "strong"
+    common = ("baseline.pipeline", "baseline.add_noise")
+    return f"translate --method {tc.method}", [
+        Part(SECTIONS[:1]),
+        Part(("translate.checkpoint",), model, "the baseline uses no checkpoint"),
+        Part(("kernels",), model, "only --method model (its noise emulator)"),
+        Part(("translate.compression_level",), tc.compression == "gzip", "only translate.compression=gzip"),
+        Part(common, not model, "only --method resample"),
+        Part(NAIVE, not model and not strong, "only --method resample with baseline.pipeline=naive"),
+        Part(tuple(k for k in knobs("baseline") if k not in NAIVE + common), not model and strong,
+             "only --method resample with baseline.pipeline=strong"),
+    ]
+
+
 def start(cfg: Config, comm: Comm) -> Config:
     """The config this run translates with: ``auto`` device and kernels resolved, knobs without effect
     named; rank 0 saves it as ``translate.out/config.yaml``."""
+    ignored = no_effect(cfg, *sections(cfg))  # as set: kernels.impl=auto is resolved even where it is not used
     device = pick_device(cfg.translate.device)
     cfg = resolve_auto(cfg, {"translate.device": device.type, "kernels.impl": impl_for(cfg.kernels.impl, device.type)})
     if comm.rank == 0:
-        for line in no_effect(cfg, "translate"):
+        for line in ignored:
             log.warning("%s", line)
         save_config(cfg, cfg.translate.out)
     return cfg
