@@ -1,5 +1,6 @@
 """The parts every stage command shares: the config arguments (``--config``, ``--set``, ``key=value``),
-parsing a stage's command line into its resolved config, and the run-on-ranks tail (lock, exit codes).
+a stage's flags written once (:class:`Flag`: the parser's argument and the config key it sets), parsing
+a stage's command line into its resolved config, and the run-on-ranks tail (lock, exit codes).
 
 Below the stages (docs/architecture.md), so each stage's ``cli.py`` builds on it without importing
 the ``hpcgan`` entry point (:mod:`hpcgan.cli`).
@@ -10,8 +11,9 @@ import argparse
 import functools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from hpcgan.config import Config, ConfigError, dump_config, load_config
 from hpcgan.log import get_logger
@@ -31,30 +33,63 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="more overrides, e.g. train.iters=100")
 
 
-def flag_overrides(args: argparse.Namespace, flags: Mapping[str, str]) -> list[str]:
-    """A stage's shorthand flags that were given (``dest -> config key``) as ``key=value`` overrides.
+@dataclass(frozen=True)
+class Flag:
+    """One flag of a stage command, written once: ``name`` (and ``aliases``), the config ``key`` it sets
+    (None: the command reads the value itself), a ``help`` line, and argparse's ``type`` and ``choices``.
+    A switch (``const`` given) takes no value: given, it sets ``key`` to ``const``.
+
+    Its help reads ``= key (help)`` (``= key=value (help)`` for a switch); a flag without a key shows
+    ``help`` alone. A stage's table of flags (``FLAGS`` in its ``cli.py``) makes its parser
+    (:func:`stage_parser`) and its overrides (:func:`flag_overrides`)."""
+
+    name: str
+    key: str | None
+    help: str = ""
+    type: Callable[[str], Any] | None = None
+    choices: Sequence[Any] | None = None
+    const: Any = None
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def dest(self) -> str:
+        return self.name.lstrip("-").replace("-", "_")
+
+    def text(self) -> str:
+        if self.key is None:
+            return self.help
+        key = self.key if self.const is None else f"{self.key}={json.dumps(self.const)}"
+        return f"= {key}" + (f" ({self.help})" if self.help else "")
+
+    def add_to(self, p: argparse.ArgumentParser) -> None:
+        kw: dict[str, Any] = (dict(action="store_const", const=self.const) if self.const is not None
+                              else dict(type=self.type, choices=self.choices))
+        p.add_argument(self.name, *self.aliases, dest=self.dest, help=self.text(), **kw)
+
+
+def flag_overrides(args: argparse.Namespace, flags: Iterable[Flag]) -> list[str]:
+    """The flags of ``flags`` that were given and set a config key, as ``key=value`` overrides.
 
     Values are JSON-quoted, which YAML reads back exactly (paths with ':' or '#', numbers as typed).
     """
-    return [f"{key}={json.dumps(getattr(args, dest))}" for dest, key in flags.items()
-            if getattr(args, dest, None) is not None]
+    return [f"{f.key}={json.dumps(getattr(args, f.dest))}" for f in flags
+            if f.key is not None and getattr(args, f.dest, None) is not None]
 
 
-def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (),
-                     flags: Mapping[str, str] | None = None) -> Config:
+def config_from_args(args: argparse.Namespace, extra: Sequence[str] = (), flags: Iterable[Flag] = ()) -> Config:
     """Load the config named by the shared arguments; then ``--set``/positional overrides; then the
-    stage's own flags (``flags``: dest -> key) and ``extra`` overrides, which win."""
+    stage's own flags (``flags``, its :class:`Flag` table) and ``extra`` overrides, which win."""
     return load_config(args.config or ["default"],
-                       [*args.sets, *args.overrides, *flag_overrides(args, flags or {}), *extra])
+                       [*args.sets, *args.overrides, *flag_overrides(args, flags), *extra])
 
 
-def parse_stage(p: argparse.ArgumentParser, argv: Sequence[str] | None, flags: Mapping[str, str] | None = None,
-                extra: Callable[[argparse.Namespace], Sequence[str]] = lambda a: (),
+def parse_stage(p: argparse.ArgumentParser, argv: Sequence[str] | None, flags: Iterable[Flag] = (),
                 check: Callable[[Config], Any] = lambda cfg: None) -> Config | None:
-    """Parse a stage command line (:func:`stage_parser`) into its resolved config, run ``check`` on it
-    (config errors surface before MPI starts), and print it for ``--dry-run``: None then (exit 0)."""
+    """Parse a stage command line (the parser of :func:`stage_parser` with the same ``flags``) into its
+    resolved config, run ``check`` on it (config errors surface before MPI starts), and print it for
+    ``--dry-run``: None then (exit 0)."""
     a = p.parse_args(list(sys.argv[1:] if argv is None else argv))
-    cfg = config_from_args(a, list(extra(a)), flags)
+    cfg = config_from_args(a, (), flags)
     check(cfg)
     if a.dry_run:
         print(dump_config(cfg), end="")
@@ -62,11 +97,15 @@ def parse_stage(p: argparse.ArgumentParser, argv: Sequence[str] | None, flags: M
     return cfg
 
 
-def stage_parser(prog: str, doc: str | None) -> argparse.ArgumentParser:
-    """A stage command's parser: the shared config arguments and ``--dry-run`` (print the config, exit)."""
+def stage_parser(prog: str, doc: str | None, flags: Iterable[Flag] = (),
+                 dry_run: str = "print the resolved config and exit") -> argparse.ArgumentParser:
+    """A stage command's parser: the shared config arguments, ``--dry-run`` (``dry_run``: its help) and
+    the stage's ``flags``."""
     p = argparse.ArgumentParser(prog=prog, description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_config_args(p)
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and exit")
+    p.add_argument("--dry-run", action="store_true", help=dry_run)
+    for f in flags:
+        f.add_to(p)
     return p
 
 

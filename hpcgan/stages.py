@@ -100,7 +100,6 @@ class Stage:
     name: str
     module: str  # main(argv) -> int
     fixed: tuple[str, ...] = ()  # overrides it always runs with (after the caller's: they win)
-    flags: str = "FLAGS"  # the command module's dict of shorthand value flags -> config keys
     out_dir: Callable[[Config, argparse.Namespace], Path] | None = None
     extra: Callable[[Path], dict] = lambda out: {}
     reads: Callable[[Done], list[str]] = lambda done: []
@@ -114,14 +113,15 @@ class Stage:
         """The config this stage runs with for ``argv`` (flags it does not know are left to its command)."""
         from hpcgan.commandline import add_config_args, config_from_args
 
-        flags = getattr(importlib.import_module(self.module), self.flags, {})
+        flags = getattr(importlib.import_module(self.module), "FLAGS", ())  # its table of hpcgan.commandline.Flag
         p = argparse.ArgumentParser(prog=f"hpcgan {self.name}", add_help=False, allow_abbrev=False)
         add_config_args(p)
-        for dest in flags:
-            p.add_argument("--" + dest.replace("_", "-"), dest=dest)
-        p.add_argument("--run-dir", dest="run_dir")
+        for f in flags:
+            f.add_to(p)
+        if not any(f.dest == "run_dir" for f in flags):
+            p.add_argument("--run-dir", dest="run_dir")
         a, unknown = p.parse_known_intermixed_args(argv)
-        # argparse stops at a flag it does not know (--dry-run, --fits): the overrides, in their order
+        # argparse stops at a flag it does not know (--dry-run): the overrides, in their order
         loose = {*a.overrides, *unknown} - set(a.sets)
         a.overrides = [t for t in argv if t in loose and "=" in t and not t.startswith("-")]
         return config_from_args(a, self.fixed, flags), a
@@ -142,7 +142,7 @@ class Stage:
 
 
 STAGES: dict[str, Stage] = {s.name: s for s in (
-    Stage("simulate", "hpcgan.simulate.cli", flags="FLAG_KEYS",
+    Stage("simulate", "hpcgan.simulate.cli",
           out_dir=lambda cfg, a: Path(cfg.simulate.out), extra=lambda out: {"catalog": str(out / "catalog.csv")},
           help="render a simulated SDSS/CFHT survey pair with ground truth (FITS stamps + catalog.csv)"),
     Stage("match", "hpcgan.match.cli", out_dir=lambda cfg, a: Path(cfg.match.out),

@@ -2,6 +2,6 @@
 
 Modules: ``catalog`` (catalog rows, checks, in-memory plan), ``plan`` (the streamed plan of a catalog of
 any size), ``run`` (MPI orchestration, manifest), ``cli`` (entry point).
-Reading and writing live in :mod:`hpcgan.io` (``fits_read``, ``stamps``, ``frames``, ``shard_writer``).
+Reading and writing live in :mod:`hpcgan.io` (``fits_read``, ``stamps``, ``frames``, ``shards``, ``shard_writer``).
 See docs/preprocess.md.
 """

@@ -13,19 +13,19 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import Flag, parse_stage, run_on_ranks, stage_parser
 from hpcgan.log import setup_logging
 
-FLAGS = {"catalog": "preprocess.catalog", "out": "preprocess.out", "data_root": "preprocess.data_root",
-         "layout": "preprocess.layout"}
+FLAGS = (
+    Flag("--catalog", "preprocess.catalog", "CSV or FITS table"),
+    Flag("--out", "preprocess.out", "shards + manifest.json"),
+    Flag("--data-root", "preprocess.data_root", "default: the catalog's folder"),
+    Flag("--layout", "preprocess.layout", choices=["auto", "mef", "cube", "per_band"]),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = stage_parser("hpcgan preprocess", __doc__)
-    p.add_argument("--catalog", help="= preprocess.catalog (CSV or FITS table)")
-    p.add_argument("--out", help="= preprocess.out (shards + manifest.json)")
-    p.add_argument("--data-root", help="= preprocess.data_root (default: the catalog's folder)")
-    p.add_argument("--layout", choices=["auto", "mef", "cube", "per_band"], help="= preprocess.layout")
+    p = stage_parser("hpcgan preprocess", __doc__, FLAGS)
     setup_logging()
     cfg = parse_stage(p, argv, FLAGS)
     if cfg is None:

@@ -30,6 +30,7 @@ from hpcgan.config.schema import Config
 from hpcgan.dist.comm import Comm, get_comm
 from hpcgan.io.open_fits import ReadLimits
 from hpcgan.io.shard_writer import Job, JobPart, SurveyOut, bytes_needed, read_batches, write_manifest
+from hpcgan.io.shards import FORMAT_VERSION
 from hpcgan.io.stamp_policy import StampPolicy
 from hpcgan.io.stamps import Target, read_stamp
 from hpcgan.log import get_logger
@@ -41,7 +42,6 @@ from preprocess.plan import Units
 from preprocess.plan import build as build_plan
 
 log = get_logger(__name__)
-FORMAT_VERSION = 2  # 2: the per-pixel ``mask`` and ``sky_level`` datasets (version 1 shards read with mask 0)
 EXIT_QUARANTINE = 3
 
 

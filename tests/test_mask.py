@@ -197,7 +197,7 @@ def test_mask_reaches_translate_fits_and_evaluate(tmp_path):
 
 def test_masked_mse_and_training_batches_carry_valid(tmp_path):
     from hpcgan.data import build_train_streams
-    from hpcgan.data.shards import open_source
+    from hpcgan.io.shards import open_source
     from hpcgan.train.losses import mse
 
     pred, target = torch.randn(2, 5, 8, 8), torch.randn(2, 5, 8, 8)
@@ -289,7 +289,7 @@ def test_validation_score_leaves_masked_pixels_out():
 
 
 def test_format_1_shards_without_mask_read_as_valid(tmp_path):
-    from hpcgan.data.shards import open_source
+    from hpcgan.io.shards import open_source
     from tests.tiny_data import write_shard
 
     write_shard(tmp_path / "sdss/unpaired", np.ones((3, 5, 8, 8), np.float32), ["a", "b", "c"])

@@ -9,6 +9,7 @@ import pytest
 
 from hpcgan.io import shard_writer as sw
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, columns, write_manifest
+from hpcgan.io.shards import open_source
 
 
 def _produce(units: list[tuple[Row, ...]], b0: int) -> Batch:
@@ -40,6 +41,9 @@ def test_custom_producer_writes_commits_and_is_kept_on_rerun(tmp_path):
         assert [int(im[0, 0, 0]) for im in f["images"][()]] == [0, 1, 3, 4]
         assert list(f["object_id"].asstr()[()]) == ["o0", "o1", "o3", "o4"] and f.attrs["stage"] == "test"
     assert part().run() == done  # finished: only verified
+    src = open_source(tmp_path, "s", "unpaired")  # the format module's reader reads what the writer wrote
+    assert len(src) == 4 and src.shape == (2, 4, 4) and src.has_mask and not src.read_mask(np.arange(4)).any()
+    assert src.read(np.array([1, 3]))[:, 0, 0, 0].tolist() == [1, 4] and src.grids() == [""] * 4
     stale = tmp_path / "s/unpaired/part-0-of-2.h5"
     stale.write_bytes(b"")
     write_manifest(tmp_path, {"shards": done["shards"]}, 1)

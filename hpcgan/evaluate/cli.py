@@ -14,21 +14,20 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import Flag, parse_stage, run_on_ranks, stage_parser
 
-FLAGS = {"translations": "evaluate.translations", "baseline": "evaluate.baseline", "out": "evaluate.out", "shards": "evaluate.shards",
-         "catalog": "evaluate.catalog", "realisation": "evaluate.realisation"}
+FLAGS = (
+    Flag("--translations", "evaluate.translations", "a translate.out folder"),
+    Flag("--baseline", "evaluate.baseline", "a second translate.out folder, e.g. --method resample"),
+    Flag("--out", "evaluate.out"),
+    Flag("--shards", "evaluate.shards", "real counterparts; default the translation's input root"),
+    Flag("--catalog", "evaluate.catalog", "simulated catalog: true total fluxes"),
+    Flag("--realisation", "evaluate.realisation", type=int),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = stage_parser("hpcgan evaluate", __doc__)
-    p.add_argument("--translations", help="= evaluate.translations (a translate.out folder)")
-    p.add_argument("--baseline", help="= evaluate.baseline (a second translate.out folder, e.g. --method resample)")
-    p.add_argument("--out", help="= evaluate.out")
-    p.add_argument("--shards", help="= evaluate.shards (real counterparts; default the translation's input root)")
-    p.add_argument("--catalog", help="= evaluate.catalog (simulated catalog: true total fluxes)")
-    p.add_argument("--realisation", type=int, help="= evaluate.realisation")
-    cfg = parse_stage(p, argv, FLAGS)
+    cfg = parse_stage(stage_parser("hpcgan evaluate", __doc__, FLAGS), argv, FLAGS)
     if cfg is None:
         return 0
     from hpcgan.evaluate.report import table

@@ -33,7 +33,7 @@ from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text
 
 log = get_logger(__name__)
-FORMAT_VERSION = 2
+METRICS_VERSION = 2  # metrics.json's format version (its format_version)
 TRANSLATION, BASELINE = "translation", "baseline"
 
 
@@ -138,7 +138,7 @@ def evaluate(cfg: Config) -> dict:
     out = Path(ec.out)
     truth_dir = real_root / survey / f"{split}-truth"
     res = {
-        "format_version": FORMAT_VERSION, "translations": str(troot.resolve()), "realisation": ec.realisation,
+        "format_version": METRICS_VERSION, "translations": str(troot.resolve()), "realisation": ec.realisation,
         "baseline": str(Path(ec.baseline).resolve()) if ec.baseline else None,
         "baseline_method": base_man.get("method") if base_man else None,
         "direction": man["direction"], "split": split, "source_survey": src["survey"], "target_survey": survey,

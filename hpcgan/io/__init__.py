@@ -1,4 +1,4 @@
-"""Stage I/O: FITS stamps in and out, HDF5 shards out, and the survey geometry and units they carry.
+"""Stage I/O: FITS stamps in and out, HDF5 shards out and in, and the survey geometry and units they carry.
 
 - :mod:`hpcgan.io.fileio`: bounded reads of whole regular files (a hung mount is a reason, not a hang).
 - :mod:`hpcgan.io.open_fits`: one input file within a memory bound (gzip/bzip2, declared sizes, section reads).
@@ -11,6 +11,7 @@
 - :mod:`hpcgan.io.frames`: catalog-driven cutouts from survey frames (``preprocess.source: frames``).
 - :mod:`hpcgan.io.reasons`: the one-line quarantine reason templates.
 - :mod:`hpcgan.io.fits_write`: byte-level FITS stamp writing (header templates), for simulate and translate.
+- :mod:`hpcgan.io.shards`: the HDF5 shard format (its one version, datasets, attributes) and its reader.
 - :mod:`hpcgan.io.shard_writer`: one rank's resumable HDF5 shards (commit protocol), for preprocess and translate.
 - :mod:`hpcgan.io.grid`: a survey's model grid (north-up TAN stamp centred on an object) as a WCS.
 - :mod:`hpcgan.io.units`: the input's calibration (header cards) -> the survey's model units.

@@ -38,7 +38,7 @@ from hpcgan.config.integrity import resume_changes
 from hpcgan.config.loader import ConfigError, config_hash, yaml_problem
 from hpcgan.utils.atomic import atomic_path, atomic_write_text, sha256_file
 
-FORMAT_VERSION = 1
+CHECKPOINT_VERSION = 1  # the checkpoint's format version (its state's format_version)
 CKPT_RE = re.compile(r"^ckpt-(\d{7,})\.pt$")
 ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 # the state's keys and types (format 1), checked by load()
@@ -150,8 +150,8 @@ def load(path: str | Path) -> dict:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # noqa: BLE001 - any unpickling error means an unusable file
         raise CheckpointError(f"checkpoint {path}: cannot be read: {type(e).__name__}: {e}") from None
-    if not isinstance(state, dict) or state.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"checkpoint {path}: not an hpcgan checkpoint of format {FORMAT_VERSION}")
+    if not isinstance(state, dict) or state.get("format_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"checkpoint {path}: not an hpcgan checkpoint of format {CHECKPOINT_VERSION}")
     _check_state(state, path)
     return state
 
@@ -219,5 +219,5 @@ def resolve(path_or_dir: str | Path) -> Path:
 
 
 def make_state(iteration: int, phase_name: str, cfg, phase_state: dict, config_yaml: str) -> dict[str, Any]:
-    return {"format_version": FORMAT_VERSION, "iteration": int(iteration), "phase": phase_name,
+    return {"format_version": CHECKPOINT_VERSION, "iteration": int(iteration), "phase": phase_name,
             "config_hash": config_hash(cfg), "config_yaml": config_yaml, **phase_state, "rng": rng_state()}

@@ -1,15 +1,15 @@
-"""One rank's part of one job: its units, batch by batch, into HDF5 shards, resumably (preprocess and translate).
+"""The shard writer: one rank's part of one job, its units batch by batch into HDF5 shards, resumably
+(preprocess and translate). The format it writes (version, datasets, attributes) is :mod:`hpcgan.io.shards`.
 
 The writer does not know where stamps come from: a *batch producer* (``produce_batch(units, b0) ->
 Batch``, :class:`JobPart`'s one extension point) reads or computes the stamps of a batch, per output,
 and the writer commits them. Preprocess's producer reads FITS stamps (:func:`read_batches`); translate's
 translates shard stamps, one output per realisation (hpcgan/translate/run.py).
 
-Shard file ``OUT/<survey>/<split>/part-<r>-of-<R>.h5`` (docs/preprocess.md has the full list):
+Shard file ``OUT/<survey>/<split>/part-<r>-of-<R>.h5`` (:mod:`hpcgan.io.shards`; docs/formats.md):
 ``images`` (N, 5, H, W) ``<f4``, chunks ``(1, 5, H, W)`` (one stamp per chunk: a random batch read
-touches exactly the stamps it needs, and the chunk cache only has to hold one stamp), plus
-``object_id``, ``ra``, ``dec``, ``catalog_row``, ``wcs`` (the model-grid header), per-band ``psf_fwhm``/``sky_sigma``/``mag_zp``/
-``nan_filled`` and provenance attributes.
+touches exactly the stamps it needs, and the chunk cache only has to hold one stamp), ``mask``, the
+per-object columns and the attributes.
 
 How a shard is written, so that a kill -9 at any moment resumes to the same bytes:
 
@@ -49,7 +49,18 @@ import numpy as np
 
 from hpcgan.io import reasons as R
 from hpcgan.io.mask_bits import BITS
-from hpcgan.io.stamps import META_KEYS, Reject, Stamp
+from hpcgan.io.shards import (
+    IMAGE_DTYPE,
+    IMAGES,
+    MASK,
+    MASK_DTYPE,
+    MASK_GZIP_LEVEL,
+    META_KEYS,
+    column_spec,
+    layout_attrs,
+    part_name,
+)
+from hpcgan.io.stamps import Reject, Stamp
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_bytes, atomic_write_text, fsync_dir, sha256_file
 from hpcgan.utils.disk import WriteError, free_bytes, reserve, writing
@@ -119,7 +130,7 @@ class SurveyOut:
     @classmethod
     def at(cls, root: Path, name: str, bands: tuple[str, ...], size: int, split: str, rank: int,
            nranks: int) -> SurveyOut:
-        part = f"part-{rank}-of-{nranks}.h5"
+        part = part_name(rank, nranks)
         return cls(name, bands, size, root / name / split / part, root / name / split / f".{part}.partial")
 
 
@@ -127,7 +138,7 @@ class SurveyOut:
 class Batch:
     """What one batch adds, per output (``JobPart.outs`` order): the accepted stamps, each
     ``(bands, size, size)``, and their columns (``object_id``, ``ra``, ``dec``, ``catalog_row``,
-    ``nan_filled``, ``wcs``, ``sky_level`` and :data:`~hpcgan.io.stamps.META_KEYS`, one entry per
+    ``nan_filled``, ``wcs``, ``sky_level`` and :data:`~hpcgan.io.shards.META_KEYS`, one entry per
     stamp); the batch's quarantine entries (:func:`quarantine_entry`); and the stamps' mask bits
     (:mod:`hpcgan.io.mask_bits`) per output, or none (all valid)."""
     images: list[list[np.ndarray]]
@@ -170,8 +181,8 @@ def _skeleton(path: Path, planned: int, shape: tuple[int, int, int]) -> np.ndarr
     with writing(path):
         path.parent.mkdir(parents=True, exist_ok=True)
         with h5py.File(path, "w", libver=("earliest", "v110")) as f:
-            f.create_dataset("images", shape=(planned, *shape), maxshape=(None, *shape), chunks=(1, *shape),
-                             dtype="<f4", dcpl=dcpl, fill_time="never", track_times=False)
+            f.create_dataset(IMAGES, shape=(planned, *shape), maxshape=(None, *shape), chunks=(1, *shape),
+                             dtype=IMAGE_DTYPE, dcpl=dcpl, fill_time="never", track_times=False)
     return _chunk_offsets(path, planned)
 
 
@@ -183,7 +194,7 @@ def _chunk_offsets(path: Path, planned: int) -> np.ndarray:
         def visit(info):
             offsets[info.chunk_offset[0]] = info.byte_offset
         if planned:
-            f["images"].id.chunk_iter(visit)
+            f[IMAGES].id.chunk_iter(visit)
     if planned and min(offsets) <= 0:
         raise RuntimeError(f"{path}: chunks not allocated")
     return offsets
@@ -339,7 +350,7 @@ class JobPart:
         for k, images in enumerate(batch.images):
             with writing(self.outs[k].partial):
                 for img in images:
-                    os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype="<f4")).cast("B"),
+                    os.pwrite(fds[k], memoryview(np.ascontiguousarray(img, dtype=IMAGE_DTYPE)).cast("B"),
                               int(offsets[k][accepted[k]]))
                     accepted[k] += 1
         return {"units_done": b1, "objects": batch.objects, "quarantine": batch.quarantine}
@@ -363,9 +374,9 @@ class JobPart:
 
     def _write_masks(self, f, k: int, nrec: int, n: int, o: SurveyOut) -> None:
         """The ``mask`` dataset (n, bands, size, size) uint8, gzip, one stamp per chunk, from the batch files."""
-        d = f.create_dataset("mask", shape=(n, len(o.bands), o.size, o.size), maxshape=(None, len(o.bands), o.size, o.size),
-                             chunks=(1, len(o.bands), o.size, o.size), dtype="u1", compression="gzip",
-                             compression_opts=1, track_times=False)
+        d = f.create_dataset(MASK, shape=(n, len(o.bands), o.size, o.size), maxshape=(None, len(o.bands), o.size, o.size),
+                             chunks=(1, len(o.bands), o.size, o.size), dtype=MASK_DTYPE, compression="gzip",
+                             compression_opts=MASK_GZIP_LEVEL, track_times=False)
         at = 0
         for i in range(nrec):
             with np.load(self._mask_file(i, k)) as z:
@@ -409,12 +420,11 @@ class JobPart:
             nb = len(o.bands)
             _room(o.partial, n * META_BYTES)  # HDF5 must not meet a full disk: it cannot recover from one
             with writing(o.partial), h5py.File(o.partial, "r+", locking=False) as f:
-                f["images"].resize(n, axis=0)
+                f[IMAGES].resize(n, axis=0)
                 _write_columns(f, keys, self._column_groups(k, com.batches), n, nb)
                 self._write_masks(f, k, com.batches, n, o)
-                _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name], "survey": o.name, "split": self.job.split, "bands": list(o.bands),
-                                 "stamp_shape": [nb, o.size, o.size], "count": n, "rank": self.rank,
-                                 "nranks": self.nranks})
+                _write_attrs(f, {**self.attrs, **self.survey_attrs[o.name],
+                                 **layout_attrs(o.name, self.job.split, o.bands, o.size, n, self.rank, self.nranks)})
             src = o.partial
             if self.compression != "none":
                 _room(o.partial.with_name(o.partial.name + ".z"), n * o.stamp_bytes)
@@ -486,17 +496,8 @@ def _bands_f4(rows: list, m: int, nb: int) -> np.ndarray:
 def _write_columns(f, keys: list[str], groups, n: int, nb: int) -> None:
     """The per-object datasets (``n`` stamps, ``nb`` bands), created whole, then filled one group of
     columns (dicts of lists, in stamp order, ``keys`` among their keys) at a time."""
-    import h5py
-
     kw = dict(track_times=False)
-    text = h5py.string_dtype("utf-8")
-    spec = {"object_id": ((n,), text), "ra": ((n,), "<f8"), "dec": ((n,), "<f8"), "catalog_row": ((n,), "<i8"),
-            "nan_filled": ((n, nb), "<i4")}
-    if "wcs" in keys:  # each stamp's model-grid WCS header (hpcgan.io.grid.grid_text)
-        spec["wcs"] = ((n,), text)
-    spec.update({m: ((n, nb), "<f4") for m, _ in META_KEYS})
-    if "sky_level" in keys:  # background measured at ingest (hpcgan.io.sky); NaN = not measured (or not given)
-        spec["sky_level"] = ((n, nb), "<f4")
+    spec = column_spec(n, nb, keys)
     ds = {name: f.create_dataset(name, shape=shape, dtype=dt, **kw) for name, (shape, dt) in spec.items()}
     for m, card in META_KEYS:
         ds[m].attrs["fits_card"] = card
@@ -533,14 +534,14 @@ def _compressed_copy(src: Path, compression: str, level: int) -> Path:
     opts = level if compression == "gzip" else None
     with writing(dst), h5py.File(src, "r", locking=False) as a, \
             h5py.File(dst, "w", libver=("earliest", "v110")) as b:
-        img = a["images"]
-        d = b.create_dataset("images", shape=img.shape, maxshape=(None, *img.shape[1:]), chunks=(1, *img.shape[1:]),
-                             dtype="<f4", compression=compression, compression_opts=opts, track_times=False)
+        img = a[IMAGES]
+        d = b.create_dataset(IMAGES, shape=img.shape, maxshape=(None, *img.shape[1:]), chunks=(1, *img.shape[1:]),
+                             dtype=IMAGE_DTYPE, compression=compression, compression_opts=opts, track_times=False)
         step = max(1, (64 << 20) // max(1, img.dtype.itemsize * int(np.prod(img.shape[1:]))))
         for i in range(0, img.shape[0], step):
             d[i:i + step] = img[i:i + step]
         for name in a:
-            if name != "images":
+            if name != IMAGES:
                 a.copy(a[name], b, name=name)
         for k in sorted(a.attrs):
             b.attrs[k] = a.attrs[k]

@@ -45,10 +45,9 @@ from hpcgan.io.mask_bits import complete, pixel_bits
 from hpcgan.io.open_fits import ReadLimits, load_hdus
 from hpcgan.io.pixel_range import range_problem
 from hpcgan.io.sections import BitsSection, HduSection, IvarSection
+from hpcgan.io.shards import META_KEYS
 from hpcgan.io.units import UnitsError, to_model_factor
 from hpcgan.io.wcs_check import footprint_problem, wcs_problem
-
-META_KEYS = (("psf_fwhm", "PSFFWHM"), ("sky_sigma", "SKYSIG"), ("mag_zp", "MAGZP"))
 
 
 class Reject(Exception):

@@ -8,20 +8,20 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from hpcgan.commandline import parse_stage, stage_parser
+from hpcgan.commandline import Flag, parse_stage, stage_parser
 from hpcgan.dist.env import detect
 from hpcgan.match.run import run
 
-FLAGS = {"x": "match.x.catalog", "y": "match.y.catalog", "out": "match.out", "max_sep": "match.max_sep_arcsec"}
+FLAGS = (
+    Flag("--x", "match.x.catalog", "data.x's survey catalog: CSV or FITS table"),
+    Flag("--y", "match.y.catalog", "data.y's"),
+    Flag("--out", "match.out", "catalog.csv + match.json"),
+    Flag("--max-sep", "match.max_sep_arcsec", type=float),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = stage_parser("hpcgan match", __doc__.split("\n")[0])
-    p.add_argument("--x", help="= match.x.catalog (data.x's survey catalog: CSV or FITS table)")
-    p.add_argument("--y", help="= match.y.catalog (data.y's)")
-    p.add_argument("--out", help="= match.out (catalog.csv + match.json)")
-    p.add_argument("--max-sep", type=float, help="= match.max_sep_arcsec")
-    cfg = parse_stage(p, argv, FLAGS)
+    cfg = parse_stage(stage_parser("hpcgan match", __doc__.split("\n")[0], FLAGS), argv, FLAGS)
     if cfg is None:
         return 0
     if detect().rank == 0:  # serial and cheap: one rank writes

@@ -9,30 +9,24 @@ the whole job (``MPI_Abort``) so it never hangs.
 """
 from __future__ import annotations
 
-import argparse
 from typing import Sequence
 
 from hpcgan.astro.surveys import survey_pair
-from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import Flag, parse_stage, run_on_ranks, stage_parser
 
-# flag dest -> config key
-FLAG_KEYS = {"out": "simulate.out", "n_paired": "simulate.n_paired", "n_unpaired": "simulate.n_unpaired",
-             "seed": "simulate.seed", "paired_test_fraction": "simulate.paired_test_fraction"}
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = stage_parser("hpcgan simulate", __doc__.split("\n")[0])
-    p.add_argument("--out", "-o", help="output folder (simulate.out)")
-    p.add_argument("--n-paired", type=int, help="paired objects, rendered in both surveys (simulate.n_paired)")
-    p.add_argument("--n-unpaired", type=int, help="unpaired objects per survey (simulate.n_unpaired)")
-    p.add_argument("--seed", type=int, help="random seed (simulate.seed)")
-    p.add_argument("--paired-test-fraction", type=float, help="share of paired objects in paired-test")
-    p.add_argument("--no-noise", action="store_true", help="noise-free stamps (simulate.noise=false)")
-    return p
+FLAGS = (
+    Flag("--out", "simulate.out", "output folder", aliases=("-o",)),
+    Flag("--n-paired", "simulate.n_paired", "paired objects, rendered in both surveys", type=int),
+    Flag("--n-unpaired", "simulate.n_unpaired", "unpaired objects per survey", type=int),
+    Flag("--seed", "simulate.seed", "random seed", type=int),
+    Flag("--paired-test-fraction", "simulate.paired_test_fraction", "share of paired objects in paired-test",
+         type=float),
+    Flag("--no-noise", "simulate.noise", "noise-free stamps", const=False),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    cfg = parse_stage(build_parser(), argv, FLAG_KEYS, lambda a: ["simulate.noise=false"] if a.no_noise else [],
+    cfg = parse_stage(stage_parser("hpcgan simulate", __doc__.split("\n")[0], FLAGS), argv, FLAGS,
                       check=survey_pair)  # config errors surface on every rank, before MPI starts
     if cfg is None:
         return 0

@@ -20,7 +20,7 @@ from hpcgan.astro.surveys import SurveySpec
 from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, primary_cards
 from hpcgan.utils.atomic import atomic_write_bytes
 
-FORMAT_VERSION = 1
+SIM_STAMP_VERSION = 1  # the simulated FITS stamp's format version (card FMTVER)
 
 
 @lru_cache(maxsize=8)
@@ -30,7 +30,7 @@ def _templates(spec: SurveySpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, 
                            ("SPLIT", "", "unpaired, paired-train/-test(-truth)"),
                            ("SIMSEED", 0, "simulate.seed"), ("SIMHASH", "", "hash of the settings that set pixels"),
                            ("NOISE", True, "sky noise added"), ("ORIGIN", "hpcgan simulate", "simulated stamp"),
-                           ("FMTVER", FORMAT_VERSION, "hpcgan stamp format version")])
+                           ("FMTVER", SIM_STAMP_VERSION, "hpcgan stamp format version")])
     images = tuple(HeaderTemplate([
         *image_cards(band.name, spec.stamp_size, spec.pixel_scale, spec.bunit, spec.name),
         ("PSFFWHM", 0.0, "[arcsec] PSF FWHM"), ("SKYSIG", band.sky_sigma, "sky noise per pixel, pixel units"),

@@ -26,7 +26,7 @@ from hpcgan.config import Config, save_config, to_dict
 from hpcgan.dist.comm import Comm
 from hpcgan.log import get_logger, progress
 from hpcgan.simulate.catalog import columns, make_row, read_catalog, sort_key, write_catalog
-from hpcgan.simulate.fits_out import FORMAT_VERSION, is_valid_stamp, stamp_bytes, write_stamp
+from hpcgan.simulate.fits_out import SIM_STAMP_VERSION, is_valid_stamp, stamp_bytes, write_stamp
 from hpcgan.simulate.galaxies import sample_scene
 from hpcgan.simulate.render import add_noise, observe, render_clean, render_rng
 from hpcgan.utils.atomic import digest
@@ -97,7 +97,7 @@ def sim_hash(cfg: Config) -> str:
     """Hash of every setting that changes a stamp's pixels or headers (not counts, not the output folder)."""
     s = to_dict(cfg.simulate)
     keep = {k: s[k] for k in ("seed", "neighbour_prob", "star_prob", "mag_min", "mag_max", "noise")}
-    d = {"sim": keep, "x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y), "fmt": FORMAT_VERSION}
+    d = {"sim": keep, "x": to_dict(cfg.data.x), "y": to_dict(cfg.data.y), "fmt": SIM_STAMP_VERSION}
     return digest(d)
 
 

@@ -13,27 +13,26 @@ SIGINT (checkpoint saved; cancelled: never requeued, hpcgan/utils/stop_codes.py,
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from typing import Sequence
 
-from hpcgan.commandline import add_config_args, config_from_args
+from hpcgan.commandline import Flag, config_from_args, stage_parser
 from hpcgan.io.checkpoint import CheckpointError
 from hpcgan.utils.stop_codes import EXIT_REQUEUE as EXIT_INTERRUPTED  # noqa: F401 (tests read it)
 from hpcgan.utils.stop_codes import stop_exit_code
 
 EXIT_NONFINITE = 65  # sysexits EX_DATAERR: rerunning as is will not help (75 = EX_TEMPFAIL: it will)
+FLAGS = (
+    Flag("--step", "train.step", "training step", type=int, choices=(1, 2)),
+    Flag("--run-dir", None, "output folder (default: {train.run_dir}/{variant}-step{N})"),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="hpcgan train", description=__doc__.split("\n\n")[0],
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_config_args(p)
-    p.add_argument("--step", type=int, choices=(1, 2), help="training step (sets train.step)")
-    p.add_argument("--run-dir", help="output folder (default: {train.run_dir}/{variant}-step{N})")
-    p.add_argument("--dry-run", action="store_true", help="print the resolved config and plan, train nothing")
+    p = stage_parser("hpcgan train", __doc__.split("\n\n")[0], FLAGS,
+                     dry_run="print the resolved config and plan, train nothing")
     a = p.parse_args(argv)
-    cfg = config_from_args(a, [f"train.step={a.step}"] if a.step else [])
+    cfg = config_from_args(a, (), FLAGS)
     from hpcgan.train.guard import NonFiniteError
     from hpcgan.train.trainer import run  # torch import after argument errors
     from hpcgan.utils.lock import EXIT_LOCKED, LockHeld

@@ -17,27 +17,25 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-from hpcgan.commandline import parse_stage, run_on_ranks, stage_parser
+from hpcgan.commandline import Flag, parse_stage, run_on_ranks, stage_parser
 
-FLAGS = {"method": "translate.method", "checkpoint": "translate.checkpoint", "direction": "translate.direction", "split": "translate.split",
-         "shards": "translate.shards", "out": "translate.out", "batch_size": "translate.batch_size",
-         "n_realisations": "translate.n_realisations"}
+FLAGS = (
+    Flag("--method", "translate.method", "resample: the physical baseline, settings baseline.*",
+         choices=["model", "resample"]),
+    Flag("--checkpoint", "translate.checkpoint", "a checkpoint file or a run dir: its latest"),
+    Flag("--direction", "translate.direction", choices=["x2y", "y2x"]),
+    Flag("--split", "translate.split", "unpaired, paired-train, paired-test"),
+    Flag("--shards", "translate.shards", "input shard root; default data.shards"),
+    Flag("--out", "translate.out"),
+    Flag("--batch-size", "translate.batch_size", type=int),
+    Flag("--n-realisations", "translate.n_realisations", type=int),
+    Flag("--fits", "translate.fits", "also write one FITS file per object and realisation", const=True),
+    Flag("--add-noise", "baseline.add_noise", "resample: target sky noise", const=True),
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    p = stage_parser("hpcgan translate", __doc__)
-    p.add_argument("--method", choices=["model", "resample"], help="= translate.method (resample: the physical "
-                   "baseline, settings baseline.*)")
-    p.add_argument("--checkpoint", help="= translate.checkpoint (a checkpoint file or a run dir: its latest)")
-    p.add_argument("--direction", choices=["x2y", "y2x"], help="= translate.direction")
-    p.add_argument("--split", help="= translate.split (unpaired, paired-train, paired-test)")
-    p.add_argument("--shards", help="= translate.shards (input shard root; default data.shards)")
-    p.add_argument("--out", help="= translate.out")
-    p.add_argument("--batch-size", type=int, help="= translate.batch_size")
-    p.add_argument("--n-realisations", type=int, help="= translate.n_realisations")
-    p.add_argument("--fits", action="store_true", help="also write one FITS file per object and realisation")
-    p.add_argument("--add-noise", action="store_true", help="= baseline.add_noise=true (resample: target sky noise)")
-    cfg = parse_stage(p, argv, FLAGS, lambda a: ["translate.fits=true"] * a.fits + ["baseline.add_noise=true"] * a.add_noise)
+    cfg = parse_stage(stage_parser("hpcgan translate", __doc__, FLAGS), argv, FLAGS)
     if cfg is None:
         return 0
     from hpcgan.io.checkpoint import CheckpointError

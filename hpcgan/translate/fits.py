@@ -4,7 +4,7 @@ TARGET survey, with translation provenance instead of simulation cards.
 An empty primary HDU (``OBJID``, ``SURVEY``, ``RA``, ``DEC``, provenance), then one float32 image
 HDU per band (``EXTNAME`` = band) with the target grid's celestial TAN WCS, ``BUNIT``/``MAGZP`` of
 the target survey, and the provenance cards again. The target grid is derived from the input
-stamp's model grid (the shards' ``wcs`` dataset, :func:`input_grids`): the same centre (a
+stamp's model grid (the shards' ``wcs`` dataset, :meth:`hpcgan.io.shards.ShardSource.grids`): the same centre (a
 translation maps stamp centre to stamp centre, north up, east left) at the target survey's size and
 pixel scale (:func:`target_grid`), so a translated stamp overlays the sky in DS9/astropy; shards
 written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` (``model`` or
@@ -12,7 +12,7 @@ written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenanc
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
 ``NREALIS``, ``NSEED`` (``translate.seed``).
 
-After the bands, a ``MASK`` HDU (format version 2): uint8 ``(band, y, x)`` cube in band order
+After the bands, a ``MASK`` HDU (FITS stamp format version 2, ``FMTVER``): uint8 ``(band, y, x)`` cube in band order
 (``BANDS``), the per-pixel bits of :mod:`hpcgan.io.mask_bits` (cards ``MASKB1`` ... name them)
 propagated from the input stamp onto the target grid, with the same celestial WCS; 0 = valid.
 
@@ -32,7 +32,9 @@ from hpcgan.io.fits_write import HeaderTemplate, data_block, image_cards, pad_bl
 from hpcgan.io.grid import centre, grid_text, wcs_cards
 from hpcgan.utils.atomic import atomic_write_bytes
 
-FORMAT_VERSION = 2  # 2: the MASK HDU
+# The translated FITS stamp's format version (card FMTVER; not the shards' hpcgan.io.shards.FORMAT_VERSION).
+#   1: the image HDUs.  2: the MASK HDU.
+TRANSLATED_STAMP_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str
             ("REALIS", int(realisation), "noise realisation (0-based)"),
             ("NREALIS", spec.n_realisations, "realisations per stamp"),
             ("NSEED", spec.seed, "translate.seed (noise per object id)"),
-            ("FMTVER", FORMAT_VERSION, "hpcgan translated stamp format version")]
+            ("FMTVER", TRANSLATED_STAMP_VERSION, "hpcgan translated stamp format version")]
 
 
 @lru_cache(maxsize=8)
@@ -82,17 +84,6 @@ def _templates(spec: TargetSpec) -> tuple[HeaderTemplate, tuple[HeaderTemplate, 
         ("BANDS", ",".join(spec.bands), "band of each plane"),
         *[(f"MASKB{v}", k, f"bit value {v}") for k, v in BITS.items()], *_prov(spec)])
     return prim, images, mask
-
-
-def input_grids(source) -> list[str]:
-    """Each input stamp's model-grid header text (the shards' ``wcs`` dataset), '' where a shard has none."""
-    import h5py
-
-    out: list[str] = []
-    for s in source.shards:
-        with h5py.File(s.path, "r", locking=False) as f:
-            out += [v.decode() if isinstance(v, bytes) else str(v) for v in f["wcs"][()]] if "wcs" in f else [""] * s.count
-    return out
 
 
 def target_centre(grid: str, ra: float, dec: float) -> tuple[float, float]:

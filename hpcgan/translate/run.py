@@ -40,16 +40,16 @@ from hpcgan.dist import Dist, LaunchEnv, local_rank_from_env
 from hpcgan.dist.comm import Comm
 from hpcgan.io.mask_bits import regrid
 from hpcgan.io.shard_writer import Batch, Job, JobPart, Row, SurveyOut, bytes_needed, write_manifest
+from hpcgan.io.shards import FORMAT_VERSION
 from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger
 from hpcgan.translate.baseline import NAIVE, BaselineTranslator
-from hpcgan.translate.fits import TargetSpec, fits_path, input_grids, target_grid, translated_bytes, write_translated
+from hpcgan.translate.fits import TargetSpec, fits_path, target_grid, translated_bytes, write_translated
 from hpcgan.translate.model import DIRECTIONS, Translator
 from hpcgan.utils.atomic import digest
 from hpcgan.utils.disk import check_space_on_ranks
 
 log = get_logger(__name__)
-FORMAT_VERSION = 2  # 2: the shards' mask dataset and the FITS MASK HDU
 
 
 def target_units(survey: SurveyCfg, bunit: str, magzp: float | None) -> tuple[str, float]:
@@ -224,7 +224,7 @@ def run(cfg: Config, comm: Comm) -> int:
     outs = [SurveyOut.at(out / f"r{k}", dst.name, tuple(dst.bands), dst.stamp_size, tc.split, rank, size)
             for k in range(tc.n_realisations)]
     produce = TranslateBatches(tr, source, lo, tc.split, out, tc.n_realisations, tc.seed, magzp, spec,
-                               input_grids(source)[lo:hi])
+                               source.grids()[lo:hi])
     part = JobPart(job, 0, len(job.units), rank, size, out, outs, produce, attrs, survey_attrs, plan_key, B,
                    tc.compression, tc.compression_level, fits_bytes(spec) * tc.n_realisations)
     check_space_on_ranks(comm, out, bytes_needed([part]), tc.disk_margin, "translate", tc.disk_check)
