@@ -36,6 +36,8 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "ours+residual": ("ours", ["variants/residual.yaml"], []),
     "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
     "ours+residual+strong": ("ours", ["variants/residual_strong.yaml"], []),
+    # the same, step 2 three times as long (its sets come last: they win over --iters2)
+    "ours+residual+strong@300": ("ours", ["variants/residual_strong.yaml"], ["train.iters=300", "train.lr_decay_every=240"]),
 }
 BASELINES = {"baseline": ["baseline.pipeline=strong", "--add-noise"],  # the comparator: a target-survey image
              "baseline-naive": ["baseline.pipeline=naive"]}  # the earlier results' baseline (noise-free)
@@ -87,16 +89,16 @@ class Science:
         variant, configs, sets = OPTIONS[name]
         r = RECIPES[variant]
         tdir = self.out / "train" / name
-        common = [f"train.variant={variant}", f"train.run_dir={tdir}", *sets]
+        common = [f"train.variant={variant}", f"train.run_dir={tdir}"]
         if r.single_step:
-            self.stage(["train", "--step", "1"], configs=configs, sets=common + [f"train.iters={self.a.iters1}"])
+            self.stage(["train", "--step", "1"], configs=configs, sets=common + [f"train.iters={self.a.iters1}", *sets])
             return tdir / variant
         init = []
         if r.noise != "none":  # the shared step 1 (same recipe for every frozen-noise variant)
             s1 = self.out / "train" / "step1"
             self.stage(["train", "--step", "1"], sets=[f"train.run_dir={s1}", f"train.iters={self.a.iters1}"])
             init = [f"train.init_from={s1 / 'ours-step1'}"]
-        self.stage(["train", "--step", "2"], configs=configs, sets=common + init + [f"train.iters={self.a.iters2}"])
+        self.stage(["train", "--step", "2"], configs=configs, sets=common + init + [f"train.iters={self.a.iters2}", *sets])
         return tdir / f"{variant}-step2"
 
     def translate(self, name: str, ckpt: Path | None, direction: str) -> Path:
