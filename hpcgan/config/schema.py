@@ -138,6 +138,9 @@ class ModelCfg:
     # initial noise std equals the real stamps' sky sigma (hpcgan/train/ne_calibration.py); overrides
     # ne_amp_bias_init. The paper's init adds noise 3x (CFHT) to 25x (SDSS) off the survey's.
     ne_calibrate: bool = False
+    # ... measured on the first this-many stamps of each training stream (whole batches): one demo batch
+    # (8 stamps) left the CFHT emulator's power 30% low in u and r (docs/training.md)
+    ne_calibrate_stamps: int = rng(1, None, default=64)
     # the noise emulators learn at this multiple of train.lr (step 1; frozen in step 2). Calibrated
     # emulators start near the survey's noise, and at 1.0 the adversarial updates of a short step 1
     # pull them off it (docs/training.md, "Noise emulators against the survey's noise")

@@ -65,8 +65,10 @@ class NoiseEmulator(nn.Module):
         kernel, :func:`hpcgan.astro.noise_power.noise_kernel`; cropped or padded to the emulator's size,
         D4-symmetrised, unit norm) or, without one, a delta (white noise: a random Xavier kernel
         correlates the noise, so its aperture sums come out several times the survey's at the right pixel
-        std); then each band's amplitude output bias is shifted until :meth:`noise_std` equals ``sigma``
-        (C,) (bisection on the monotone softplus; hidden layers as they are)."""
+        std); the amplitude's last layer forgets ``z1`` (its weights zeroed: every stamp gets the same noise
+        level, as a survey at one depth does; a random one made the level log-normal across stamps, 30%
+        low in robust power at the same mean square) and its output bias is shifted until :meth:`noise_std`
+        equals ``sigma`` (C,) (bisection on the monotone softplus). Training can learn a spread back."""
         sigma = torch.as_tensor(sigma, dtype=self.weight.dtype, device=self.weight.device)
         if sigma.shape != (self.bands,) or not bool(torch.all(sigma > 0)):
             raise ValueError(f"NoiseEmulator.calibrate: sigma must be {self.bands} positive values, got {sigma.tolist()}")
@@ -79,6 +81,7 @@ class NoiseEmulator(nn.Module):
             kern = kern[:, d:d + self.k, d:d + self.k] if d >= 0 else F.pad(kern, (-d, -d, -d, -d))
             kern = symmetrize_d4(kern)
             self.weight.copy_(kern / kern.flatten(1).norm(dim=1)[:, None, None])
+        self.fc3.weight.zero_()
         lo = torch.full_like(sigma, -60.0)
         hi = torch.full_like(sigma, 60.0)
         bias = self.fc3.bias.view(-1)  # (C,) view of the (C, 1) parameter

@@ -44,7 +44,7 @@ from hpcgan.models import Net, build_models, model_knobs
 from hpcgan.models.factory import net_name
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
-from hpcgan.train.ne_calibration import calibrate_noise_emulators
+from hpcgan.train.ne_calibration import calibrate_noise_emulators, first_stamps
 from hpcgan.train.phase import Phase
 from hpcgan.train.samples import save_grid
 from hpcgan.train.step1 import NoisePhase
@@ -111,9 +111,11 @@ def sections(cfg: Config) -> tuple[str, list[Part]]:
     step2 = gen and not r.single_step  # restores step 1's noise emulators
     builds = ", ".join(dict.fromkeys(f"{n.kind}/{net_name(cfg.model, n)}" for n in nets.values()))
     model = {k: Part((k,), k in read, f"the networks built here ({builds}) do not read it") for k in knobs("model")}
-    for k in ("model.ne_calibrate", "model.ne_lr_mult"):  # both act on noise emulators this run trains
+    for k in ("model.ne_calibrate", "model.ne_calibrate_stamps", "model.ne_lr_mult"):  # act on NEs this run trains
         model[k] = Part((k,), ne and not (step2 and r.noise == "frozen"),
                         "step 2 restores the noise emulators" if ne else "no noise emulator is built")
+    if not cfg.model.ne_calibrate:
+        model["model.ne_calibrate_stamps"] = Part(("model.ne_calibrate_stamps",), False, "only model.ne_calibrate=true")
     if cfg.model.ne_calibrate and ne:
         model["model.ne_amp_bias_init"] = Part(("model.ne_amp_bias_init",), False, "model.ne_calibrate sets the amplitude bias")
     backend = cfg.dist.backend
@@ -274,7 +276,8 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
     if calibrate_ne:  # a fresh run: rank 0 measures its first batch, every rank gets the result
-        for k in calibrate_noise_emulators(phase.nets, next(iter(streams.iterate(0))) if d.rank == 0 else None, cfg.data):
+        first = first_stamps(streams.iterate(0), cfg.model.ne_calibrate_stamps, cfg.data.batch_size) if d.rank == 0 else None
+        for k in calibrate_noise_emulators(phase.nets, first, cfg.data):
             d.broadcast_module(phase.nets[k])
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
