@@ -424,18 +424,6 @@ def test_residual_zero_sky_takes_the_correction_mean_off_the_background_annulus(
     assert torch.allclose(g(x), g.base(x) + c, atol=1e-6)
 
 
-def test_noise_emulator_learns_at_ne_lr_mult():
-    """model.ne_lr_mult: the noise emulators' parameters sit in their own Adam group at lr x the multiple."""
-    from hpcgan.config.schema import DistCfg, TrainCfg
-    from hpcgan.dist import init
-    from hpcgan.train.optim import make_unit
-
-    ne = build("noise_emulator", replace(SMALL, ne_lr_mult=0.1), bands=5)
-    u = make_unit("ne", {"ne_x": ne}, TrainCfg(lr=1e-4), DistCfg(), init("none"))
-    assert [(grp["lr"], grp["lr_mult"]) for grp in u.opt.param_groups] == [(pytest.approx(1e-5), 0.1)]
-
-
-# ---- config by section (#21) -------------------------------------------------------------------------
 def test_models_never_take_the_whole_config():
     """Models get the model section (or plain arguments): nothing in hpcgan/models imports or annotates Config."""
     import ast

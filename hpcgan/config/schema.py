@@ -141,10 +141,6 @@ class ModelCfg:
     # ... measured on the first this-many stamps of each training stream (whole batches): one demo batch
     # (8 stamps) left the CFHT emulator's power 30% low in u and r (docs/training.md)
     ne_calibrate_stamps: int = rng(1, None, default=64)
-    # the noise emulators learn at this multiple of train.lr (step 1; frozen in step 2). Calibrated
-    # emulators start near the survey's noise, and at 1.0 the adversarial updates of a short step 1
-    # pull them off it (docs/training.md, "Noise emulators against the survey's noise")
-    ne_lr_mult: float = rng(0.0, None, lo_open=True, default=1.0)
 
 
 @dataclass(frozen=True)

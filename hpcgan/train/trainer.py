@@ -111,7 +111,7 @@ def sections(cfg: Config) -> tuple[str, list[Part]]:
     step2 = gen and not r.single_step  # restores step 1's noise emulators
     builds = ", ".join(dict.fromkeys(f"{n.kind}/{net_name(cfg.model, n)}" for n in nets.values()))
     model = {k: Part((k,), k in read, f"the networks built here ({builds}) do not read it") for k in knobs("model")}
-    for k in ("model.ne_calibrate", "model.ne_calibrate_stamps", "model.ne_lr_mult"):  # act on NEs this run trains
+    for k in ("model.ne_calibrate", "model.ne_calibrate_stamps"):  # act on NEs this run trains
         model[k] = Part((k,), ne and not (step2 and r.noise == "frozen"),
                         "step 2 restores the noise emulators" if ne else "no noise emulator is built")
     if not cfg.model.ne_calibrate:
