@@ -128,16 +128,21 @@ class Scores:
         pbg_real = M.radial_power(self.sets[REAL].resid_bg.mean_power())[1]
         sig_real = background_sigma(self.sets[REAL].bg_resid)
         lo, hi = g.midk
+        names = [*self.names, REAL]
+        # per set, every band at once: the power spectra and the background statistics
+        power = {n: self.sets[n].resid.mean_power() for n in names}
+        power_bg = {n: self.sets[n].resid_bg.mean_power() for n in names}
+        sigma = {n: background_sigma(self.sets[n].bg_resid) for n in names}
+        level = {n: background_level(self.sets[n].bg_resid) for n in names}
         out = {}
         for c, b in enumerate(g.bands):
             out[b] = {}
-            for name in [*self.names, REAL]:
+            for name in names:
                 s = self.sets[name]
                 ap, e = s.arr("ap"), s.arr("e")
-                p = M.radial_power(s.resid.mean_power()[c])[1]
-                pbg = M.radial_power(s.resid_bg.mean_power()[c])[1]
-                sig = background_sigma(s.bg_resid)[c]
-                lvl = background_level(s.bg_resid)[c]
+                p = M.radial_power(power[name][c])[1]
+                pbg = M.radial_power(power_bg[name][c])[1]
+                sig, lvl = sigma[name][c], level[name][c]
                 out[b][name] = {
                     "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j])
                                       for j, r in enumerate(g.aperture_radii)},

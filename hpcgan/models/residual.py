@@ -74,9 +74,11 @@ class ResidualGenerator(nn.Module):
     after the optional learnt matching kernel ``match``."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
-                 transform: str = "sqrt", match: nn.Module | None = None, zero_sky: bool = False):
+                 transform: str = "sqrt", match: nn.Module | None = None, sky_ring: torch.Tensor | None = None):
         super().__init__()
-        self.baseline, self.net, self.match, self.zero_sky = baseline, net, match, zero_sky
+        self.baseline, self.net, self.match = baseline, net, match
+        # model.residual_zero_sky: the output's background annulus (bool, H' x W'), built once
+        self.register_buffer("sky_ring", sky_ring, persistent=False)
         self.src_scale, self.dst_scale, self.transform = src_scale, dst_scale, transform
         out = last_conv(net)
         nn.init.zeros_(out.weight)
@@ -97,12 +99,11 @@ class ResidualGenerator(nn.Module):
         return self.base(x, psf_fwhm) + self.correction(x)
 
     def correction(self, x: torch.Tensor) -> torch.Tensor:
-        """``net(x)``; with ``zero_sky`` minus its mean over each stamp's background annulus, per band."""
+        """``net(x)``; with ``sky_ring`` minus its mean over each stamp's background annulus, per band."""
         c = self.net(x)
-        if not self.zero_sky:
+        if self.sky_ring is None:
             return c
-        ring = torch.from_numpy(background_mask(c.shape[-1])).to(c.device)
-        return c - c[..., ring].mean(dim=-1)[..., None, None]
+        return c - c[..., self.sky_ring].mean(dim=-1)[..., None, None]
 
 
 def generate(g: nn.Module, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
@@ -124,5 +125,5 @@ def residual_generator(body: nn.Module, model: ModelCfg, data: DataCfg, directio
             else PhysicalBaseline(src, dst))
     match = (MatchingKernel(nominal_seeing(src), model.residual_kernel, model.residual_kernel_lr_mult)
              if model.residual_kernel else None)
-    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match,
-                             model.residual_zero_sky)
+    ring = torch.from_numpy(background_mask(dst.stamp_size)) if model.residual_zero_sky else None
+    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match, ring)
