@@ -275,7 +275,7 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
         from hpcgan.data.streams import build_train_streams
         streams = build_train_streams(cfg.data, rank=d.rank, size=d.size, seed=tc.seed, streams=phase.streams,
                                       allreduce_min=d.allreduce_min_int)
-    if calibrate_ne:  # a fresh run: rank 0 measures its first batch, every rank gets the result
+    if calibrate_ne:  # a fresh run: rank 0 measures its first batches, every rank gets the result
         first = first_stamps(streams.iterate(0), cfg.model.ne_calibrate_stamps, cfg.data.batch_size) if d.rank == 0 else None
         for k in calibrate_noise_emulators(phase.nets, first, cfg.data):
             d.broadcast_module(phase.nets[k])
