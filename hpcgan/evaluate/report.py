@@ -47,12 +47,28 @@ def table(res: dict) -> str:
             str(sum(v.values())) for v in m["pixels"].values()) +
             "; objects with any, per band: " + " ".join(f"{b} {v}" for b, v in m["objects"].items()))
     lines += _aligned(head, rows)
+    lines += _nmad_vs_baseline(res.get("vs_truth") or {}, radii)
     if res.get("colours_vs_truth"):
         head = ["colour", "vs truth"] + [f"bias@{r}\"" for r in radii] + [f"NMAD@{r}\"" for r in radii]
         rows = [[pair, ROW[name], *(_f(v[r]["median"], "+.4f") for r in radii), *(_f(v[r]["nmad"], ".4f") for r in radii)]
                 for pair, per in res["colours_vs_truth"].items() for name, v in per.items()]
         lines += ["colours (mag)", *_aligned(head, rows)]
     return "\n".join(lines)
+
+
+def _nmad_vs_baseline(vs_truth: dict, radii: list[str]) -> list[str]:
+    """The translation's aperture-flux NMAD minus the baseline's, with its paired-bootstrap 68% interval
+    and the share of resamples where the translation's is the lower (empty without a baseline)."""
+    rows = []
+    for b, per in vs_truth.items():
+        d = per.get("translation", {}).get("aperture_flux_nmad_vs_baseline")
+        if d:
+            rows.append([b, "", *(f"{d[r]['delta']:+.4f} [{d[r]['lo']:+.4f}, {d[r]['hi']:+.4f}] {d[r]['p_below']:.2f}"
+                                  for r in radii)])
+    if not rows:
+        return []
+    return ["NMAD translation - baseline, paired bootstrap: difference [68% interval] P(translation lower)",
+            *_aligned(["band", ""] + [f"NMAD@{r}\"" for r in radii], rows)]
 
 
 def _aligned(head: list, rows: list[list]) -> list[str]:

@@ -28,13 +28,12 @@ from hpcgan.data.shards import open_source, stamps_to_survey_units
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
 from hpcgan.evaluate.masks import MaskCounts, read_mask
-from hpcgan.evaluate.score import REAL, TRUTH, Geometry, Scores
+from hpcgan.evaluate.score import BASELINE, REAL, TRANSLATION, TRUTH, Geometry, Scores
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text
 
 log = get_logger(__name__)
 METRICS_VERSION = 2  # metrics.json's format version (its format_version)
-TRANSLATION, BASELINE = "translation", "baseline"
 
 
 def read_catalog_flux(catalog: Path, survey: str, bands: list[str], ids: set[str]) -> dict[str, np.ndarray] | None:

@@ -12,13 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats
+from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats, nmad_difference
 from hpcgan.astro.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate.noise import BackgroundSample, background_level, background_sigma
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"
+TRANSLATION, BASELINE = "translation", "baseline"  # the candidate sets
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,11 @@ class Scores:
                     "background_sigma": {"sigma": sig, "ratio_vs_real": sig / sig_real[c] if sig_real[c] > 0 else None},
                     "background_offset": {"median": lvl, "in_real_sigma": lvl / sig_real[c] if sig_real[c] > 0 else None},
                 }
+                if name == TRANSLATION and BASELINE in self.sets:  # the question the table is read for
+                    ap_b = self.sets[BASELINE].arr("ap")
+                    out[b][name]["aperture_flux_nmad_vs_baseline"] = {
+                        f"{r:g}": nmad_difference(ap[:, c, j], ap_b[:, c, j], ap_t[:, c, j])
+                        for j, r in enumerate(g.aperture_radii)}
         return out
 
     def colours(self) -> dict | None:
