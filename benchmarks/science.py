@@ -169,7 +169,8 @@ def headline(m: dict, who: str, band: str = "r") -> dict | None:
             "e1": vt["e1"]["nmad"], "hf": rp["hf_ratio_vs_real_residual"],
             "bg": (vt.get("background_sigma") or {}).get("ratio_vs_real"),
             "bg_offset": (vt.get("background_offset") or {}).get("in_real_sigma"),
-            "midk_bg": rp.get("midk_background_ratio_vs_real_residual"), "midk": rp.get("midk_ratio_vs_real_residual")}
+            "midk_bg": rp.get("midk_background_ratio_vs_real_residual"), "midk": rp.get("midk_ratio_vs_real_residual"),
+            "vs_base3": (vt.get("aperture_flux_nmad_vs_baseline") or {}).get(key3)}
 
 
 def colours(m: dict, who: str) -> dict:
@@ -229,7 +230,8 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
              "bias / NMAD, r50 bias, background sigma of (set - truth) over the real survey's, its median (sky offset) in "
              "the real survey's sigma, high-k (k >= 0.25) and "
              "background mid-k (0.05-0.25 cycles/px) residual power over the real survey's noise (1 = the survey's "
-             "noise), MSE in model space.", ""]
+             "noise), MSE in model space, and the 3\" NMAD minus the strong baseline's with its paired-bootstrap 68% "
+             "interval (docs/evaluation.md).", ""]
     f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
     rows_of: dict[str, dict] = {}
     for name in ["baseline-naive", *names]:
@@ -240,7 +242,8 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
     for d in DIRECTIONS:
         lines += [f"### {d} ({'SDSS -> CFHT' if d == 'x2y' else 'CFHT -> SDSS'})", "",
                   "| band | set | 3\" bias | 3\" NMAD | 1.5\" bias | 1.5\" NMAD | r50 bias | bkg sigma | bkg offset | HF power | "
-                  "mid-k bkg | MSE | wall (s) |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "mid-k bkg | MSE | 3\" NMAD - strong [68%] | wall (s) |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
         for band in BANDS:
             sets = [("**real noisy** (noise floor)", ref, "real", "-"), ("**strong baseline** + noise", ref, "baseline", "-")]
@@ -250,13 +253,15 @@ def report(out: Path, res: dict, names: list[str], cmd: str) -> str:
             for label, m, who, wall in sets:
                 h = headline(m, who, band) if m else None
                 if h is None:
-                    lines.append(f"| {band} | {label} | - | - | - | - | - | - | - | - | - | - | {wall if m is None else '-'} |")
+                    lines.append(f"| {band} | {label} | - | - | - | - | - | - | - | - | - | - | - | {wall if m is None else '-'} |")
                     continue
+                vb = h["vs_base3"]
+                vs = f"{vb['delta']:+.4f} [{vb['lo']:+.4f}, {vb['hi']:+.4f}]" if vb else "-"
                 lines.append(f"| {band} | {label} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | "
                              f"{f(h['bias15'], '+.3f')} | {f(h['nmad15'], '.3f')} | {f(h['r50'], '+.3f')} | "
                              f"{f(h['bg'], '.2f')} | {f(h['bg_offset'], '+.2f')} | {f(h['hf'], '.2f')} | "
                              f"{f(h['midk_bg'], '.2f')} | "
-                             f"{f(h['mse'], '.3g')} | {wall} |")
+                             f"{f(h['mse'], '.3g')} | {vs} | {wall} |")
         lines.append("")
     lines += ["### Colours vs truth (3\" apertures, mag: median bias / NMAD)", "",
               "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]

@@ -121,6 +121,37 @@ def test_each_stamps_seeing_reaches_the_matching_kernel(tmp_path):
     assert np.isfinite(val_curve(run_dir, "val/ap3_nmad_x2y")).all()
 
 
+def test_fit_gain_on_held_out_pairs_is_saved_and_translates(tmp_path):
+    """train.fit_gain: after the last iteration each residual generator gets a per-band gain in [0, 1]
+    fitted on the last data.holdout_pairs stamps of paired-train (kept out of the paired streams), logged
+    as gain/*, carried by the final checkpoint, and a translation from it is plain + gain * learnt."""
+    from hpcgan.io import checkpoint as ckpt
+    from hpcgan.models import Net, build_models
+
+    shards = make_shards(tmp_path / "shards", seeing_jitter=0.3)
+    cfg = cfg_for(tmp_path, shards, "model.generator=residual", "model.residual_kernel=5", "model.bias_init=0",
+                  "train.iters=3", "train.eval_every=0", "train.flux_loss_weight=1.0", "train.lr=1e-2",
+                  "data.holdout_pairs=4", "train.fit_gain=true")
+    run_dir = train(cfg)
+    logged = read_metrics(run_dir)[-1]
+    gains = {k: v for k, v in logged.items() if k.startswith("gain/")}
+    assert logged["iter"] == 3 and len(gains) == 10 and all(0.0 <= v <= 1.0 for v in gains.values()), logged
+    state = ckpt.load(ckpt.resolve(run_dir))["nets"]
+    for g, side in (("g_xy", "y"), ("g_yx", "x")):
+        bands = getattr(cfg.data, side).bands
+        assert state[g]["gain"].tolist() == pytest.approx([gains[f"gain/{g}_{b}"] for b in bands], abs=1e-6)
+    nets = build_models(cfg.model, {"g_xy": Net("generator", direction="xy")}, cfg.data, "torch")
+    nets["g_xy"].load_state_dict(state["g_xy"])
+    x = torch.rand(2, 5, 16, 16)
+    plain, learnt = nets["g_xy"].parts(x)
+    want = plain + nets["g_xy"].gain[:, None, None] * learnt
+    assert torch.allclose(nets["g_xy"](x), want, atol=1e-6)
+    with pytest.raises(Exception, match="train.fit_gain: needs .*data.holdout_pairs > 0"):
+        train(cfg_for(tmp_path / "bad", shards, "model.generator=residual", "train.iters=1", "train.fit_gain=true"))
+    with pytest.raises(ValueError, match="data.holdout_pairs: 8 leaves no pair"):
+        train(cfg_for(tmp_path / "bad2", shards, "model.generator=residual", "train.iters=1", "data.holdout_pairs=8"))
+
+
 def test_no_truth_is_one_log_line(tmp_path, caplog):
     shards = make_shards(tmp_path / "shards", truth=False)
     cfg = cfg_for(tmp_path, shards, "train.iters=1", "train.eval_every=1")

@@ -103,6 +103,9 @@ class DataCfg:
     pixel_transform: Literal["sqrt", "none"] = "sqrt"  # sign(I)*(sqrt(|I|+1)-1)
     num_workers: int = rng(0, 64, default=0)
     limit: int = rng(0, None, default=0)  # use at most this many stamps per stream (0 = all)
+    # the last this-many stamps of paired-train stay out of the paired training streams: the held-out pairs
+    # that train.fit_gain fits on (docs/training.md)
+    holdout_pairs: int = rng(0, None, default=0)
 
 
 @dataclass(frozen=True)
@@ -179,6 +182,10 @@ class TrainCfg:
     flux_loss_weight: float = rng(0.0, None, default=0.0)
     flux_loss_radii_arcsec: tuple[float, ...] = (1.5, 3.0)
     flux_loss_bands: tuple[str, ...] = ()  # bands the flux term scores (names in both surveys; () = all)
+    # after the last iteration, a residual generator's learnt part (kernel + correction) gets a per-band
+    # gain in [0, 1], least squares on the held-out pairs (data.holdout_pairs) against their noisy targets:
+    # where the learnt part does not help, the translation falls back to the physics (docs/training.md)
+    fit_gain: bool = False
     # validation vs the noise-free twins (paired-test-truth) every eval_every iterations (0 = off)
     eval_every: int = rng(0, None, default=0)
     eval_count: int = rng(1, None, default=64)  # held-out paired-test stamps scored

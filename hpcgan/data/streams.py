@@ -101,7 +101,13 @@ class TrainStreams:
             want = (len(survey.bands), survey.stamp_size, survey.stamp_size)
             if tuple(src.shape) != want:
                 raise ValueError(f"stream {name}: stamps are {tuple(src.shape)}, data.{side} expects {want}")
-            n = len(src) if cfg.limit == 0 else min(len(src), cfg.limit)
+            n = len(src)
+            if STREAM_SPEC[name][1] == "paired-train" and cfg.holdout_pairs:  # the last pairs are held out
+                n -= cfg.holdout_pairs
+                if n < 1:
+                    raise ValueError(f"data.holdout_pairs: {cfg.holdout_pairs} leaves no pair of the {len(src)} "
+                                     f"in paired-train to train on")
+            n = n if cfg.limit == 0 else min(n, cfg.limit)
             if n < size:
                 raise ValueError(f"stream {name}: {n} stamps cannot feed {size} ranks")
             lo, hi = rank_range(n, rank, size)

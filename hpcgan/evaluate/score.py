@@ -12,7 +12,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hpcgan.astro.photometry import aperture_fluxes, aperture_weights, bias_nmad, colour_stats, diff_stats, nmad_difference
+from hpcgan.astro.photometry import (
+    aperture_fluxes,
+    aperture_weights,
+    bias_nmad,
+    colour_stats,
+    diff_stats,
+    nmad_difference,
+)
 from hpcgan.astro.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate.noise import BackgroundSample, background_level, background_sigma

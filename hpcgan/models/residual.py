@@ -21,6 +21,10 @@ each stamp's seeing (the baseline's 3" aperture-flux scatter is mostly the SDSS 
 ``net`` then learns what is not linear. The kernels learn at ``model.residual_kernel_lr_mult`` x
 ``train.lr`` (the ``lr_mult`` attribute that :func:`hpcgan.train.optim.make_unit` reads): their weights are
 of order 1, out of reach of 1e-4 steps in a short run.
+
+The learnt part (what the kernel changes in the base, plus ``net``) is scaled per band by the buffer
+``gain`` (1 = all of it, saved in the checkpoint): ``forward = plain + gain * learnt``, ``plain`` the base
+without the kernel. ``train.fit_gain`` fits it on held-out pairs (:mod:`hpcgan.train.gain`).
 """
 from __future__ import annotations
 
@@ -74,11 +78,13 @@ class ResidualGenerator(nn.Module):
     after the optional learnt matching kernel ``match``."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
-                 transform: str = "sqrt", match: nn.Module | None = None, sky_ring: torch.Tensor | None = None):
+                 transform: str = "sqrt", match: nn.Module | None = None, sky_ring: torch.Tensor | None = None,
+                 bands: int = 5):
         super().__init__()
         self.baseline, self.net, self.match = baseline, net, match
         # model.residual_zero_sky: the output's background annulus (bool, H' x W'), built once
         self.register_buffer("sky_ring", sky_ring, persistent=False)
+        self.register_buffer("gain", torch.ones(bands))  # of the learnt part, per band (train.fit_gain)
         self.src_scale, self.dst_scale, self.transform = src_scale, dst_scale, transform
         out = last_conv(net)
         nn.init.zeros_(out.weight)
@@ -86,9 +92,14 @@ class ResidualGenerator(nn.Module):
 
     takes_psf = True  # forward(x, psf_fwhm): callers with per-stamp source seeing pass it (:func:`generate`)
 
-    def base(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        state_dict.setdefault(prefix + "gain", torch.ones_like(self.gain))  # checkpoints from before the gain
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def base(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None, kernel: bool = True) -> torch.Tensor:
+        """The baseline in model space, after the learnt matching kernel (``kernel=False``: without it)."""
         phys = from_model_space(x.float(), self.src_scale, self.transform)
-        if self.match is not None:
+        if self.match is not None and kernel:
             phys = self.match(phys, psf_fwhm)
         # the strong base matches each stamp's own seeing; the naive one its survey's nominal seeing
         out = self.baseline(phys, psf_fwhm) if getattr(self.baseline, "per_stamp_seeing", False) else self.baseline(phys)
@@ -96,7 +107,19 @@ class ResidualGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B, C, H, W) model space; ``psf_fwhm`` (B, C) the stamps' source seeing in arcsec (or None)."""
-        return self.base(x, psf_fwhm) + self.correction(x)
+        if self.match is not None and not bool((self.gain == 1).all()):
+            plain, learnt = self.parts(x, psf_fwhm)
+            return plain + self.gain[:, None, None].to(learnt.dtype) * learnt
+        out = self.correction(x)
+        return self.base(x, psf_fwhm) + self.gain[:, None, None].to(out.dtype) * out
+
+    def parts(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(plain, learnt)``: the base without the kernel, and what the kernel and ``net`` add to it."""
+        plain = self.base(x, psf_fwhm, kernel=False)
+        learnt = self.correction(x)
+        if self.match is not None:
+            learnt = learnt + self.base(x, psf_fwhm) - plain
+        return plain, learnt
 
     def correction(self, x: torch.Tensor) -> torch.Tensor:
         """``net(x)``; with ``sky_ring`` minus its mean over each stamp's background annulus, per band."""
@@ -126,4 +149,5 @@ def residual_generator(body: nn.Module, model: ModelCfg, data: DataCfg, directio
     match = (MatchingKernel(nominal_seeing(src), model.residual_kernel, model.residual_kernel_lr_mult)
              if model.residual_kernel else None)
     ring = torch.from_numpy(background_mask(dst.stamp_size)) if model.residual_zero_sky else None
-    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match, ring)
+    return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match, ring,
+                             len(dst.bands))

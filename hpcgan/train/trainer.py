@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 import hpcgan.dist
+from hpcgan.config.errors import ConfigError
 from hpcgan.config.geometry import check_networks
 from hpcgan.config.integrity import Part, knobs, no_effect, resolve_auto
 from hpcgan.config.loader import dump_config, save_config
@@ -42,6 +43,7 @@ from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger, progress
 from hpcgan.models import Net, build_models, model_knobs
 from hpcgan.models.factory import net_name
+from hpcgan.train.gain import GENERATORS, fit_gains
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
 from hpcgan.train.ne_calibration import calibrate_noise_emulators, first_stamps
@@ -76,6 +78,9 @@ def check_train_config(cfg: Config) -> None:
     """The networks' rules on the surveys (the loader checks them too; a config built in code, by
     ``dataclasses.replace``, has not been through it)."""
     check_networks(cfg)
+    if cfg.train.fit_gain and (cfg.model.generator != "residual" or not cfg.data.holdout_pairs):
+        raise ConfigError(f"train.fit_gain: needs model.generator: residual (is {cfg.model.generator!r}) and "
+                          f"data.holdout_pairs > 0 (is {cfg.data.holdout_pairs}): the pairs it fits on")
 
 
 def phase_class(train: TrainCfg) -> type[NoisePhase] | type[TranslationPhase]:
@@ -126,6 +131,8 @@ def sections(cfg: Config) -> tuple[str, list[Part]]:
         Part(("train.flux_loss_bands", "train.flux_loss_radii_arcsec"), gen and r.identity and bool(cfg.train.flux_loss_weight),
              "only the flux term (train.flux_loss_weight > 0)"),
         Part(("train.init_from",), step2 and r.noise == "frozen", "only step 2 restores noise emulators"),
+        Part(("train.fit_gain",), gen, "only generators"),
+        Part(("data.holdout_pairs",), gen and r.identity, "only the paired streams"),
         Part(("dist.backward_passes_per_step",), backend == "horovod", f"only horovod ({backend} here)"),
         Part(("dist.fp16_compression",), backend != "none", "one process: no gradient exchange"),
         Part(("train.amp",), cfg.train.device != "cpu", "bf16 autocast runs on CUDA only"),
@@ -339,6 +346,13 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
                 interrupted = True
                 log.warning("stop signal %s: checkpoint at iteration %d, exiting", stop.hit, it)
                 break
+        if not interrupted and tc.fit_gain and isinstance(phase, TranslationPhase):  # train.fit_gain
+            gains = fit_gains(phase.nets, cfg) if d.is_main else {}
+            for k in GENERATORS:
+                if k in phase.nets:
+                    d.broadcast_module(phase.nets[k])
+            writer.write(it, gains)
+            saved_at = -1  # the final checkpoint carries the gains
         if saved_at != it:
             save(it)
     finally:

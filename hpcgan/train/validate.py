@@ -35,23 +35,28 @@ RADIUS_ARCSEC, BAND = 3.0, "r"
 
 
 def load_split(root: str, survey: SurveyCfg, split: str, count: int,
-               transform: str) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
-    """The first ``count`` stamps of one survey/split in model space, their object ids and their PSF
-    FWHMs (N, C) in arcsec (NaN = unknown)."""
+               transform: str, last: bool = False) -> tuple[torch.Tensor, np.ndarray, torch.Tensor]:
+    """The first (``last``: the last) ``count`` stamps of one survey/split in model space, their object
+    ids and their PSF FWHMs (N, C) in arcsec (NaN = unknown)."""
     src = open_source(root, survey.name, split)
-    n = min(count, len(src))
-    x = stamps_to_model(src.read(np.arange(n)), src, survey.flux_scale, transform)
-    return x, src.object_ids()[:n], torch.from_numpy(seeing(src)[:n])
+    idx = _rows(len(src), count, last)
+    x = stamps_to_model(src.read(idx), src, survey.flux_scale, transform)
+    return x, src.object_ids()[idx], torch.from_numpy(seeing(src)[idx])
 
 
-def load_valid(root: str, survey: SurveyCfg, splits: tuple[str, ...], count: int) -> torch.Tensor | None:
-    """(N, C, H, W) float 1/0: pixels unmasked in every one of ``splits`` (first ``count`` stamps);
-    None when nothing is masked (no split has a mask, or all its pixels are valid)."""
+def _rows(n: int, count: int, last: bool) -> np.ndarray:
+    return np.arange(max(0, n - count), n) if last else np.arange(min(count, n))
+
+
+def load_valid(root: str, survey: SurveyCfg, splits: tuple[str, ...], count: int,
+               last: bool = False) -> torch.Tensor | None:
+    """(N, C, H, W) float 1/0: pixels unmasked in every one of ``splits`` (first, or ``last``, ``count``
+    stamps); None when nothing is masked (no split has a mask, or all its pixels are valid)."""
     valid = None
     for split in splits:
         src = open_source(root, survey.name, split)
         if src.has_mask:
-            v = src.read_mask(np.arange(min(count, len(src)))) == 0
+            v = src.read_mask(_rows(len(src), count, last)) == 0
             valid = v if valid is None else valid & v
     return None if valid is None or valid.all() else torch.from_numpy(valid.astype(np.float32))
 

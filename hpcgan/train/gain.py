@@ -1,0 +1,83 @@
+"""How much of a residual generator's learnt part to keep, per band (``train.fit_gain``, beyond the paper).
+
+After the last iteration each residual generator ``G = plain + learnt`` (:class:`hpcgan.models.residual.
+ResidualGenerator`: the physical base, and what the learnt kernel and the correction network add) gets a
+per-band gain ``a`` in [0, 1], so that it translates ``plain + a * learnt``. ``a`` is the least-squares
+fit, in model space, of ``learnt`` to ``target - plain`` over the held-out pairs (``data.holdout_pairs``:
+the last stamps of ``paired-train``, never trained on), the target being the other survey's *noisy* stamp:
+
+    a = sum(learnt * (target - plain)) / sum(learnt^2),   clipped to [0, 1]
+
+The target's noise is independent of the input's, so it adds nothing to the numerator on average: the fit
+needs no truth (it works on real survey pairs). Where the learnt part helps, ``a`` is near 1; where a
+short run has moved it by noise (a band whose targets are mostly noise: Adam's steps have the same size
+whatever the gradient's signal), ``a`` goes to 0 and that band keeps the physics. Masked pixels of either
+stamp are left out. Rank 0 fits; the trainer broadcasts the generators and saves them.
+"""
+from __future__ import annotations
+
+import torch
+
+from hpcgan.config.schema import Config, SurveyCfg
+from hpcgan.log import get_logger
+from hpcgan.train.validate import load_split, load_valid
+
+log = get_logger(__name__)
+SPLIT = "paired-train"
+GENERATORS = {"g_xy": ("x", "y"), "g_yx": ("y", "x")}  # generator -> (input side, target side)
+
+
+def held_out(cfg: Config, survey: SurveyCfg) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The held-out stamps of one survey: (model-space stamps, PSF FWHMs (N, C), valid pixels or None)."""
+    n = cfg.data.holdout_pairs
+    x, _, psf = load_split(cfg.data.shards, survey, SPLIT, n, cfg.data.pixel_transform, last=True)
+    return x, psf, load_valid(cfg.data.shards, survey, (SPLIT,), n, last=True)
+
+
+@torch.no_grad()
+def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: torch.Tensor,
+             valid: torch.Tensor | None = None, batch: int = 16) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The per-band gain of ``g``'s learnt part on inputs ``x`` (seeing ``psf``) against ``target``, and the
+    held-out MSE per band of the plain base, the whole generator and the fitted one."""
+    dev = g.gain.device
+    num = torch.zeros_like(g.gain, dtype=torch.float64)
+    den, sq = torch.zeros_like(num), {k: torch.zeros_like(num) for k in ("plain", "full")}
+    terms = torch.zeros_like(num)
+    for i in range(0, len(x), batch):
+        plain, learnt = g.parts(x[i:i + batch].to(dev), psf[i:i + batch].to(dev))
+        r = target[i:i + batch].to(dev).double() - plain.double()
+        w = torch.ones_like(r) if valid is None else valid[i:i + batch].to(dev).double()
+        learnt = learnt.double()
+        num += (w * learnt * r).sum((0, 2, 3))
+        den += (w * learnt * learnt).sum((0, 2, 3))
+        sq["plain"] += (w * r * r).sum((0, 2, 3))
+        sq["full"] += (w * (r - learnt) ** 2).sum((0, 2, 3))
+        terms += w.sum((0, 2, 3))
+    gain = torch.where(den > 0, num / den.clamp_min(1e-300), torch.ones_like(num)).clamp(0.0, 1.0)
+    # sum (r - a l)^2 = sum r^2 - 2 a num + a^2 den
+    sq["fitted"] = sq["plain"] - 2 * gain * num + gain * gain * den
+    return gain.float(), {k: v / terms.clamp_min(1) for k, v in sq.items()}
+
+
+def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]:
+    """Fit and set the gain of every residual generator in ``nets`` (rank 0); returns ``gain/<net>_<band>``
+    and the held-out MSEs for the metrics log."""
+    sides = {"x": cfg.data.x, "y": cfg.data.y}
+    data = {s: held_out(cfg, sv) for s, sv in sides.items()}
+    out = {}
+    for name, (src, dst) in GENERATORS.items():
+        g = nets.get(name)
+        if g is None or not hasattr(g, "parts"):
+            continue
+        x, psf, _ = data[src]  # masks on the target grid: the target's
+        target, _, valid = data[dst]
+        gain, mse = fit_gain(g, x, psf, target, valid)
+        g.gain.copy_(gain.to(g.gain))
+        bands = sides[dst].bands
+        log.info("%s gain of the learnt part on %d held-out pairs, per band %s: %s; held-out MSE vs the noisy "
+                 "targets plain / learnt / fitted: %s", name, len(x), "".join(bands),
+                 " ".join(f"{a:.2f}" for a in gain.tolist()),
+                 " ".join(f"{b} {p:.3g}/{f:.3g}/{a:.3g}" for b, p, f, a in
+                          zip(bands, mse["plain"].tolist(), mse["full"].tolist(), mse["fitted"].tolist())))
+        out.update({f"gain/{name}_{b}": float(a) for b, a in zip(bands, gain.tolist())})
+    return out

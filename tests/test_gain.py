@@ -1,0 +1,35 @@
+"""train.fit_gain's least-squares gain of a residual generator's learnt part (hpcgan/train/gain.py)."""
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+
+from hpcgan.config.schema import DataCfg, ModelCfg
+from hpcgan.models import build
+from hpcgan.models.layers import last_conv
+from hpcgan.train.gain import fit_gain
+
+
+def test_gain_is_the_share_of_the_learnt_part_the_noisy_targets_support():
+    """Targets = plain + k_b * learnt + noise with k = 0.5, 0 (the learnt part is noise), 3 (clipped to 1),
+    0.5, 1: the fitted gains are k within the noise, in [0, 1], and the held-out MSE of the fitted
+    generator is never above the plain base's or the whole generator's."""
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    g = build("generator", ModelCfg(width=0.125, generator="residual", bias_init=0.0), direction="xy", data=data)
+    with torch.no_grad():
+        last_conv(g.net).bias.copy_(torch.tensor([0.02, 0.03, -0.02, 0.01, 0.04]))  # learnt = a constant per band
+    x = torch.rand(32, 5, 16, 16)
+    psf = torch.full((32, 5), float("nan"))
+    plain, learnt = g.parts(x, psf)
+    k = torch.tensor([0.5, 0.0, 3.0, 0.5, 1.0])[:, None, None]
+    target = plain + k * learnt + 0.01 * torch.randn(plain.shape, generator=torch.Generator().manual_seed(0))
+    gain, mse = fit_gain(g, x, psf, target)
+    assert torch.allclose(gain, torch.tensor([0.5, 0.0, 1.0, 0.5, 1.0]), atol=0.01), gain
+    assert (mse["fitted"] <= torch.minimum(mse["plain"], mse["full"]) + 1e-12).all()
+    g.gain.copy_(gain)
+    assert torch.allclose(g(x, psf), plain + gain[:, None, None] * learnt, atol=1e-6)
+    state = {k: v for k, v in g.state_dict().items() if k != "gain"}  # a checkpoint from before the gain
+    g.load_state_dict(state)
+    assert (g.gain == 1).all()
