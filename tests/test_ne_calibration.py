@@ -76,3 +76,45 @@ def test_fresh_step1_starts_at_the_sky_sigma(tmp_path, caplog):
         assert np.allclose(got, want, rtol=0.02), (side, got, want)
         got, want = out["false", side]
         assert not np.allclose(got, want, rtol=0.5), (side, got, want)
+
+
+def test_linear_space_noise_is_the_same_on_a_galaxy_as_on_the_sky():
+    """model.ne_space: linear adds the noise in survey units: T^-1(NE(base)) - T^-1(base) has the same std
+    on a bright pixel as on blank sky (the sky sigma the emulator was calibrated to); in model space (the
+    paper) the bright pixel gets sqrt(1 + I) times the sky's."""
+    from hpcgan.astro.transforms import from_model_space, to_model_space
+
+    sigma = 0.05
+    out = {}
+    for space in ("model", "linear"):
+        ne = NoiseEmulator(bands=1, hidden=8, impl="torch", space=space)
+        ne.calibrate(torch.tensor([sigma]))
+        for level in (0.0, 24.0):  # blank sky, a bright core (I = 24: sqrt(25) = 5)
+            base = to_model_space(torch.full((4096, 1, 4, 4), level), 1.0, "sqrt")
+            with torch.no_grad():
+                added = from_model_space(ne(base), 1.0, "sqrt") - level
+            out[space, level] = float(added.std())
+    assert out["linear", 0.0] == pytest.approx(sigma, rel=0.03)
+    assert out["linear", 24.0] == pytest.approx(sigma, rel=0.03)
+    assert out["model", 0.0] == pytest.approx(2 * sigma, rel=0.05)  # T'(0) = 1/2
+    assert out["model", 24.0] == pytest.approx(5 * out["model", 0.0], rel=0.05)  # sqrt(1 + I) times the sky's
+    with pytest.raises(ValueError, match="model.ne_space"):
+        NoiseEmulator(space="log")
+
+
+def test_linear_space_calibrates_in_survey_units(tmp_path):
+    """Step 1 with model.ne_space=linear and ne_calibrate: the emulators' noise std is the sky sigma of
+    their survey's stamps in (flux-scaled) survey units."""
+    from hpcgan.astro.transforms import from_model_space
+
+    shards = make_shards(tmp_path / "shards")
+    cfg = load_config("default", [*TINY, "dist.backend=none", f"data.shards={shards}", "train.step=1",
+                                  "train.iters=1", "data.batch_size=8", f"train.run_dir={tmp_path / 'run'}",
+                                  "model.ne_calibrate=true", "model.ne_space=linear"])
+    state = ckpt.load(ckpt.latest(train(cfg)))
+    for side in ("x", "y"):
+        ne = build("noise_emulator", cfg.model, impl="torch", bands=5)
+        ne.load_state_dict(state["nets"][f"ne_{side}"])
+        x, _, _ = load_split(str(shards), getattr(cfg.data, side), "unpaired", 64, cfg.data.pixel_transform)
+        want = sky_sigma(from_model_space(x, 1.0, cfg.data.pixel_transform).numpy())
+        assert np.allclose(ne.noise_std().numpy(), want, rtol=0.02), (side, ne.noise_std(), want)

@@ -144,6 +144,10 @@ class ModelCfg:
     # ... measured on the first this-many stamps of each training stream (whole batches): on the demo,
     # power within 0.97-1.04 of the survey's at 64 stamps, 0.92-1.07 at one batch of 8 (docs/training.md)
     ne_calibrate_stamps: int = rng(1, None, default=64)
+    # where the noise emulators add their noise: model (the paper: to the sqrt-compressed image, so in
+    # survey units it grows with the signal, sqrt(1 + I) times the sky's) or linear (in survey units, as
+    # a sky-limited survey's noise; docs/models.md)
+    ne_space: Literal["model", "linear"] = "model"
 
 
 @dataclass(frozen=True)

@@ -51,7 +51,7 @@ def _residual_reads(model: ModelCfg) -> tuple[str, ...]:
 # the model knobs each (kind, name) reads, as ``build_models`` below unpacks them
 READS: dict[tuple[str, str], tuple[str, ...] | ModelKnobs] = {
     ("autoencoder", "paper"): ("width", "bias_init", "out_activation"),
-    ("noise_emulator", "paper"): ("width", "ne_hidden", "ne_kernel_size", "bias_init", "ne_amp_bias_init"),
+    ("noise_emulator", "paper"): ("width", "ne_hidden", "ne_kernel_size", "bias_init", "ne_amp_bias_init", "ne_space"),
     ("discriminator", "paper"): ("width", "bias_init", "disc_band_reduce"),
     ("discriminator", "patchgan"): ("width", "bias_init"),
     **{("generator", n): ("width", "bias_init", "out_activation") for n in ("paper", "unet", "resnet6")},
@@ -101,7 +101,8 @@ def build_models(model: ModelCfg, nets: Mapping[str, Net], data: DataCfg | None 
             out[prefix] = make(net.bands, model.width, model.bias_init, **extra)
         elif net.kind == "noise_emulator":
             out[prefix] = make(net.bands, ch(model.ne_hidden, model.width), model.ne_kernel_size, model.bias_init,
-                               impl, model.ne_amp_bias_init)
+                               impl, model.ne_amp_bias_init, model.ne_space,
+                               (data or DataCfg()).pixel_transform)
         else:  # autoencoder
             out[prefix] = make(net.bands, model.width, model.bias_init, model.out_activation == "lrelu")
     return out

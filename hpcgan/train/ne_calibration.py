@@ -19,6 +19,7 @@ from typing import Iterable
 import torch
 
 from hpcgan.astro.noise_power import blank_sky_power, noise_kernel, sky_sigma
+from hpcgan.astro.transforms import from_model_space
 from hpcgan.config.schema import DataCfg
 from hpcgan.log import get_logger
 
@@ -42,13 +43,16 @@ def calibrate_noise_emulators(nets: dict[str, torch.nn.Module], batch: dict[str,
         return names
     for name in names:
         side = name[3:]
-        x = batch[side].detach().float().cpu().numpy()
+        x = batch[side].detach().float().cpu()
+        if nets[name].space == "linear":  # measured where the emulator adds its noise: survey units (flux-scaled)
+            x = from_model_space(x, 1.0, data.pixel_transform)
+        x = x.numpy()
         sigma = sky_sigma(x)
         kernel = noise_kernel(blank_sky_power(x), nets[name].k)
         before = nets[name].noise_std().tolist()
         nets[name].calibrate(torch.as_tensor(sigma), torch.as_tensor(kernel))
-        log.info("%s calibrated to the %s sky sigma and noise power (model space, first %d stamps): %s (was %s)",
-                 name, getattr(data, side).name, len(x), _fmt(sigma), _fmt(before))
+        log.info("%s calibrated to the %s sky sigma and noise power (%s space, first %d stamps): %s (was %s)",
+                 name, getattr(data, side).name, nets[name].space, len(x), _fmt(sigma), _fmt(before))
     return names
 
 
