@@ -10,8 +10,10 @@ naive), both directions, all five bands, on one stated budget, scored against th
 Every stage is the user's own command (``hpcgan simulate/preprocess/train/translate/evaluate``), so
 the table measures the product, not a side path. Everything resumes: a finished training run, a
 committed translation and an existing metrics.json are kept, so a killed run continues where it was
-and the report can be rebuilt at any time. Two-step variants whose step 1 is the same (ours,
-unpaired_only, paired_only and the options on top of ours) share one step-1 run (``train.init_from``).
+and the report can be rebuilt at any time. Two-step variants whose step 1 is the same share one
+step-1 run (``train.init_from``): the paper's (ours, unpaired_only, paired_only and the options without
+config files) ``train/step1``; an option with config files (which may set ``model.ne_space``) its own,
+trained with those files, ``train/step1-<files>``.
 Writes ``<out>/results.json``, learning-curve PNGs under ``<out>/curves/`` and (``--docs``) the
 markdown table.
 """
@@ -36,8 +38,7 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "ours+residual": ("ours", ["variants/residual.yaml"], []),
     "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
     "ours+residual+strong": ("ours", ["variants/residual_strong.yaml"], []),
-    # the same, step 2 three times as long (its sets come last: they win over --iters2)
-    "ours+residual+strong@300": ("ours", ["variants/residual_strong.yaml"], ["train.iters=300", "train.lr_decay_every=240"]),
+    "ours+residual+strong+kernel": ("ours", ["variants/residual_strong_kernel.yaml"], []),
 }
 BASELINES = {"baseline": ["baseline.pipeline=strong", "--add-noise"],  # the comparator: a target-survey image
              "baseline-naive": ["baseline.pipeline=naive"]}  # the earlier results' baseline (noise-free)
@@ -94,9 +95,13 @@ class Science:
             self.stage(["train", "--step", "1"], configs=configs, sets=common + [f"train.iters={self.a.iters1}", *sets])
             return tdir / variant
         init = []
-        if r.noise != "none":  # the shared step 1 (same recipe for every frozen-noise variant)
-            s1 = self.out / "train" / "step1"
-            self.stage(["train", "--step", "1"], sets=[f"train.run_dir={s1}", f"train.iters={self.a.iters1}"])
+        if r.noise != "none":  # step 1: shared by the options of the same configs (which may change the
+            # noise emulators, e.g. model.ne_space) and the same sets, step 2's length left out
+            sets1 = [x for x in sets if not x.startswith(("train.iters=", "train.lr_decay_every="))]
+            key = "+".join([Path(c).stem for c in configs] + sets1)
+            s1 = self.out / "train" / ("step1" + (f"-{key}" if key else ""))
+            self.stage(["train", "--step", "1"], configs=configs,
+                       sets=[f"train.run_dir={s1}", f"train.iters={self.a.iters1}", *sets1])
             init = [f"train.init_from={s1 / 'ours-step1'}"]
         self.stage(["train", "--step", "2"], configs=configs, sets=common + init + [f"train.iters={self.a.iters2}", *sets])
         return tdir / f"{variant}-step2"
