@@ -61,7 +61,7 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
 
 def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]:
     """Fit and set the gain of every residual generator in ``nets`` (rank 0); returns ``gain/<net>_<band>``
-    and the held-out MSEs for the metrics log."""
+    for the metrics log (the held-out MSEs go to the log line)."""
     sides = {"x": cfg.data.x, "y": cfg.data.y}
     data = {s: held_out(cfg, sv) for s, sv in sides.items()}
     out = {}
