@@ -9,7 +9,12 @@ DEMO := demo_out
 DEMO_RUN ?= ours
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test clean-demo
+.PHONY: setup demo test results clean-demo
+
+# docs/results.md's tables (the third pass): the main sample with the options below, then a second sample
+# (another seed, fainter galaxies) with the demo's recipe. ~2 h on 2 cores; resumable (run it again after
+# a kill); tables in science_out/results.md and science_777/results.md, learning curves in */curves/.
+RESULTS_OPTIONS ?= ours+residual+strong,ours+residual+strong+kernel,ours,no_noise,paired_only,unpaired_only
 
 setup:
 	bash env/setup.sh
@@ -41,6 +46,10 @@ test: setup
 	$(PY) -m ruff check .; \
 	$(PY) -m pytest -ra $(PYTEST_ARGS) tests; rc=$$?; \
 	exit $$rc
+
+results: setup
+	$(PY) benchmarks/science.py --out science_out --options $(RESULTS_OPTIONS)
+	$(PY) benchmarks/science.py --out science_777 --seed 777 --mag-max 20 --options ours+residual+strong
 
 clean-demo:
 	rm -rf $(DEMO)
