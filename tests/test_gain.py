@@ -33,3 +33,26 @@ def test_gain_is_the_share_of_the_learnt_part_the_noisy_targets_support():
     state = {k: v for k, v in g.state_dict().items() if k != "gain"}  # a checkpoint from before the gain
     g.load_state_dict(state)
     assert (g.gain == 1).all()
+
+
+def test_gain_on_aperture_flux_is_the_share_the_noisy_fluxes_support():
+    """train.fit_gain_on: aperture_flux. Targets built in survey units, plain + k_b * learnt (+ noise), with
+    k = 0.5, 0, 3 (clipped to 1), 0.25, 1: the gains fitted on the 1.5"/3" aperture fluxes are k."""
+    from hpcgan.astro.photometry import aperture_weights
+    from hpcgan.astro.transforms import from_model_space, to_model_space
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    g = build("generator", ModelCfg(width=0.125, generator="residual", bias_init=0.0), direction="xy", data=data)
+    with torch.no_grad():
+        last_conv(g.net).bias.copy_(torch.tensor([0.02, 0.03, -0.02, 0.01, 0.04]))
+    x = torch.rand(32, 5, 16, 16) * 4
+    psf = torch.full((32, 5), float("nan"))
+    plain, learnt = g.parts(x, psf)
+    p_phys, f_phys = from_model_space(plain, 1.0), from_model_space(plain + learnt, 1.0)
+    k = torch.tensor([0.5, 0.0, 3.0, 0.25, 1.0])[:, None, None]
+    noise = 0.001 * torch.randn(plain.shape, generator=torch.Generator().manual_seed(0))
+    target = to_model_space(p_phys + k * (f_phys - p_phys) + noise, 1.0)
+    w = torch.from_numpy(aperture_weights(40, data.y.pixel_scale, (1.5, 3.0)))
+    gain, _ = fit_gain(g, x, psf, target, flux_weights=w)
+    assert torch.allclose(gain, torch.tensor([0.5, 0.0, 1.0, 0.25, 1.0]), atol=0.02), gain

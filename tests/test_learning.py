@@ -150,6 +150,11 @@ def test_fit_gain_on_held_out_pairs_is_saved_and_translates(tmp_path):
         train(cfg_for(tmp_path / "bad", shards, "model.generator=residual", "train.iters=1", "train.fit_gain=true"))
     with pytest.raises(ValueError, match="data.holdout_pairs: 8 leaves no pair"):
         train(cfg_for(tmp_path / "bad2", shards, "model.generator=residual", "train.iters=1", "data.holdout_pairs=8"))
+    flux = read_metrics(train(cfg_for(tmp_path / "flux", shards, "model.generator=residual", "model.bias_init=0",
+                                      "train.iters=1", "train.eval_every=0", "train.flux_loss_weight=1.0",
+                                      "data.holdout_pairs=4", "train.fit_gain=true",
+                                      "train.fit_gain_on=aperture_flux")))[-1]
+    assert sum(k.startswith("gain/") for k in flux) == 10, flux  # fitted on the held-out aperture fluxes
 
 
 def test_no_truth_is_one_log_line(tmp_path, caplog):

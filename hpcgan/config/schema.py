@@ -190,6 +190,10 @@ class TrainCfg:
     # gain in [0, 1], least squares on the held-out pairs (data.holdout_pairs) against their noisy targets:
     # where the learnt part does not help, the translation falls back to the physics (docs/training.md)
     fit_gain: bool = False
+    # what the gain is fitted on: pixels (model-space least squares) or aperture_flux (relative flux in
+    # the flux_loss_radii_arcsec apertures, survey units: keeps the learnt part only where it helps the
+    # held-out photometry; docs/training.md)
+    fit_gain_on: Literal["pixels", "aperture_flux"] = "pixels"
     # validation vs the noise-free twins (paired-test-truth) every eval_every iterations (0 = off)
     eval_every: int = rng(0, None, default=0)
     eval_count: int = rng(1, None, default=64)  # held-out paired-test stamps scored

@@ -13,11 +13,21 @@ needs no truth (it works on real survey pairs). Where the learnt part helps, ``a
 short run has moved it by noise (a band whose targets are mostly noise: Adam's steps have the same size
 whatever the gradient's signal), ``a`` goes to 0 and that band keeps the physics. Masked pixels of either
 stamp are left out. Rank 0 fits; the trainer broadcasts the generators and saves them.
+
+``train.fit_gain_on: aperture_flux`` fits the same gain on the held-out photometry instead: the flux ``F``
+in the ``train.flux_loss_radii_arcsec`` apertures, in survey units, relative to the base's flux as in the
+flux loss (``s = |F_plain| + 0.1 mean |F_plain|``):
+
+    a = sum(F_learnt (F_target - F_plain) / s^2) / sum(F_learnt^2 / s^2),   clipped to [0, 1]
+
+A learnt part can lower the pixel MSE (mostly the faint outskirts in model space) and still scatter the
+aperture fluxes more; this fit keeps it only where the held-out fluxes say it helps.
 """
 from __future__ import annotations
 
 import torch
 
+from hpcgan.astro.photometry import aperture_weights
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.log import get_logger
 from hpcgan.train.validate import load_split, load_valid
@@ -36,27 +46,46 @@ def held_out(cfg: Config, survey: SurveyCfg) -> tuple[torch.Tensor, torch.Tensor
 
 @torch.no_grad()
 def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: torch.Tensor,
-             valid: torch.Tensor | None = None, batch: int = 16) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             valid: torch.Tensor | None = None, batch: int = 16, flux_weights: torch.Tensor | None = None,
+             transform: str = "sqrt") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The per-band gain of ``g``'s learnt part on inputs ``x`` (seeing ``psf``) against ``target``, and the
-    held-out MSE per band of the plain base, the whole generator and the fitted one."""
+    held-out MSE per band of the plain base, the whole generator and the fitted one. With ``flux_weights``
+    ((R, H*W) aperture weights) the gain is fitted on the aperture fluxes (module docstring)."""
+    from hpcgan.astro.transforms import from_model_space
+
     dev = g.gain.device
     num = torch.zeros_like(g.gain, dtype=torch.float64)
     den, sq = torch.zeros_like(num), {k: torch.zeros_like(num) for k in ("plain", "full")}
     terms = torch.zeros_like(num)
+    fluxes: list[tuple[torch.Tensor, ...]] = []  # (F_plain, F_learnt, F_target) per batch: (B, C, R)
     for i in range(0, len(x), batch):
         plain, learnt = g.parts(x[i:i + batch].to(dev), psf[i:i + batch].to(dev))
-        r = target[i:i + batch].to(dev).double() - plain.double()
+        y = target[i:i + batch].to(dev).double()
+        r = y - plain.double()
         w = torch.ones_like(r) if valid is None else valid[i:i + batch].to(dev).double()
+        if flux_weights is not None:
+            phys = [w * from_model_space(t.double(), 1.0, transform) for t in (plain, plain + learnt, y)]
+            f = [torch.einsum("ncp,rp->ncr", t.flatten(2), flux_weights.to(dev, torch.float64)) for t in phys]
+            fluxes.append((f[0], f[1] - f[0], f[2]))
         learnt = learnt.double()
         num += (w * learnt * r).sum((0, 2, 3))
         den += (w * learnt * learnt).sum((0, 2, 3))
         sq["plain"] += (w * r * r).sum((0, 2, 3))
         sq["full"] += (w * (r - learnt) ** 2).sum((0, 2, 3))
         terms += w.sum((0, 2, 3))
-    gain = torch.where(den > 0, num / den.clamp_min(1e-300), torch.ones_like(num)).clamp(0.0, 1.0)
+    gain = _least_squares_gain(num, den)
+    if fluxes:
+        fp, fl, fy = (torch.cat(t) for t in zip(*fluxes))
+        s2 = (fp.abs() + 0.1 * fp.abs().mean(dim=0, keepdim=True)) ** 2
+        gain = _least_squares_gain((fl * (fy - fp) / s2).sum((0, 2)), (fl * fl / s2).sum((0, 2)))
     # sum (r - a l)^2 = sum r^2 - 2 a num + a^2 den
     sq["fitted"] = sq["plain"] - 2 * gain * num + gain * gain * den
     return gain.float(), {k: v / terms.clamp_min(1) for k, v in sq.items()}
+
+
+def _least_squares_gain(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
+    """``num / den`` clipped to [0, 1]; 1 where ``den`` is 0 (no learnt part: nothing to scale)."""
+    return torch.where(den > 0, num / den.clamp_min(1e-300), torch.ones_like(num)).clamp(0.0, 1.0)
 
 
 def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]:
@@ -71,11 +100,15 @@ def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]
             continue
         x, psf, _ = data[src]  # masks on the target grid: the target's
         target, _, valid = data[dst]
-        gain, mse = fit_gain(g, x, psf, target, valid)
+        weights = None
+        if cfg.train.fit_gain_on == "aperture_flux":
+            sv = sides[dst]
+            weights = torch.from_numpy(aperture_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
+        gain, mse = fit_gain(g, x, psf, target, valid, flux_weights=weights, transform=cfg.data.pixel_transform)
         g.gain.copy_(gain.to(g.gain))
         bands = sides[dst].bands
-        log.info("%s gain of the learnt part on %d held-out pairs, per band %s: %s; held-out MSE vs the noisy "
-                 "targets plain / learnt / fitted: %s", name, len(x), "".join(bands),
+        log.info("%s gain of the learnt part (fitted on %s) on %d held-out pairs, per band %s: %s; held-out MSE "
+                 "vs the noisy targets plain / learnt / fitted: %s", name, cfg.train.fit_gain_on, len(x), "".join(bands),
                  " ".join(f"{a:.2f}" for a in gain.tolist()),
                  " ".join(f"{b} {p:.3g}/{f:.3g}/{a:.3g}" for b, p, f, a in
                           zip(bands, mse["plain"].tolist(), mse["full"].tolist(), mse["fitted"].tolist())))
