@@ -245,7 +245,7 @@ def test_cli_flags_map_to_config(capsys):
     for line in ("out: x y/z", "n_paired: 7", "n_unpaired: 9", "seed: 3", "noise: false", "star_prob: 0.5"):
         assert line in text
     assert hpcgan_main(["simulate", "-c", "demo", "--dry-run"]) == 0
-    assert "n_paired: 160" in capsys.readouterr().out
+    assert "n_paired: 400" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, needle", [
