@@ -45,7 +45,8 @@ def main() -> int:
     idx = np.arange(len(xt))
     base = PsfMatchedBaseline(x, y, cfg.baseline)
     with torch.no_grad():
-        out = base(torch.from_numpy(xt.read(idx).astype(np.float32)), torch.from_numpy(seeing(xt))).double().numpy()
+        src_truth = xt.read(idx)
+        out = base(torch.from_numpy(src_truth.astype(np.float32)), torch.from_numpy(seeing(xt))).double().numpy()
     truth, real = yt.read(idx).astype(np.float64), yr.read(idx).astype(np.float64)
     floor, noise = M.FourierStack(len(y.bands), y.stamp_size), M.FourierStack(len(y.bands), y.stamp_size)
     floor.add(out - truth)
@@ -60,7 +61,7 @@ def main() -> int:
         hf = float(M.hf_power_ratio(pf[c], pn[c], k, ec.hf_min))
         mk = float(M.hf_power_ratio(pf[c], pn[c], k, ec.midk_min, ec.midk_max))
         print(f"| {b} | {hf:.2f} (ratio with noise >= {1 + hf:.2f}) | {mk:.1f} |")
-    print_aperture_floor(cfg, a.shards, a.split, xt.read(idx), truth)
+    print_aperture_floor(cfg, a.shards, a.split, src_truth, truth)
     return 0
 
 

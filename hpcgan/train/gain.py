@@ -30,6 +30,7 @@ import torch
 from hpcgan.astro.photometry import aperture_weights
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.log import get_logger
+from hpcgan.train.losses import aperture_flux, flux_scale
 from hpcgan.train.validate import load_split, load_valid
 
 log = get_logger(__name__)
@@ -51,8 +52,6 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
     """The per-band gain of ``g``'s learnt part on inputs ``x`` (seeing ``psf``) against ``target``, and the
     held-out MSE per band of the plain base, the whole generator and the fitted one. With ``flux_weights``
     ((R, H*W) aperture weights) the gain is fitted on the aperture fluxes (module docstring)."""
-    from hpcgan.astro.transforms import from_model_space
-
     dev = g.gain.device
     num = torch.zeros_like(g.gain, dtype=torch.float64)
     den, sq = torch.zeros_like(num), {k: torch.zeros_like(num) for k in ("plain", "full")}
@@ -63,9 +62,8 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
         y = target[i:i + batch].to(dev).double()
         r = y - plain.double()
         w = torch.ones_like(r) if valid is None else valid[i:i + batch].to(dev).double()
-        if flux_weights is not None:
-            phys = [w * from_model_space(t.double(), 1.0, transform) for t in (plain, plain + learnt, y)]
-            f = [torch.einsum("ncp,rp->ncr", t.flatten(2), flux_weights.to(dev, torch.float64)) for t in phys]
+        if flux_weights is not None:  # masked pixels are 0 in both spaces (T^-1(0) = 0)
+            f = [aperture_flux(w * t.double(), flux_weights, transform) for t in (plain, plain + learnt, y)]
             fluxes.append((f[0], f[1] - f[0], f[2]))
         learnt = learnt.double()
         num += (w * learnt * r).sum((0, 2, 3))
@@ -76,7 +74,7 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
     gain = _least_squares_gain(num, den)
     if fluxes:
         fp, fl, fy = (torch.cat(t) for t in zip(*fluxes))
-        s2 = (fp.abs() + 0.1 * fp.abs().mean(dim=0, keepdim=True)) ** 2
+        s2 = flux_scale(fp) ** 2
         gain = _least_squares_gain((fl * (fy - fp) / s2).sum((0, 2)), (fl * fl / s2).sum((0, 2)))
     # sum (r - a l)^2 = sum r^2 - 2 a num + a^2 den
     sq["fitted"] = sq["plain"] - 2 * gain * num + gain * gain * den

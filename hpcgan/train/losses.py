@@ -54,13 +54,20 @@ def aperture_flux_loss(pred: torch.Tensor, target: torch.Tensor, weights: torch.
     ``E[((F - Y) / |Y|)^2]`` lies below ``E[Y]`` (-8% at aperture S/N 5, -35% at S/N 3). With a scale
     independent of the target's noise the minimum is ``E[Y]``: unbiased (tests/test_losses.py).
     """
+    f_pred = aperture_flux(pred, weights, transform)
+    den = flux_scale(f_pred.detach())
+    return (((f_pred - aperture_flux(target, weights, transform).detach()) / den) ** 2).mean()
+
+
+def aperture_flux(img: torch.Tensor, weights: torch.Tensor, transform: str = "sqrt") -> torch.Tensor:
+    """``F = weights @ T^-1(img)``: model-space stamps (N, C, H, W) -> fluxes (N, C, R), flux scale 1."""
     from hpcgan.astro.transforms import from_model_space
 
-    def flux(img: torch.Tensor) -> torch.Tensor:
-        phys = from_model_space(_f32(img), 1.0, transform)
-        return torch.einsum("ncp,rp->ncr", phys.flatten(2), weights.to(phys.dtype))
+    phys = from_model_space(_f32(img), 1.0, transform)
+    return torch.einsum("ncp,rp->ncr", phys.flatten(2), weights.to(phys.device, phys.dtype))
 
-    f_pred = flux(pred)
-    scale = f_pred.detach().abs()
-    den = scale + 0.1 * scale.mean(dim=0, keepdim=True)
-    return (((f_pred - flux(target).detach()) / den) ** 2).mean()
+
+def flux_scale(f: torch.Tensor) -> torch.Tensor:
+    """The relative-flux denominator ``|F| + 0.1 mean_objects |F|`` of fluxes (N, C, R) (the floor keeps
+    faint objects from dominating)."""
+    return f.abs() + 0.1 * f.abs().mean(dim=0, keepdim=True)
