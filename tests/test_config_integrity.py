@@ -66,6 +66,22 @@ def test_resume_refuses_a_change_off_the_allow_list(tmp_path):
     assert "data.batch_size: checkpoint 2, now 3" in msg and "train.iters" not in msg.split("may not change")[0]
 
 
+def test_resume_allows_a_change_to_a_knob_the_step_does_not_read(tmp_path, caplog):
+    """A step-2 knob added after step 1 finished (train.fit_gain_on, read by generators only) does not
+    block the finished step 1 from being found again; a knob step 1 reads still refuses."""
+    rd = tmp_path / "run"
+    cfg = tiny(tmp_path, "train.step=1", "train.iters=1")
+    run(cfg, rd, streams=streams_for(cfg))
+    later = tiny(tmp_path, "train.step=1", "train.iters=1", "train.fit_gain_on=aperture_flux")
+    with caplog.at_level(logging.INFO):
+        assert run(later, rd, streams=streams_for(later)).iteration == 1
+    assert "resume: train.fit_gain_on changed: checkpoint 'pixels', now 'aperture_flux'" in caplog.text
+    bad = tiny(tmp_path, "train.step=1", "train.iters=1", "train.fit_gain_on=aperture_flux", "model.width=0.25")
+    with pytest.raises(ckpt.CheckpointError, match="model.width: checkpoint 0.125, now 0.25") as e:
+        run(bad, rd, streams=streams_for(bad))
+    assert "fit_gain_on" not in str(e.value)
+
+
 def test_resume_changes_pure():
     cfg = load_config(None, ["train.lr=2e-4", "evaluate.out=elsewhere"])
     saved = to_dict(load_config(None))

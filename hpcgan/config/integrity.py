@@ -3,7 +3,8 @@
 * :func:`resolve_auto`: a stage replaces the ``auto`` values it decided (:data:`AUTO_KEYS`: the
   backend, the device, the kernel implementation) once at its start, before saving ``config.yaml``.
 * :func:`resume_changes`: a resumed run compares its whole resolved config with the checkpoint's;
-  a key outside :data:`MAY_CHANGE_ON_RESUME` refuses, naming it; the allowed changes are returned
+  a key outside :data:`MAY_CHANGE_ON_RESUME` refuses, naming it, unless the stage ignores it
+  (:func:`ignored_knobs`: a step-2 knob added after step 1 finished); the allowed changes are returned
   for the caller to log (and apply: ``train.lr`` reaches Adam and the LR schedule on load,
   :meth:`hpcgan.train.phase.Phase.load_state_dict`).
 * :func:`no_effect`: knobs set away from their default that the stage (and variant) ignores, one
@@ -71,16 +72,16 @@ def may_change(key: str) -> bool:
     return any(key == a or (a.endswith(".") and key.startswith(a)) for a in MAY_CHANGE_ON_RESUME)
 
 
-def resume_changes(saved: Mapping, cfg: Config) -> list[tuple[str, Any, Any]]:
+def resume_changes(saved: Mapping, cfg: Config, ignored: frozenset[str] = frozenset()) -> list[tuple[str, Any, Any]]:
     """``(key, saved, now)`` for each key that differs between the checkpoint's config (``saved``, a
     mapping; knobs it lacks take their defaults) and this run's; ConfigError naming every key that
-    may not change."""
+    may not change. Knobs in ``ignored`` (those this stage does not read, :func:`ignored_knobs`) may."""
     try:
         old = dict(flat(to_dict(build(Config, dict(saved)))))
     except ConfigError as e:
         raise ConfigError(f"the checkpoint's config does not load in this version: {e}") from None
     changes = [(k, old.get(k), v) for k, v in flat(to_dict(cfg)) if old.get(k) != v]
-    refused = [c for c in changes if not may_change(c[0])]
+    refused = [c for c in changes if not may_change(c[0]) and c[0] not in ignored]
     if refused:
         what = "; ".join(f"{k}: checkpoint {a!r}, now {b!r}" for k, a, b in refused)
         raise ConfigError(f"{what}: may not change on resume (allowed: cadences, train.iters, train.lr, paths, "
@@ -109,11 +110,10 @@ def knobs(key: str) -> list[str]:
     return [f"{key}.{k}" for k, _ in flat(to_dict(v))] if dataclasses.is_dataclass(v) else [key]
 
 
-def no_effect(cfg: Config, what: str, parts: Sequence[Part]) -> list[str]:
-    """One line per knob set away from its default that the stage ignores (for a warning): the stage
-    declares the ``parts`` of the config it takes (its sections, and the parts of them it takes only in
-    some runs); a knob follows the most specific part that names it, taken if any such part is.
-    ``what`` names the stage and its variant in the lines."""
+def _decide(parts: Sequence[Part]) -> dict[str, tuple[int, bool, str]]:
+    """knob -> (depth of the key that decided, taken, why not): the stage declares the ``parts`` of the
+    config it takes (its sections, and the parts of them it takes only in some runs); a knob follows the
+    most specific part that names it, taken if any such part is."""
     decide: dict[str, tuple[int, bool, str]] = {}  # knob -> (depth of the key that decided, taken, why not)
     for p in parts:
         for key in p.keys:
@@ -124,5 +124,16 @@ def no_effect(cfg: Config, what: str, parts: Sequence[Part]) -> list[str]:
                     decide[k] = (depth, p.taken, p.only)
                 elif depth == d and not taken:
                     decide[k] = (depth, p.taken, why or p.only)
-    return [f"{k}={get_key(cfg, k)!r} has no effect in {what}: {why}" for k, (_, taken, why) in decide.items()
+    return decide
+
+
+def ignored_knobs(parts: Sequence[Part]) -> frozenset[str]:
+    """The knobs of the declared ``parts`` that this run does not take."""
+    return frozenset(k for k, (_, taken, _) in _decide(parts).items() if not taken)
+
+
+def no_effect(cfg: Config, what: str, parts: Sequence[Part]) -> list[str]:
+    """One line per knob set away from its default that the stage ignores (for a warning), from the
+    ``parts`` it declares (:func:`_decide`); ``what`` names the stage and its variant in the lines."""
+    return [f"{k}={get_key(cfg, k)!r} has no effect in {what}: {why}" for k, (_, taken, why) in _decide(parts).items()
             if not taken and get_key(cfg, k) != _default(k)]

@@ -196,11 +196,12 @@ def _check_state(state: dict, path: Path) -> None:
                               "of config sections")
 
 
-def check_config(state: dict, cfg, path: str | Path) -> list[tuple[str, Any, Any]]:
+def check_config(state: dict, cfg, path: str | Path, ignored: frozenset[str] = frozenset()) -> list[tuple[str, Any, Any]]:
     """The changes of this run's resolved config against the checkpoint's that may be resumed with
-    (:func:`hpcgan.config.integrity.resume_changes`); any other change refuses, naming the keys."""
+    (:func:`hpcgan.config.integrity.resume_changes`; ``ignored``: the knobs this run does not read);
+    any other change refuses, naming the keys."""
     try:
-        return resume_changes(yaml.safe_load(state["config_yaml"]), cfg)
+        return resume_changes(yaml.safe_load(state["config_yaml"]), cfg, ignored)
     except ConfigError as e:
         raise CheckpointError(f"checkpoint {path}: cannot resume: {e}") from None
 

@@ -35,7 +35,7 @@ import torch
 import hpcgan.dist
 from hpcgan.config.errors import ConfigError
 from hpcgan.config.geometry import check_networks
-from hpcgan.config.integrity import Part, knobs, no_effect, resolve_auto
+from hpcgan.config.integrity import Part, ignored_knobs, knobs, no_effect, resolve_auto
 from hpcgan.config.loader import dump_config, save_config
 from hpcgan.config.schema import Config, DataCfg, TrainCfg
 from hpcgan.io import checkpoint as ckpt
@@ -252,7 +252,7 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
         if state.get("phase") != name:
             raise ckpt.CheckpointError(f"checkpoint {found}: cannot resume: it is of phase {state.get('phase')!r}, "
                                        f"this run is {name!r} (use another run dir)")
-        for key, old, new in ckpt.check_config(state, cfg, found):
+        for key, old, new in ckpt.check_config(state, cfg, found, ignored_knobs(sections(cfg)[1])):
             if d.is_main:
                 log.info("resume: %s changed: checkpoint %r, now %r (applied)", key, old, new)
         try:  # a hand-made checkpoint: one CheckpointError line, not a traceback
