@@ -204,7 +204,8 @@ def headline(m: dict, who: str, band: str = "r") -> dict | None:
     key3 = next(k for k in ap if float(k) == 3.0)
     key15 = next(k for k in ap if float(k) == 1.5)
     rp = vt["residual_power"]
-    return {"bias3": ap[key3]["bias"], "nmad3": ap[key3]["nmad"], "bias15": ap[key15]["bias"],
+    return {"bias3": ap[key3]["bias"], "bias3_err": ap[key3].get("bias_err"), "nmad3": ap[key3]["nmad"],
+            "bias15": ap[key15]["bias"], "r50_err": vt["r50"].get("bias_err"),
             "nmad15": ap[key15]["nmad"], "mse": vt["mse_model_space"], "r50": vt["r50"]["bias"],
             "e1": vt["e1"]["nmad"], "hf": rp["hf_ratio_vs_real_residual"],
             "bg": (vt.get("background_sigma") or {}).get("ratio_vs_real"),
@@ -214,13 +215,13 @@ def headline(m: dict, who: str, band: str = "r") -> dict | None:
 
 
 def colours(m: dict, who: str) -> dict:
-    """``{pair: (bias, nmad)}`` of the 3" colours of one row (mag)."""
+    """``{pair: (bias, nmad, bias's standard error)}`` of the 3" colours of one row (mag)."""
     out = {}
     for pair, per in (m.get("colours_vs_truth") or {}).items():
         v = per.get(who)
         if v:
             key3 = next(k for k in v if float(k) == 3.0)
-            out[pair] = (v[key3]["median"], v[key3]["nmad"])
+            out[pair] = (v[key3]["median"], v[key3]["nmad"], v[key3].get("median_err"))
     return out
 
 
@@ -268,12 +269,13 @@ def report(out: Path, res: dict, names: list[str], cmd: str, sample: str = "") -
              f"survey (simulate.seed {b.get('seed')}, central galaxies r < {b.get('mag_max')}); width {b['width']}, "
              f"batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 {b['iters2']} (single-step "
              f"variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`. Columns: 3\" and 1.5\" aperture flux "
-             "bias / NMAD, r50 bias, background sigma of (set - truth) over the real survey's, its median (sky offset) in "
+             "bias (+- its standard error) / NMAD, r50 bias (+- its standard error), background sigma of (set - truth) over the real survey's, its median (sky offset) in "
              "the real survey's sigma, high-k (k >= 0.25) and "
              "background mid-k (0.05-0.25 cycles/px) residual power over the real survey's noise (1 = the survey's "
              "noise), MSE in model space, and the 3\" NMAD minus the strong baseline's with its paired-bootstrap 68% "
              "interval (docs/evaluation.md).", ""]
     f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
+    pm = lambda v, e: f(v, "+.3f") + ("" if e is None or v is None else f" ±{e:.3f}")  # noqa: E731
     rows_of: dict[str, dict] = {}
     for name in ["baseline-naive", *names]:
         for d in DIRECTIONS:
@@ -298,21 +300,21 @@ def report(out: Path, res: dict, names: list[str], cmd: str, sample: str = "") -
                     continue
                 vb = h["vs_base3"]
                 vs = f"{vb['delta']:+.4f} [{vb['lo']:+.4f}, {vb['hi']:+.4f}]" if vb else "-"
-                lines.append(f"| {band} | {label} | {f(h['bias3'], '+.3f')} | {f(h['nmad3'], '.3f')} | "
-                             f"{f(h['bias15'], '+.3f')} | {f(h['nmad15'], '.3f')} | {f(h['r50'], '+.3f')} | "
+                lines.append(f"| {band} | {label} | {pm(h['bias3'], h['bias3_err'])} | {f(h['nmad3'], '.3f')} | "
+                             f"{f(h['bias15'], '+.3f')} | {f(h['nmad15'], '.3f')} | {pm(h['r50'], h['r50_err'])} | "
                              f"{f(h['bg'], '.2f')} | {f(h['bg_offset'], '+.2f')} | {f(h['hf'], '.2f')} | "
                              f"{f(h['midk_bg'], '.2f')} | "
                              f"{f(h['mse'], '.3g')} | {vs} | {wall} |")
         lines.append("")
-    lines += ["### Colours vs truth (3\" apertures, mag: median bias / NMAD)", "",
-              "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]
+    lines += ["### Colours vs truth (3\" apertures, mag: median bias ± its standard error / NMAD)", "",
+              "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]  # bias +- error / NMAD
     for d in DIRECTIONS:
         ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
         sets = [("real noisy", ref, "real"), ("strong baseline + noise", ref, "baseline")]
         sets += [(n, rows_of.get((n, d)), "translation") for n in ["baseline-naive", *names]]
         for label, m, who in sets:
             c = colours(m, who) if m else {}
-            cells = [f"{f(c[p][0], '+.3f')} / {f(c[p][1], '.3f')}" if p in c else "-" for p in ("u-g", "g-r", "r-i", "i-z")]
+            cells = [f"{pm(c[p][0], c[p][2])} / {f(c[p][1], '.3f')}" if p in c else "-" for p in ("u-g", "g-r", "r-i", "i-z")]
             lines.append(f"| {d} | {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

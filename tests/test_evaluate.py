@@ -47,7 +47,7 @@ def test_identical_inputs_score_perfectly():
     a = galaxies()
     f = M.total_flux(a)
     for j in range(5):
-        assert bias_nmad(f[:, j], f[:, j]) == {"bias": 0.0, "nmad": 0.0, "n": 40}
+        assert bias_nmad(f[:, j], f[:, j]) == {"bias": 0.0, "nmad": 0.0, "bias_err": 0.0, "n": 40}
         ks = M.ks_2samp(f[:, j], f[:, j])
         assert ks["D"] == 0.0 and ks["p"] == 1.0
     radii = M.radii_arcsec(40, 0.187, 0.25)
@@ -120,7 +120,7 @@ def test_stage_on_real_counterparts_is_perfect_and_noise_raises_hf(tmp_path_fact
             assert t["translation"]["residual_power"]["hf_ratio_vs_real_residual"] == pytest.approx(1.0)
         v = same["vs_real"][b]["translation"]
         assert v["total_flux"]["bias"] == 0.0 and v["total_flux"]["nmad"] == 0.0 and v["total_flux"]["ks_D"] == 0.0
-        assert v["aperture_flux"]["1.5"] == {"bias": 0.0, "nmad": 0.0, "n": 6}
+        assert v["aperture_flux"]["1.5"] == {"bias": 0.0, "nmad": 0.0, "bias_err": 0.0, "n": 6}
         assert v["curve_of_growth"]["max_abs_diff_median"] == 0.0 and v["curve_of_growth"]["r50"]["bias"] == 0.0
         assert np.allclose(v["fourier"]["power_ratio"], 1.0) and v["fourier"]["hf_power_ratio"] == pytest.approx(1.0)
         assert v["background_ks"]["D"] == 0.0 and v["mse_model_space"] == 0.0

@@ -12,7 +12,7 @@ import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
 from scipy.special import erf
 
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, nmad_difference
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, diff_stats, nmad_difference
 from hpcgan.config import load_config
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
@@ -104,12 +104,26 @@ def test_gaussian_aperture_flux_matches_the_analytic_value_and_photutils():
 
 def test_bias_nmad_known_answers():
     t = np.random.default_rng(0).uniform(1, 10, 100)
-    assert bias_nmad(t, t) == {"bias": 0.0, "nmad": 0.0, "n": 100}
+    assert bias_nmad(t, t) == {"bias": 0.0, "nmad": 0.0, "bias_err": 0.0, "n": 100}
     s = bias_nmad(1.1 * t, t)
     assert s["bias"] == pytest.approx(0.1) and s["nmad"] == pytest.approx(0.0, abs=1e-12)
     r = np.random.default_rng(1).normal(1.0, 0.02, 20000)
     assert bias_nmad(r * t[0], np.full_like(r, t[0]))["nmad"] == pytest.approx(0.02, rel=0.05)
     assert bias_nmad(np.array([1.0, np.nan, 2.0]), np.array([1.0, 1.0, 0.0]))["n"] == 1
+
+
+def test_bias_error_is_the_scatter_of_the_median_over_samples():
+    """bias_err: the spread of the measured bias over independent samples of the same size (Gaussian
+    scatter 5%, 120 objects: 0.57%), and it shrinks as 1/sqrt(n)."""
+    rng = np.random.default_rng(3)
+    t = rng.uniform(1, 10, 120)
+    runs = [bias_nmad(t * rng.normal(1.0, 0.05, t.size), t) for _ in range(2000)]
+    spread = np.std([s["bias"] for s in runs])
+    assert np.median([s["bias_err"] for s in runs]) == pytest.approx(spread, rel=0.08)
+    assert spread == pytest.approx(np.sqrt(np.pi / 2) * 0.05 / np.sqrt(120), rel=0.08)
+    big = bias_nmad(np.tile(t, 4) * rng.normal(1.0, 0.05, 480), np.tile(t, 4))
+    assert big["bias_err"] == pytest.approx(runs[0]["bias_err"] / 2, rel=0.15)
+    assert diff_stats(np.array([0.1, 0.2, 0.3]), np.zeros(3))["median_err"] > 0
 
 
 def test_nmad_difference_known_answers():
@@ -162,7 +176,7 @@ def test_translation_equal_to_truth_and_baseline_at_1_1(data, tmp_path):
     for b in BANDS:
         t, bl, real = (res["vs_truth"][b][k] for k in ("translation", "baseline", "real"))
         for r in ("1.5", "3"):
-            assert t["aperture_flux"][r] == {"bias": 0.0, "nmad": 0.0, "n": N}
+            assert t["aperture_flux"][r] == {"bias": 0.0, "nmad": 0.0, "bias_err": 0.0, "n": N}
             assert bl["aperture_flux"][r]["bias"] == pytest.approx(0.1, abs=1e-6)
             assert bl["aperture_flux"][r]["nmad"] == pytest.approx(0.0, abs=1e-6)
             assert abs(real["aperture_flux"][r]["bias"]) < 0.05 and real["aperture_flux"][r]["nmad"] > 0
@@ -245,7 +259,7 @@ def test_noise_and_colour_metrics_known_answers(data, tmp_path):
         assert col["g-r"]["translation"][r]["median"] == pytest.approx(-2.5 * np.log10(1.1), abs=1e-6)  # float32 shards
         assert col["u-g"]["translation"][r]["median"] == pytest.approx(2.5 * np.log10(1.1), abs=1e-6)
         assert col["g-r"]["translation"][r]["nmad"] == pytest.approx(0.0, abs=1e-6)
-        assert col["r-i"]["translation"][r] == {"median": 0.0, "nmad": 0.0, "n": N}
+        assert col["r-i"]["translation"][r] == {"median": 0.0, "nmad": 0.0, "median_err": 0.0, "n": N}
         assert abs(col["r-i"]["real"][r]["median"]) < 0.02
 
 

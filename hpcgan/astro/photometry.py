@@ -41,16 +41,24 @@ def aperture_fluxes(imgs: np.ndarray, pixel_scale: float, radii_arcsec: Sequence
     return np.einsum("ncp,rp->ncr", a.reshape(*a.shape[:2], -1).astype(np.float64), w)
 
 
+def median_error(nmad: float, n: int) -> float:
+    """The standard error of a median of ``n`` values whose core scatters by ``nmad``: sqrt(pi/2) nmad /
+    sqrt(n) (a Gaussian core's asymptotic value). A bias smaller than about twice this is not measured."""
+    return float(np.sqrt(np.pi / 2) * nmad / np.sqrt(n)) if n > 0 else float("nan")
+
+
 def bias_nmad(num: np.ndarray, den: np.ndarray) -> dict:
     """Robust statistics of ``r = num / den`` over objects with finite values and ``den > 0``:
-    ``bias = median(r) - 1``, ``nmad = 1.4826 median |r - median r|``, ``n`` objects used."""
+    ``bias = median(r) - 1``, ``nmad = 1.4826 median |r - median r|``, ``bias_err`` the bias's standard
+    error (:func:`median_error`), ``n`` objects used."""
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
     if not ok.any():
-        return {"bias": float("nan"), "nmad": float("nan"), "n": 0}
+        return {"bias": float("nan"), "nmad": float("nan"), "bias_err": float("nan"), "n": 0}
     r = num[ok] / den[ok]
     med = float(np.median(r))
-    return {"bias": med - 1.0, "nmad": float(MAD_TO_SIGMA * np.median(np.abs(r - med))), "n": int(ok.sum())}
+    nmad, n = float(MAD_TO_SIGMA * np.median(np.abs(r - med))), int(ok.sum())
+    return {"bias": med - 1.0, "nmad": nmad, "bias_err": median_error(nmad, n), "n": n}
 
 
 def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boot: int = 2000,
@@ -79,13 +87,14 @@ def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boo
 
 def diff_stats(x: np.ndarray, ref: np.ndarray) -> dict:
     """Robust statistics of ``d = x - ref`` over finite pairs: ``median``, ``nmad`` (as in
-    :func:`bias_nmad`), ``n``."""
+    :func:`bias_nmad`), ``median_err`` (:func:`median_error`), ``n``."""
     d = np.asarray(x, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
     d = d[np.isfinite(d)]
     if not d.size:
-        return {"median": float("nan"), "nmad": float("nan"), "n": 0}
+        return {"median": float("nan"), "nmad": float("nan"), "median_err": float("nan"), "n": 0}
     med = float(np.median(d))
-    return {"median": med, "nmad": float(MAD_TO_SIGMA * np.median(np.abs(d - med))), "n": int(d.size)}
+    nmad = float(MAD_TO_SIGMA * np.median(np.abs(d - med)))
+    return {"median": med, "nmad": nmad, "median_err": median_error(nmad, d.size), "n": int(d.size)}
 
 
 def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> np.ndarray:
