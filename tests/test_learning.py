@@ -124,7 +124,8 @@ def test_each_stamps_seeing_reaches_the_matching_kernel(tmp_path):
 def test_fit_gain_on_held_out_pairs_is_saved_and_translates(tmp_path):
     """train.fit_gain: after the last iteration each residual generator gets a per-band gain in [0, 1]
     fitted on the last data.holdout_pairs stamps of paired-train (kept out of the paired streams), logged
-    as gain/*, carried by the final checkpoint, and a translation from it is plain + gain * learnt."""
+    as gain/*, carried by the final checkpoint, and a translation from it is plain + gain * learnt; calling
+    the finished run again refits the same gains and leaves the checkpoint untouched."""
     from hpcgan.io import checkpoint as ckpt
     from hpcgan.models import Net, build_models
 
@@ -146,6 +147,10 @@ def test_fit_gain_on_held_out_pairs_is_saved_and_translates(tmp_path):
     plain, learnt = nets["g_xy"].parts(x)
     want = plain + nets["g_xy"].gain[:, None, None] * learnt
     assert torch.allclose(nets["g_xy"](x), want, atol=1e-6)
+    final = ckpt.resolve(run_dir)  # a finished run called again keeps its checkpoint byte for byte
+    before = (final.read_bytes(), final.stat().st_mtime_ns)
+    train(cfg)
+    assert (final.read_bytes(), final.stat().st_mtime_ns) == before
     with pytest.raises(Exception, match="train.fit_gain: needs .*data.holdout_pairs > 0"):
         train(cfg_for(tmp_path / "bad", shards, "model.generator=residual", "train.iters=1", "train.fit_gain=true"))
     with pytest.raises(ValueError, match="data.holdout_pairs: 8 leaves no pair"):

@@ -350,12 +350,16 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
                 log.warning("stop signal %s: checkpoint at iteration %d, exiting", stop.hit, it)
                 break
         if not interrupted and tc.fit_gain and isinstance(phase, TranslationPhase):  # train.fit_gain
+            fitted = {k: phase.nets[k].gain.clone() for k in GENERATORS if hasattr(phase.nets.get(k), "gain")}
             gains = fit_gains(phase.nets, cfg) if d.is_main else {}
             for k in GENERATORS:
                 if k in phase.nets:
                     d.broadcast_module(phase.nets[k])
             writer.write(it, gains)
-            saved_at = -1  # the final checkpoint carries the gains
+            # the final checkpoint carries the gains; a finished run called again (the fit is deterministic)
+            # keeps its checkpoint as it is, so what translated from it stays current
+            if start < it or any(not torch.equal(v, phase.nets[k].gain) for k, v in fitted.items()):
+                saved_at = -1
         if saved_at != it:
             save(it)
     finally:
