@@ -139,7 +139,9 @@ class Science:
 
     def evaluate(self, name: str, tr: Path, baseline: Path, direction: str) -> dict:
         out = self.root / "eval" / name / direction
-        if not (out / "metrics.json").is_file():
+        m = out / "metrics.json"
+        sha = json.loads((tr / "manifest.json").read_text()).get("checkpoint_sha256")
+        if not m.is_file() or json.loads(m.read_text()).get("checkpoint_sha256") != sha:  # or from another checkpoint
             self.stage(["evaluate", "--translations", str(tr), "--baseline", str(baseline), "--out", str(out)])
         return json.loads((out / "metrics.json").read_text())
 

@@ -56,3 +56,33 @@ def test_gain_on_aperture_flux_is_the_share_the_noisy_fluxes_support():
     w = torch.from_numpy(aperture_weights(40, data.y.pixel_scale, (1.5, 3.0)))
     gain, _ = fit_gain(g, x, psf, target, flux_weights=w)
     assert torch.allclose(gain, torch.tensor([0.5, 0.0, 1.0, 0.25, 1.0]), atol=0.02), gain
+
+
+def test_gain_standard_error_and_shrinkage():
+    """The gain's sandwich standard error is its spread over independent noise draws of the held-out
+    targets, and train.fit_gain_shrink keeps a * a^2 / (a^2 + sd^2): a well-measured gain (k = 1 at low
+    noise) stays, one the noise could have made is cut."""
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    g = build("generator", ModelCfg(width=0.125, generator="residual", bias_init=0.0), direction="xy", data=data)
+    with torch.no_grad():
+        last_conv(g.net).bias.copy_(torch.tensor([0.02, 0.03, -0.02, 0.01, 0.04]))
+    x = torch.rand(32, 5, 16, 16)
+    psf = torch.full((32, 5), float("nan"))
+    plain, learnt = g.parts(x, psf)
+    k = torch.tensor([0.5, 0.5, 0.5, 0.2, 1.0])[:, None, None]
+    sigma = torch.tensor([0.5, 0.5, 0.5, 0.5, 0.002])[:, None, None]
+    raw, sds, kept = [], [], []
+    for seed in range(60):
+        target = plain + k * learnt + sigma * torch.randn(plain.shape, generator=torch.Generator().manual_seed(seed))
+        a, m = fit_gain(g, x, psf, target)
+        shrunk, _ = fit_gain(g, x, psf, target, shrink=True)
+        raw.append(a)
+        sds.append(m["sd"])
+        kept.append(shrunk)
+        assert torch.allclose(shrunk, (a * a ** 2 / (a ** 2 + m["sd"] ** 2)).float(), atol=1e-6)
+    raw, sds, kept = torch.stack(raw), torch.stack(sds), torch.stack(kept)
+    spread = raw[:, :3].std(0)  # bands 0-2: k 0.5, sd ~0.15 (unclipped)
+    assert torch.allclose(sds[:, :3].median(0).values.float(), spread, rtol=0.3), (sds[:, :3].median(0), spread)
+    assert (kept[:, 4] > 0.99).all()  # k = 1, measured to 0.1%: kept
+    assert kept[:, 3].mean() < 0.75 * raw[:, 3].mean()  # k = 0.2 at sd ~0.45: cut

@@ -194,6 +194,9 @@ class TrainCfg:
     # the flux_loss_radii_arcsec apertures, survey units: keeps the learnt part only where it helps the
     # held-out photometry; docs/training.md)
     fit_gain_on: Literal["pixels", "aperture_flux"] = "pixels"
+    # weigh the fitted gain by how well the held-out pairs measure it: a * a^2 / (a^2 + sd^2), sd its
+    # standard error over the held-out objects (a gain the pairs' noise could have made falls toward 0)
+    fit_gain_shrink: bool = True
     # validation vs the noise-free twins (paired-test-truth) every eval_every iterations (0 = off)
     eval_every: int = rng(0, None, default=0)
     eval_count: int = rng(1, None, default=64)  # held-out paired-test stamps scored

@@ -22,6 +22,17 @@ flux loss (``s = |F_plain| + 0.1 mean |F_plain|``):
 
 A learnt part can lower the pixel MSE (mostly the faint outskirts in model space) and still scatter the
 aperture fluxes more; this fit keeps it only where the held-out fluxes say it helps.
+
+``train.fit_gain_shrink`` (default on) weighs the gain by how well the held-out pairs measure it. With
+per-object sums ``n_i``, ``d_i`` (``a = sum n_i / sum d_i``), the gain's variance over objects is
+``var = sum (n_i - a d_i)^2 / (sum d_i)^2`` (the sandwich estimate: pixels of one object are not
+independent), and the kept gain is the Wiener factor of the estimate:
+
+    a_kept = a * a^2 / (a^2 + var)
+
+A gain measured well (``a >> sd``) is kept; one the held-out noise could have made (``a ~ sd``: 24 pairs
+in a band whose correction moved by noise) is halved or more, so the translation falls back to the physics
+unless the pairs show the learnt part helps.
 """
 from __future__ import annotations
 
@@ -48,14 +59,16 @@ def held_out(cfg: Config, survey: SurveyCfg) -> tuple[torch.Tensor, torch.Tensor
 @torch.no_grad()
 def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: torch.Tensor,
              valid: torch.Tensor | None = None, batch: int = 16, flux_weights: torch.Tensor | None = None,
-             transform: str = "sqrt") -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+             transform: str = "sqrt", shrink: bool = False) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The per-band gain of ``g``'s learnt part on inputs ``x`` (seeing ``psf``) against ``target``, and the
-    held-out MSE per band of the plain base, the whole generator and the fitted one. With ``flux_weights``
-    ((R, H*W) aperture weights) the gain is fitted on the aperture fluxes (module docstring)."""
+    held-out MSE per band of the plain base, the whole generator and the fitted one, and (key ``sd``) the
+    gain's standard error. With ``flux_weights`` ((R, H*W) aperture weights) the gain is fitted on the
+    aperture fluxes; with ``shrink`` it is weighed by its standard error (module docstring)."""
     dev = g.gain.device
     num = torch.zeros_like(g.gain, dtype=torch.float64)
     den, sq = torch.zeros_like(num), {k: torch.zeros_like(num) for k in ("plain", "full")}
     terms = torch.zeros_like(num)
+    per_object: list[tuple[torch.Tensor, torch.Tensor]] = []  # (n_i, d_i) of the pixel fit: (B, C) each
     fluxes: list[tuple[torch.Tensor, ...]] = []  # (F_plain, F_learnt, F_target) per batch: (B, C, R)
     for i in range(0, len(x), batch):
         plain, learnt = g.parts(x[i:i + batch].to(dev), psf[i:i + batch].to(dev))
@@ -66,24 +79,32 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
             f = [aperture_flux(w * t.double(), flux_weights, transform) for t in (plain, plain + learnt, y)]
             fluxes.append((f[0], f[1] - f[0], f[2]))
         learnt = learnt.double()
-        num += (w * learnt * r).sum((0, 2, 3))
-        den += (w * learnt * learnt).sum((0, 2, 3))
+        per_object.append(((w * learnt * r).sum((2, 3)), (w * learnt * learnt).sum((2, 3))))
+        num += per_object[-1][0].sum(0)
+        den += per_object[-1][1].sum(0)
         sq["plain"] += (w * r * r).sum((0, 2, 3))
         sq["full"] += (w * (r - learnt) ** 2).sum((0, 2, 3))
         terms += w.sum((0, 2, 3))
-    gain = _least_squares_gain(num, den)
+    n_i, d_i = (torch.cat(t) for t in zip(*per_object))
     if fluxes:
         fp, fl, fy = (torch.cat(t) for t in zip(*fluxes))
         s2 = flux_scale(fp) ** 2
-        gain = _least_squares_gain((fl * (fy - fp) / s2).sum((0, 2)), (fl * fl / s2).sum((0, 2)))
+        n_i, d_i = (fl * (fy - fp) / s2).sum(2), (fl * fl / s2).sum(2)
+    gain, sd = _least_squares_gain(n_i, d_i)
+    if shrink:
+        gain = gain * gain ** 2 / (gain ** 2 + sd ** 2).clamp_min(1e-300)
     # sum (r - a l)^2 = sum r^2 - 2 a num + a^2 den
     sq["fitted"] = sq["plain"] - 2 * gain * num + gain * gain * den
-    return gain.float(), {k: v / terms.clamp_min(1) for k, v in sq.items()}
+    return gain.float(), {**{k: v / terms.clamp_min(1) for k, v in sq.items()}, "sd": sd}
 
 
-def _least_squares_gain(num: torch.Tensor, den: torch.Tensor) -> torch.Tensor:
-    """``num / den`` clipped to [0, 1]; 1 where ``den`` is 0 (no learnt part: nothing to scale)."""
-    return torch.where(den > 0, num / den.clamp_min(1e-300), torch.ones_like(num)).clamp(0.0, 1.0)
+def _least_squares_gain(n_i: torch.Tensor, d_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From per-object sums ``(N, C)``: ``sum n_i / sum d_i`` clipped to [0, 1] (1 where ``sum d_i`` is 0:
+    no learnt part, nothing to scale), and its sandwich standard error over the objects (0 there)."""
+    num, den = n_i.sum(0), d_i.sum(0)
+    raw = num / den.clamp_min(1e-300)
+    sd = torch.where(den > 0, ((n_i - raw * d_i) ** 2).sum(0).sqrt() / den.clamp_min(1e-300), torch.zeros_like(num))
+    return torch.where(den > 0, raw, torch.ones_like(num)).clamp(0.0, 1.0), sd
 
 
 def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]:
@@ -102,12 +123,15 @@ def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]
         if cfg.train.fit_gain_on == "aperture_flux":
             sv = sides[dst]
             weights = torch.from_numpy(aperture_weights(sv.stamp_size, sv.pixel_scale, cfg.train.flux_loss_radii_arcsec))
-        gain, mse = fit_gain(g, x, psf, target, valid, flux_weights=weights, transform=cfg.data.pixel_transform)
+        gain, mse = fit_gain(g, x, psf, target, valid, flux_weights=weights, transform=cfg.data.pixel_transform,
+                             shrink=cfg.train.fit_gain_shrink)
         g.gain.copy_(gain.to(g.gain))
         bands = sides[dst].bands
-        log.info("%s gain of the learnt part (fitted on %s) on %d held-out pairs, per band %s: %s; held-out MSE "
-                 "vs the noisy targets plain / learnt / fitted: %s", name, cfg.train.fit_gain_on, len(x), "".join(bands),
-                 " ".join(f"{a:.2f}" for a in gain.tolist()),
+        log.info("%s gain of the learnt part (fitted on %s%s) on %d held-out pairs, per band %s: %s (standard "
+                 "error %s); held-out MSE vs the noisy targets plain / learnt / fitted: %s", name,
+                 cfg.train.fit_gain_on, ", shrunk by its error" if cfg.train.fit_gain_shrink else "", len(x),
+                 "".join(bands), " ".join(f"{a:.2f}" for a in gain.tolist()),
+                 " ".join(f"{a:.2f}" for a in mse["sd"].tolist()),
                  " ".join(f"{b} {p:.3g}/{f:.3g}/{a:.3g}" for b, p, f, a in
                           zip(bands, mse["plain"].tolist(), mse["full"].tolist(), mse["fitted"].tolist())))
         out.update({f"gain/{name}_{b}": float(a) for b, a in zip(bands, gain.tolist())})

@@ -134,7 +134,7 @@ def sections(cfg: Config) -> tuple[str, list[Part]]:
             cfg.train.fit_gain and cfg.train.fit_gain_on == "aperture_flux")),
              "only the flux term (train.flux_loss_weight > 0) and train.fit_gain_on: aperture_flux"),
         Part(("train.init_from",), step2 and r.noise == "frozen", "only step 2 restores noise emulators"),
-        Part(("train.fit_gain", "train.fit_gain_on"), gen, "only generators"),
+        Part(("train.fit_gain", "train.fit_gain_on", "train.fit_gain_shrink"), gen, "only generators"),
         Part(("data.holdout_pairs",), gen and r.identity, "only the paired streams"),
         Part(("dist.backward_passes_per_step",), backend == "horovod", f"only horovod ({backend} here)"),
         Part(("dist.fp16_compression",), backend != "none", "one process: no gradient exchange"),
