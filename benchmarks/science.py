@@ -340,14 +340,17 @@ def main() -> int:
     p.add_argument("--test-n", type=int, default=0,
                    help="also score the trained options on an independent paired-test sample of this many objects "
                         "(simulate.seed + 1, the same magnitude range), under <out>/test<N>")
+    p.add_argument("--test-options", default="", help="the options --test-n scores (comma list; default: --options)")
     p.add_argument("--report-only", action="store_true")
     p.add_argument("--docs", default="", help="also write the markdown table here (e.g. /tmp/results_table.md)")
     a = p.parse_args()
     a.set = a.set if a.set is not None else ["model.ne_calibrate=true"]
     a.options = [o for o in a.options.split(",") if o]
-    bad = [o for o in a.options if o not in OPTIONS]
-    if bad:
-        p.error(f"--options: unknown {bad}; allowed: {', '.join(OPTIONS)}")
+    a.test_options = [o for o in a.test_options.split(",") if o] or a.options
+    for flag, given in (("--options", a.options), ("--test-options", a.test_options)):
+        bad = [o for o in given if o not in OPTIONS]
+        if bad:
+            p.error(f"{flag}: unknown {bad}; allowed: {', '.join(OPTIONS)}")
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     res = Science(a).go()
     out = Path(a.out).resolve()
@@ -356,9 +359,9 @@ def main() -> int:
     if a.test_n:
         test = Science.test_sample(a)
         if not a.report_only:
-            test.score_test_sample(a.options)
+            test.score_test_sample(a.test_options)
         md += "\n## The independent test sample\n\n" + report(
-            test.root, {**res, "wall_s": {}}, a.options, cmd,
+            test.root, {**res, "wall_s": {}}, a.test_options, cmd,
             f"Scored: {a.test_n} paired-test objects of simulate.seed {a.seed + 1} (r < {a.mag_max}), none seen in "
             "training, translated by the runs below. ")
     figs = curves(out, a.options)
