@@ -50,15 +50,18 @@ def truth_stamps(n=N, size=SIZE, seed=0) -> np.ndarray:
 
 
 
-def write_translation(folder: Path, shards: Path, images: np.ndarray, ids: list[str], method: str = "ours",
-                      direction: str = "x2y") -> Path:
-    """A translate.out folder (manifest + r0 shards) as ``hpcgan translate`` writes it."""
+def write_translation(folder: Path, shards: Path, images: np.ndarray | list[np.ndarray], ids: list[str],
+                      method: str = "ours", direction: str = "x2y") -> Path:
+    """A translate.out folder (manifest + r<k> shards, one per array of a list) as ``hpcgan translate``
+    writes it."""
     sdss = {"survey": "sdss", "bands": BANDS, "stamp_size": 16, "pixel_scale": 0.396, "flux_scale": 1.0}
     cfht = {"survey": "cfht", "bands": BANDS, "stamp_size": SIZE, "pixel_scale": SCALE, "flux_scale": 0.001}
     src, dst = (sdss, cfht) if direction == "x2y" else (cfht, sdss)
-    write_shard(folder / f"r0/{dst['survey']}/paired-test", images, ids)
+    draws = images if isinstance(images, list) else [images]
+    for k, im in enumerate(draws):
+        write_shard(folder / f"r{k}/{dst['survey']}/paired-test", im, ids)
     man = {"method": method, "checkpoint_sha256": None if method == "resample" else "0" * 64, "direction": direction,
-           "split": "paired-test", "n_realisations": 1, "pixel_transform": "sqrt",
+           "split": "paired-test", "n_realisations": len(draws), "pixel_transform": "sqrt",
            "source": {"root": str(shards), "split": "paired-test", **src}, "target": dst}
     (folder / "manifest.json").write_text(json.dumps(man))
     return folder
@@ -299,3 +302,49 @@ def test_cli_prints_the_table(data, tmp_path):
     p = run_cmd(hpcgan_cmd("evaluate", "--translations", str(tr), "--baseline", str(bad), "--out",
                            str(tmp_path / "ev2")), timeout=120, check=False)
     assert p.returncode == 2 and "evaluate.baseline: direction" in p.stderr
+
+
+def test_realisations_are_pooled_with_errors_and_intervals_over_objects(data, tmp_path):
+    """evaluate.realisations: every object once per noise realisation. Translation draws 1.1 x and 0.9 x
+    the truth pool to bias 0 and NMAD 1.4826 x 0.1; the baseline's 1.05 x / 0.95 x to half that. The
+    standard error counts objects, not rows, and the bootstrap resamples whole objects (here every
+    resample is the same, so the interval is the difference itself). Asking for more draws than either
+    set has, or pooling a translation's draws against a one-draw baseline, names the key."""
+    from hpcgan.config.loader import ConfigError
+
+    root, truth, ids = data["root"], data["truth"], data["ids"]
+    tr = write_translation(tmp_path / "tr", root / "shards", [1.1 * truth, 0.9 * truth], ids)
+    base = write_translation(tmp_path / "base", root / "shards", [1.05 * truth, 0.95 * truth], ids, method="resample")
+    res = evaluate(ecfg(tr, tmp_path / "ev", f"evaluate.baseline={base}", "evaluate.realisations=2"))
+    assert res["realisations"] == 2 and res["n_objects"] == N
+    single = evaluate(ecfg(tr, tmp_path / "ev1", f"evaluate.baseline={base}"))
+    for b in BANDS:
+        t, real = res["vs_truth"][b]["translation"]["aperture_flux"]["3"], res["vs_truth"][b]["real"]["aperture_flux"]["3"]
+        assert t["n"] == 2 * N and t["bias"] == pytest.approx(0.0, abs=1e-6)
+        assert t["nmad"] == pytest.approx(1.4826 * 0.1, rel=1e-4)
+        assert t["bias_err"] == pytest.approx(np.sqrt(np.pi / 2) * t["nmad"] / np.sqrt(N), rel=1e-6)
+        assert real["nmad"] == pytest.approx(single["vs_truth"][b]["real"]["aperture_flux"]["3"]["nmad"])
+        d = res["vs_truth"][b]["translation"]["aperture_flux_nmad_vs_baseline"]["3"]
+        assert d["delta"] == pytest.approx(1.4826 * 0.05, rel=1e-4) and d["lo"] == pytest.approx(d["delta"])
+    assert single["vs_truth"]["r"]["translation"]["aperture_flux"]["3"]["bias"] == pytest.approx(0.1, abs=1e-6)
+    with pytest.raises(ConfigError, match="evaluate.realisation \\+ evaluate.realisations: must be <= 2"):
+        evaluate(ecfg(tr, tmp_path / "ev2", "evaluate.realisations=3"))
+    one = write_translation(tmp_path / "one", root / "shards", 1.05 * truth, ids, method="resample")
+    with pytest.raises(ConfigError, match="evaluate.realisations: the baseline .* has 1 realisation"):
+        evaluate(ecfg(tr, tmp_path / "ev3", f"evaluate.baseline={one}", "evaluate.realisations=2"))
+
+
+def test_nmad_difference_groups_resample_whole_objects():
+    """Four identical realisations of 200 objects carry the information of 200, not 800: grouped, the
+    interval is as wide as the objects' own; treated as 800 independent rows it would be half as wide."""
+    rng = np.random.default_rng(5)
+    t = rng.uniform(1, 10, 200)
+    a, b = t * rng.normal(1, 0.05, 200), t * rng.normal(1, 0.04, 200)
+    own = nmad_difference(a, b, t)
+    rep = [np.tile(v, 4) for v in (a, b, t)]
+    grouped = nmad_difference(*rep, groups=np.tile(np.arange(200), 4))
+    rows = nmad_difference(*rep)
+    width = lambda d: d["hi"] - d["lo"]  # noqa: E731
+    assert grouped["delta"] == pytest.approx(own["delta"])
+    assert width(grouped) == pytest.approx(width(own), rel=0.2)
+    assert width(rows) < 0.7 * width(grouped)

@@ -47,10 +47,11 @@ def median_error(nmad: float, n: int) -> float:
     return float(np.sqrt(np.pi / 2) * nmad / np.sqrt(n)) if n > 0 else float("nan")
 
 
-def bias_nmad(num: np.ndarray, den: np.ndarray) -> dict:
+def bias_nmad(num: np.ndarray, den: np.ndarray, independent: int | None = None) -> dict:
     """Robust statistics of ``r = num / den`` over objects with finite values and ``den > 0``:
     ``bias = median(r) - 1``, ``nmad = 1.4826 median |r - median r|``, ``bias_err`` the bias's standard
-    error (:func:`median_error`), ``n`` objects used."""
+    error (:func:`median_error`; over at most ``independent`` values: several noise realisations of one
+    object are not independent), ``n`` values used."""
     num, den = np.asarray(num, dtype=np.float64), np.asarray(den, dtype=np.float64)
     ok = np.isfinite(num) & np.isfinite(den) & (den > 0)
     if not ok.any():
@@ -58,16 +59,18 @@ def bias_nmad(num: np.ndarray, den: np.ndarray) -> dict:
     r = num[ok] / den[ok]
     med = float(np.median(r))
     nmad, n = float(MAD_TO_SIGMA * np.median(np.abs(r - med))), int(ok.sum())
-    return {"bias": med - 1.0, "nmad": nmad, "bias_err": median_error(nmad, n), "n": n}
+    return {"bias": med - 1.0, "nmad": nmad, "bias_err": median_error(nmad, min(n, independent or n)), "n": n}
 
 
 def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boot: int = 2000,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, groups: np.ndarray | None = None) -> dict:
     """Is set ``a``'s scatter below set ``b``'s? A paired bootstrap over the objects both score of
     ``NMAD(num_a / den) - NMAD(num_b / den)`` (:func:`bias_nmad`'s NMAD): ``delta`` on all objects, ``lo`` /
     ``hi`` the 16th / 84th percentiles of ``n_boot`` resamples (a 68% interval), ``p_below`` the share of
     resamples where ``a``'s NMAD is the lower, ``n`` objects. With 80 objects an NMAD is uncertain by ~9%
-    of itself, so a difference of that size is noise."""
+    of itself, so a difference of that size is noise. ``groups`` (one label per value, e.g. the object of
+    each noise realisation): the bootstrap resamples whole groups, so the realisations of an object stay
+    together (an object missing a value in some realisation is left out of the resamples)."""
     a, b, d = (np.asarray(v, dtype=np.float64) for v in (num_a, num_b, den))
     ok = np.isfinite(a) & np.isfinite(b) & np.isfinite(d) & (d > 0)
     if ok.sum() < 2:
@@ -78,23 +81,37 @@ def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boo
         med = np.median(r, axis=-1, keepdims=True)
         return MAD_TO_SIGMA * np.median(np.abs(r - med), axis=-1)
 
-    idx = np.random.default_rng(seed).integers(0, ra.size, (n_boot, ra.size))
-    boot = nmad(ra[idx]) - nmad(rb[idx])
+    rng = np.random.default_rng(seed)
+    if groups is None:
+        idx = rng.integers(0, ra.size, (n_boot, ra.size))
+        boot = nmad(ra[idx]) - nmad(rb[idx])
+    else:  # (G, m) blocks of the groups' values; a resample takes whole blocks
+        g = np.asarray(groups)[ok]
+        labels, counts = np.unique(g, return_counts=True)
+        whole = np.isin(g, labels[counts == counts.max()])  # an object missing a value in some draw: left out
+        order = np.argsort(g[whole], kind="stable")
+        blocks = int((counts == counts.max()).sum())
+        ga, gb = ra[whole][order].reshape(blocks, -1), rb[whole][order].reshape(blocks, -1)
+        boot = np.empty(n_boot)
+        for j in range(0, n_boot, 100):  # in slices: (100, G, m) at a time
+            idx = rng.integers(0, blocks, (min(100, n_boot - j), blocks))
+            boot[j:j + len(idx)] = nmad(ga[idx].reshape(len(idx), -1)) - nmad(gb[idx].reshape(len(idx), -1))
     lo, hi = np.percentile(boot, [16, 84])
     return {"delta": float(nmad(ra) - nmad(rb)), "lo": float(lo), "hi": float(hi),
             "p_below": float((boot < 0).mean()), "n": int(ok.sum())}
 
 
-def diff_stats(x: np.ndarray, ref: np.ndarray) -> dict:
+def diff_stats(x: np.ndarray, ref: np.ndarray, independent: int | None = None) -> dict:
     """Robust statistics of ``d = x - ref`` over finite pairs: ``median``, ``nmad`` (as in
-    :func:`bias_nmad`), ``median_err`` (:func:`median_error`), ``n``."""
+    :func:`bias_nmad`), ``median_err`` (:func:`median_error`, over at most ``independent`` values), ``n``."""
     d = np.asarray(x, dtype=np.float64) - np.asarray(ref, dtype=np.float64)
     d = d[np.isfinite(d)]
     if not d.size:
         return {"median": float("nan"), "nmad": float("nan"), "median_err": float("nan"), "n": 0}
     med = float(np.median(d))
     nmad = float(MAD_TO_SIGMA * np.median(np.abs(d - med)))
-    return {"median": med, "nmad": nmad, "median_err": median_error(nmad, d.size), "n": int(d.size)}
+    return {"median": med, "nmad": nmad, "median_err": median_error(nmad, min(d.size, independent or d.size)),
+            "n": int(d.size)}
 
 
 def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> np.ndarray:
@@ -106,11 +123,11 @@ def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> 
         return np.where(total > 0, f / np.where(total > 0, total, 1.0), np.nan)
 
 
-def colour_stats(flux: np.ndarray, flux_truth: np.ndarray) -> dict:
+def colour_stats(flux: np.ndarray, flux_truth: np.ndarray, independent: int | None = None) -> dict:
     """Colour ``-2.5 log10(f_a / f_b)`` of ``flux`` (N, 2) against ``flux_truth`` (N, 2): :func:`diff_stats`
     in magnitudes over the objects whose four fluxes are positive."""
     f, t = np.asarray(flux, dtype=np.float64), np.asarray(flux_truth, dtype=np.float64)
     ok = (f > 0).all(axis=1) & (t > 0).all(axis=1)
     c = -2.5 * np.log10(f[ok, 0] / f[ok, 1])
     ct = -2.5 * np.log10(t[ok, 0] / t[ok, 1])
-    return diff_stats(c, ct)
+    return diff_stats(c, ct, independent)

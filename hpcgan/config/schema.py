@@ -275,7 +275,11 @@ class EvaluateCfg:
     """Metrics of a translation against the truth and the real counterparts (``hpcgan evaluate``, docs/evaluation.md)."""
     translations: str = "runs/translate"  # a translate.out folder (its manifest names input, split, direction)
     baseline: str = ""  # a second translate.out folder (e.g. --method resample) scored the same way ('' = none)
-    realisation: int = rng(0, None, default=0)  # which noise realisation to score
+    realisation: int = rng(0, None, default=0)  # which noise realisation to score (the first, with realisations > 1)
+    # pool this many realisations from `realisation` on: every object is scored once per realisation (the
+    # baseline's realisation of the same number), statistics over all, bootstrap intervals and standard
+    # errors over objects, so one noise draw no longer decides a noise-dominated comparison
+    realisations: int = rng(1, 1000, default=1)
     shards: str = ""  # real counterparts' shard root ('' = the translation's input root)
     catalog: str = ""  # simulated truth (catalog.csv with flux_<band>); '' = preprocess.catalog if it exists
     out: str = "runs/eval"

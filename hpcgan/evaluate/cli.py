@@ -23,6 +23,7 @@ FLAGS = (
     Flag("--shards", "evaluate.shards", "real counterparts; default the translation's input root"),
     Flag("--catalog", "evaluate.catalog", "simulated catalog: true total fluxes"),
     Flag("--realisation", "evaluate.realisation", type=int),
+    Flag("--realisations", "evaluate.realisations", "pool this many noise realisations (both sets need them)", type=int),
 )
 
 

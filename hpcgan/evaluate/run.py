@@ -89,9 +89,10 @@ def evaluate(cfg: Config) -> dict:
     t0 = time.perf_counter()
     troot = Path(ec.translations)
     man = _manifest(troot, "evaluate.translations")
-    if ec.realisation >= man["n_realisations"]:
-        raise ConfigError(f"evaluate.realisation: must be < {man['n_realisations']} (the translation's "
-                          f"n_realisations), got {ec.realisation}")
+    if ec.realisation + ec.realisations > man["n_realisations"]:
+        raise ConfigError(f"evaluate.realisation + evaluate.realisations: must be <= {man['n_realisations']} (the "
+                          f"translation's n_realisations), got {ec.realisation} + {ec.realisations}")
+    draws = range(ec.realisation, ec.realisation + ec.realisations)
     if not ec.aperture_radii_arcsec or min(ec.aperture_radii_arcsec) <= 0:
         raise ConfigError(f"evaluate.aperture_radii_arcsec: expected positive radii, got {ec.aperture_radii_arcsec}")
     tgt, src, split = man["target"], man["source"], man["split"]
@@ -107,7 +108,12 @@ def evaluate(cfg: Config) -> dict:
             raise ConfigError(f"evaluate.baseline: target {base_man['target']['survey']} "
                               f"{base_man['target']['stamp_size']} px differs from the translation's {survey} "
                               f"{tgt['stamp_size']} px")
-        sources[BASELINE] = open_source(Path(ec.baseline) / "r0", survey, split)
+        if ec.realisations > 1 and base_man["n_realisations"] < draws.stop:
+            raise ConfigError(f"evaluate.realisations: the baseline {ec.baseline} has {base_man['n_realisations']} "
+                              f"realisation(s), {draws.stop} needed (translate it with translate.n_realisations="
+                              f"{draws.stop}), so that both sets are scored over as many noise draws")
+        sources[BASELINE] = open_source(Path(ec.baseline) / f"r{ec.realisation if ec.realisations > 1 else 0}",
+                                        survey, split)
     real_root = Path(ec.shards or src["root"])
     try:
         sources[REAL] = open_source(real_root, survey, split)
@@ -129,15 +135,22 @@ def evaluate(cfg: Config) -> dict:
     names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
     scores = Scores(geom, names, truth=truth_src is not None)
     masked = MaskCounts(list(sources), bands)
-    for b0 in progress(range(0, len(ids), ec.batch_size), -(-len(ids) // ec.batch_size), "evaluate"):
-        sl = slice(b0, b0 + ec.batch_size)
-        valid = masked.add({name: read_mask(s, index[name][sl]) for name, s in sources.items()})
-        scores.add({name: _read(s, index[name][sl]) for name, s in sources.items()}, valid)
+    batches = range(0, len(ids), ec.batch_size)
+    for k in draws:  # realisation k of the translation (and of the baseline); the same objects each time
+        drawn = {**sources, **_realisation_sources(k, troot, ec, survey, split,
+                                                   sources if k > ec.realisation else None)}
+        for b0 in progress(batches, len(batches), f"evaluate r{k}"):
+            sl = slice(b0, b0 + ec.batch_size)
+            masks = {name: read_mask(s, index[name][sl]) for name, s in drawn.items()}
+            valid = masked.add(masks) if k == ec.realisation else _valid(masks)
+            scores.add({name: _read(s, index[name][sl]) for name, s in drawn.items()}, valid)
+    scores.objects = len(ids)
 
     out = Path(ec.out)
     truth_dir = real_root / survey / f"{split}-truth"
     res = {
         "format_version": METRICS_VERSION, "translations": str(troot.resolve()), "realisation": ec.realisation,
+        "realisations": ec.realisations,
         "baseline": str(Path(ec.baseline).resolve()) if ec.baseline else None,
         "baseline_method": base_man.get("method") if base_man else None,
         "direction": man["direction"], "split": split, "source_survey": src["survey"], "target_survey": survey,
@@ -160,6 +173,25 @@ def evaluate(cfg: Config) -> dict:
     atomic_write_text(out / "metrics.json", json.dumps(_clean(res), indent=1) + "\n")
     log.info("evaluate: %d objects (%s) -> %s", len(ids), ", ".join(sources), out / "metrics.json")
     return res
+
+
+def _realisation_sources(k: int, troot: Path, ec, survey: str, split: str, first_sources: dict | None) -> dict:
+    """The translation's (and the baseline's) source of realisation ``k``, in the first realisation's
+    object order (``first_sources``; None for the first itself: nothing to open)."""
+    if first_sources is None:
+        return {}
+    out = {TRANSLATION: open_source(troot / f"r{k}", survey, split)}
+    if ec.baseline:
+        out[BASELINE] = open_source(Path(ec.baseline) / f"r{k}", survey, split)
+    for name, first in (first_sources or {}).items():
+        if name in out and not np.array_equal(out[name].object_ids(), first.object_ids()):
+            raise ValueError(f"evaluate: {name} realisation r{k} holds its objects in another order than the first")
+    return out
+
+
+def _valid(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The pixels no set flags (as :meth:`MaskCounts.add`, without counting again)."""
+    return ~np.logical_or.reduce([m != 0 for m in masks.values()])
 
 
 def _match(sources: dict, limit: int) -> tuple[list[str], dict[str, np.ndarray]]:

@@ -71,6 +71,13 @@ class Scores:
     def __init__(self, g: Geometry, names: list[str], truth: bool):
         self.g, self.names, self.truth = g, list(names), truth
         self.sets = {k: _Set(g) for k in [*(TRUTH,) * truth, *names, REAL]}
+        # objects, when the batches repeat them once per noise realisation (row j is object j % objects):
+        # standard errors and bootstrap intervals are then over objects, not rows
+        self.objects: int | None = None
+
+    def _groups(self) -> np.ndarray | None:
+        rows = len(self.sets[REAL].arr("r50"))
+        return None if not self.objects or rows == self.objects else np.arange(rows) % self.objects
 
     def _model(self, x: np.ndarray) -> np.ndarray:
         return to_model_space(x.astype(np.float64), self.g.flux_scale, self.g.transform)
@@ -129,7 +136,7 @@ class Scores:
         """Per band, for each candidate and the real noisy stamps: everything against the noise-free twin."""
         if not self.truth:
             return None
-        g, t = self.g, self.sets[TRUTH]
+        g, t, groups = self.g, self.sets[TRUTH], self._groups()
         ap_t, r50_t, e_t = t.arr("ap"), t.arr("r50"), t.arr("e")
         k = self.k()
         p_real = M.radial_power(self.sets[REAL].resid.mean_power())[1]
@@ -152,10 +159,11 @@ class Scores:
                 pbg = M.radial_power(power_bg[name][c])[1]
                 sig, lvl = sigma[name][c], level[name][c]
                 out[b][name] = {
-                    "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j])
+                    "aperture_flux": {f"{r:g}": bias_nmad(ap[:, c, j], ap_t[:, c, j], self.objects)
                                       for j, r in enumerate(g.aperture_radii)},
-                    "r50": bias_nmad(s.arr("r50")[:, c], r50_t[:, c]),
-                    "e1": diff_stats(e[:, c, 0], e_t[:, c, 0]), "e2": diff_stats(e[:, c, 1], e_t[:, c, 1]),
+                    "r50": bias_nmad(s.arr("r50")[:, c], r50_t[:, c], self.objects),
+                    "e1": diff_stats(e[:, c, 0], e_t[:, c, 0], self.objects),
+                    "e2": diff_stats(e[:, c, 1], e_t[:, c, 1], self.objects),
                     "mse_model_space": s.sq["truth_model"][c] / max(_n(s.terms, c), 1),
                     "residual_rms": float(np.sqrt(s.sq["truth_phys"][c] / max(_n(s.terms, c), 1))),
                     "residual_power": {"power": p, "hf_mean": float(p[M.hf_band(k, g.hf_min)].mean()),
@@ -169,7 +177,7 @@ class Scores:
                 if name == TRANSLATION and BASELINE in self.sets:  # the question the table is read for
                     ap_b = self.sets[BASELINE].arr("ap")
                     out[b][name]["aperture_flux_nmad_vs_baseline"] = {
-                        f"{r:g}": nmad_difference(ap[:, c, j], ap_b[:, c, j], ap_t[:, c, j])
+                        f"{r:g}": nmad_difference(ap[:, c, j], ap_b[:, c, j], ap_t[:, c, j], groups=groups)
                         for j, r in enumerate(g.aperture_radii)}
         return out
 
@@ -183,7 +191,8 @@ class Scores:
         out = {}
         for a in range(len(g.bands) - 1):
             pair = f"{g.bands[a]}-{g.bands[a + 1]}"
-            out[pair] = {name: {f"{r:g}": colour_stats(self.sets[name].arr("ap")[:, [a, a + 1], j], ap_t[:, [a, a + 1], j])
+            out[pair] = {name: {f"{r:g}": colour_stats(self.sets[name].arr("ap")[:, [a, a + 1], j], ap_t[:, [a, a + 1], j],
+                                                       self.objects)
                                 for j, r in enumerate(g.aperture_radii)} for name in [*self.names, REAL]}
         return out
 
@@ -207,10 +216,10 @@ class Scores:
                     la = np.log10(s.image.mean_amplitude()[c] / amp_r[c])
                     ratio = p / p_r[c]
                 out[b][name] = {
-                    "total_flux": {**bias_nmad(tot[:, c], tot_r[:, c]),
+                    "total_flux": {**bias_nmad(tot[:, c], tot_r[:, c], self.objects),
                                    **{f"ks_{key}": v for key, v in M.ks_2samp(tot[:, c], tot_r[:, c]).items()},
                                    "median": float(np.median(tot[:, c])), "median_real": float(np.median(tot_r[:, c]))},
-                    "aperture_flux": {f"{rad:g}": bias_nmad(ap[:, c, j], ap_r[:, c, j])
+                    "aperture_flux": {f"{rad:g}": bias_nmad(ap[:, c, j], ap_r[:, c, j], self.objects)
                                       for j, rad in enumerate(g.aperture_radii)},
                     "curve_of_growth": {
                         "n": int(ok.sum()),
@@ -218,7 +227,7 @@ class Scores:
                         "median_real": np.median(cog_r[ok, c], axis=0) if ok.any() else [],
                         "max_abs_diff_median": float(np.median(diff.max(axis=1))) if ok.any() else None,
                         "mean_abs_diff_median": float(np.median(diff.mean(axis=1))) if ok.any() else None,
-                        "r50": bias_nmad(s.arr("r50")[:, c], r50_r[:, c])},
+                        "r50": bias_nmad(s.arr("r50")[:, c], r50_r[:, c], self.objects)},
                     "fourier": {"power": p, "power_real": p_r[c], "power_ratio": ratio,
                                 "hf_power_ratio": float(M.hf_power_ratio(p, p_r[c], k, g.hf_min)),
                                 "log10_amplitude_ratio_rms": float(np.sqrt(np.mean(la[np.isfinite(la)] ** 2)))},
@@ -233,5 +242,7 @@ class Scores:
         ``(N, C)`` (None without a catalog)."""
         if true_flux is None:
             return None
-        return {b: {name: bias_nmad(s.arr("edge")[:, c], true_flux[:, c]) for name, s in self.sets.items()}
+        rows = len(self.sets[REAL].arr("edge"))
+        true_flux = np.tile(true_flux, (rows // len(true_flux), 1))  # once per realisation scored
+        return {b: {name: bias_nmad(s.arr("edge")[:, c], true_flux[:, c], self.objects) for name, s in self.sets.items()}
                 for c, b in enumerate(self.g.bands)}
