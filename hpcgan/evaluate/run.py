@@ -183,7 +183,7 @@ def _realisation_sources(k: int, troot: Path, ec, survey: str, split: str, first
     out = {TRANSLATION: open_source(troot / f"r{k}", survey, split)}
     if ec.baseline:
         out[BASELINE] = open_source(Path(ec.baseline) / f"r{k}", survey, split)
-    for name, first in (first_sources or {}).items():
+    for name, first in first_sources.items():
         if name in out and not np.array_equal(out[name].object_ids(), first.object_ids()):
             raise ValueError(f"evaluate: {name} realisation r{k} holds its objects in another order than the first")
     return out
