@@ -30,7 +30,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpcgan.astro.noise_power import blank_sky_power, radial_ratio, sky_sigma  # noqa: E402
-from hpcgan.astro.photometry import MAD_TO_SIGMA, aperture_fluxes  # noqa: E402
+from hpcgan.astro.photometry import aperture_fluxes, nmad  # noqa: E402
 from hpcgan.astro.transforms import from_model_space  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source, stamps_to_model  # noqa: E402
@@ -54,13 +54,8 @@ def summary(fake: np.ndarray, real: np.ndarray, aperture: tuple[np.ndarray, np.n
     ratio = radial_ratio(pf, pr)[:, 1:]  # k = 0 left out (the mean is removed per patch)
     thirds = np.array_split(np.arange(ratio.shape[1]), 3)
     std = sky_sigma(fake) / sky_sigma(real)
-    ap = np.full(len(std), np.nan) if aperture is None else nmad(aperture[0]) / nmad(aperture[1])
+    ap = np.full(len(std), np.nan) if aperture is None else nmad(aperture[0], axis=0) / nmad(aperture[1], axis=0)
     return [(float(std[c]), *(float(np.nanmean(ratio[c, t])) for t in thirds), float(ap[c])) for c in range(len(std))]
-
-
-def nmad(v: np.ndarray) -> np.ndarray:
-    """(C,) NMAD over the first axis of (N, C)."""
-    return MAD_TO_SIGMA * np.median(np.abs(v - np.median(v, axis=0)), axis=0)
 
 
 def noise_sums(cfg, side: str, shards: str, n: int, split: str, ne=None) -> np.ndarray | None:
@@ -112,10 +107,10 @@ def main() -> int:
         fresh = build("noise_emulator", cfg.model, bands=len(s.bands))
         first = torch.as_tensor(real[:cfg.model.ne_calibrate_stamps])
         calibrate_noise_emulators({f"ne_{side}": fresh}, {side: first}, cfg.data)
-        survey_sums = noise_sums(cfg, side, a.truth_shards or a.shards, a.n_truth, a.truth_split)
+        truth = (cfg, side, a.truth_shards or a.shards, a.n_truth, a.truth_split)
+        survey_sums = noise_sums(*truth)
         for name, ne in (("calibrated, untrained", fresh), ("after training", trained)):
-            sums = None if survey_sums is None else (noise_sums(cfg, side, a.truth_shards or a.shards, a.n_truth,
-                                                                 a.truth_split, ne), survey_sums)
+            sums = None if survey_sums is None else (noise_sums(*truth, ne), survey_sums)
             rows[(s.name, name)] = summary(emulated(ne, real.shape[1:], len(real)), real, sums)
     radius = max(cfg.evaluate.aperture_radii_arcsec)
     print(f"checkpoint {ck}; model space ({cfg.model.ne_space} for the aperture sums); ratios emulator / survey "

@@ -89,9 +89,8 @@ class Science:
     def test_sample(cls, a: argparse.Namespace) -> "Science":
         """An independent paired-test sample of ``--test-n`` objects (``simulate.seed`` + 1, the same
         magnitude range, no training pairs; 64 unpaired stamps per survey, where the baseline measures the
-        target survey's noise) under ``<out>/test<N>``: the trained checkpoints
-        and the baseline translate it, so biases and NMAD differences are measured on enough objects to
-        decide them (the training sample's 120 leave a u-band median uncertain by ~1.4%)."""
+        target survey's noise) under ``<out>/test<N>``: the trained checkpoints and the baseline translate
+        it, so biases and NMAD differences are measured on enough objects to decide them (the training sample's 120 leave a u-band median uncertain by ~1.4%)."""
         return cls(a, Path(a.out).resolve() / f"test{a.test_n}",
                    [f"simulate.n_paired={a.test_n}", f"simulate.seed={a.seed + 1}", "simulate.n_unpaired=64",
                     "simulate.paired_test_fraction=1.0"], a.test_realisations)
@@ -144,7 +143,7 @@ class Science:
         m = out / "metrics.json"
         sha = json.loads((tr / "manifest.json").read_text()).get("checkpoint_sha256")
         done = json.loads(m.read_text()) if m.is_file() else {}
-        if done.get("checkpoint_sha256") != sha or done.get("realisations", 1) != self.draws or not done:
+        if not done or done.get("checkpoint_sha256") != sha or done.get("realisations", 1) != self.draws:
             self.stage(["evaluate", "--translations", str(tr), "--baseline", str(baseline), "--out", str(out)],
                        sets=[f"evaluate.realisations={self.draws}"])
         return json.loads((out / "metrics.json").read_text())
@@ -313,7 +312,7 @@ def report(out: Path, res: dict, names: list[str], cmd: str, sample: str = "") -
                              f"{f(h['mse'], '.3g')} | {vs} | {wall} |")
         lines.append("")
     lines += ["### Colours vs truth (3\" apertures, mag: median bias ± its standard error / NMAD)", "",
-              "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]  # bias +- error / NMAD
+              "| dir | set | u-g | g-r | r-i | i-z |", "|---|---|---|---|---|---|"]
     for d in DIRECTIONS:
         ref = next((m for (n, dd), m in rows_of.items() if dd == d), None)
         sets = [("real noisy", ref, "real"), ("strong baseline + noise", ref, "baseline")]

@@ -19,8 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hpcgan.astro.photometry import MAD_TO_SIGMA
+
 B3 = (1 / 16, 4 / 16, 6 / 16, 4 / 16, 1 / 16)
-MAD_TO_SIGMA = 1.4826
 
 
 def _smooth(x: torch.Tensor, hole: int) -> torch.Tensor:

@@ -41,10 +41,16 @@ def aperture_fluxes(imgs: np.ndarray, pixel_scale: float, radii_arcsec: Sequence
     return np.einsum("ncp,rp->ncr", a.reshape(*a.shape[:2], -1).astype(np.float64), w)
 
 
-def median_error(nmad: float, n: int) -> float:
-    """The standard error of a median of ``n`` values whose core scatters by ``nmad``: sqrt(pi/2) nmad /
-    sqrt(n) (a Gaussian core's asymptotic value). A bias smaller than about twice this is not measured."""
-    return float(np.sqrt(np.pi / 2) * nmad / np.sqrt(n)) if n > 0 else float("nan")
+def nmad(v: np.ndarray, axis: int = -1) -> np.ndarray:
+    """``1.4826 median |v - median v|`` along ``axis`` (sigma for Gaussian scatter, robust to outliers)."""
+    return MAD_TO_SIGMA * np.median(np.abs(v - np.median(v, axis=axis, keepdims=True)), axis=axis)
+
+
+def median_error(spread: float, n: int) -> float:
+    """The standard error of a median of ``n`` values whose core scatters by ``spread`` (an NMAD):
+    sqrt(pi/2) spread / sqrt(n) (a Gaussian core's asymptotic value). A bias smaller than about twice this
+    is not measured."""
+    return float(np.sqrt(np.pi / 2) * spread / np.sqrt(n)) if n > 0 else float("nan")
 
 
 def bias_nmad(num: np.ndarray, den: np.ndarray, independent: int | None = None) -> dict:
@@ -57,9 +63,9 @@ def bias_nmad(num: np.ndarray, den: np.ndarray, independent: int | None = None) 
     if not ok.any():
         return {"bias": float("nan"), "nmad": float("nan"), "bias_err": float("nan"), "n": 0}
     r = num[ok] / den[ok]
-    med = float(np.median(r))
-    nmad, n = float(MAD_TO_SIGMA * np.median(np.abs(r - med))), int(ok.sum())
-    return {"bias": med - 1.0, "nmad": nmad, "bias_err": median_error(nmad, min(n, independent or n)), "n": n}
+    spread, n = float(nmad(r)), int(ok.sum())
+    return {"bias": float(np.median(r)) - 1.0, "nmad": spread, "bias_err": median_error(spread, min(n, independent or n)),
+            "n": n}
 
 
 def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boot: int = 2000,
@@ -76,11 +82,6 @@ def nmad_difference(num_a: np.ndarray, num_b: np.ndarray, den: np.ndarray, n_boo
     if ok.sum() < 2:
         return {"delta": float("nan"), "lo": float("nan"), "hi": float("nan"), "p_below": float("nan"), "n": int(ok.sum())}
     ra, rb = a[ok] / d[ok], b[ok] / d[ok]
-
-    def nmad(r: np.ndarray) -> np.ndarray:
-        med = np.median(r, axis=-1, keepdims=True)
-        return MAD_TO_SIGMA * np.median(np.abs(r - med), axis=-1)
-
     rng = np.random.default_rng(seed)
     if groups is None:
         idx = rng.integers(0, ra.size, (n_boot, ra.size))
@@ -108,10 +109,9 @@ def diff_stats(x: np.ndarray, ref: np.ndarray, independent: int | None = None) -
     d = d[np.isfinite(d)]
     if not d.size:
         return {"median": float("nan"), "nmad": float("nan"), "median_err": float("nan"), "n": 0}
-    med = float(np.median(d))
-    nmad = float(MAD_TO_SIGMA * np.median(np.abs(d - med)))
-    return {"median": med, "nmad": nmad, "median_err": median_error(nmad, min(d.size, independent or d.size)),
-            "n": int(d.size)}
+    spread = float(nmad(d))
+    return {"median": float(np.median(d)), "nmad": spread,
+            "median_err": median_error(spread, min(d.size, independent or d.size)), "n": int(d.size)}
 
 
 def curve_of_growth(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> np.ndarray:

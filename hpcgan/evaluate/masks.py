@@ -20,6 +20,11 @@ def read_mask(source, idx: np.ndarray) -> np.ndarray:
     return source.read_mask(uniq)[inv]
 
 
+def valid_pixels(masks: dict[str, np.ndarray]) -> np.ndarray:
+    """The pixels no set flags: ``{name: (B, C, n, n) uint8}`` -> (B, C, n, n) bool."""
+    return ~np.logical_or.reduce([m != 0 for m in masks.values()])
+
+
 class MaskCounts:
     """Running counts of flagged pixels per set and band, and of the union."""
 
@@ -31,14 +36,12 @@ class MaskCounts:
 
     def add(self, masks: dict[str, np.ndarray]) -> np.ndarray:
         """One batch ``{name: (B, C, n, n) uint8}``; returns the union's valid pixels (B, C, n, n) bool."""
-        flagged = None
         for name, m in masks.items():
-            f = m != 0
-            self.pixels[name] += np.count_nonzero(f, axis=(0, 2, 3))
-            flagged = f if flagged is None else flagged | f
-        self.union_pixels += np.count_nonzero(flagged, axis=(0, 2, 3))
-        self.objects += np.count_nonzero(flagged.any(axis=(2, 3)), axis=0)
-        return ~flagged
+            self.pixels[name] += np.count_nonzero(m != 0, axis=(0, 2, 3))
+        valid = valid_pixels(masks)
+        self.union_pixels += np.count_nonzero(~valid, axis=(0, 2, 3))
+        self.objects += np.count_nonzero((~valid).any(axis=(2, 3)), axis=0)
+        return valid
 
     def result(self) -> dict:
         return {"pixels": {n: dict(zip(self.bands, v.tolist())) for n, v in self.pixels.items()},

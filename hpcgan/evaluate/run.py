@@ -27,7 +27,7 @@ from hpcgan.config.schema import Config
 from hpcgan.data.shards import open_source, stamps_to_survey_units
 from hpcgan.evaluate import metrics as M
 from hpcgan.evaluate import plots
-from hpcgan.evaluate.masks import MaskCounts, read_mask
+from hpcgan.evaluate.masks import MaskCounts, read_mask, valid_pixels
 from hpcgan.evaluate.score import BASELINE, REAL, TRANSLATION, TRUTH, Geometry, Scores
 from hpcgan.log import get_logger, progress
 from hpcgan.utils.atomic import atomic_write_text
@@ -142,7 +142,7 @@ def evaluate(cfg: Config) -> dict:
         for b0 in progress(batches, len(batches), f"evaluate r{k}"):
             sl = slice(b0, b0 + ec.batch_size)
             masks = {name: read_mask(s, index[name][sl]) for name, s in drawn.items()}
-            valid = masked.add(masks) if k == ec.realisation else _valid(masks)
+            valid = masked.add(masks) if k == ec.realisation else valid_pixels(masks)  # counted once
             scores.add({name: _read(s, index[name][sl]) for name, s in drawn.items()}, valid)
     scores.objects = len(ids)
 
@@ -187,11 +187,6 @@ def _realisation_sources(k: int, troot: Path, ec, survey: str, split: str, first
         if name in out and not np.array_equal(out[name].object_ids(), first.object_ids()):
             raise ValueError(f"evaluate: {name} realisation r{k} holds its objects in another order than the first")
     return out
-
-
-def _valid(masks: dict[str, np.ndarray]) -> np.ndarray:
-    """The pixels no set flags (as :meth:`MaskCounts.add`, without counting again)."""
-    return ~np.logical_or.reduce([m != 0 for m in masks.values()])
 
 
 def _match(sources: dict, limit: int) -> tuple[list[str], dict[str, np.ndarray]]:

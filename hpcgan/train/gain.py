@@ -65,9 +65,8 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
     gain's standard error. With ``flux_weights`` ((R, H*W) aperture weights) the gain is fitted on the
     aperture fluxes; with ``shrink`` it is weighed by its standard error (module docstring)."""
     dev = g.gain.device
-    num = torch.zeros_like(g.gain, dtype=torch.float64)
-    den, sq = torch.zeros_like(num), {k: torch.zeros_like(num) for k in ("plain", "full")}
-    terms = torch.zeros_like(num)
+    sq = {k: torch.zeros_like(g.gain, dtype=torch.float64) for k in ("plain", "full")}
+    terms = torch.zeros_like(sq["plain"])
     per_object: list[tuple[torch.Tensor, torch.Tensor]] = []  # (n_i, d_i) of the pixel fit: (B, C) each
     fluxes: list[tuple[torch.Tensor, ...]] = []  # (F_plain, F_learnt, F_target) per batch: (B, C, R)
     for i in range(0, len(x), batch):
@@ -80,12 +79,11 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
             fluxes.append((f[0], f[1] - f[0], f[2]))
         learnt = learnt.double()
         per_object.append(((w * learnt * r).sum((2, 3)), (w * learnt * learnt).sum((2, 3))))
-        num += per_object[-1][0].sum(0)
-        den += per_object[-1][1].sum(0)
         sq["plain"] += (w * r * r).sum((0, 2, 3))
         sq["full"] += (w * (r - learnt) ** 2).sum((0, 2, 3))
         terms += w.sum((0, 2, 3))
     n_i, d_i = (torch.cat(t) for t in zip(*per_object))
+    num, den = n_i.sum(0), d_i.sum(0)  # the pixel fit's sums (for the fitted MSE)
     if fluxes:
         fp, fl, fy = (torch.cat(t) for t in zip(*fluxes))
         s2 = flux_scale(fp) ** 2
