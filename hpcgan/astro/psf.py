@@ -20,8 +20,8 @@ import numpy as np
 
 PSF_KINDS = ("moffat", "kolmogorov")
 FALLBACK_KIND, FALLBACK_BETA = "moffat", 3.5  # a survey not in the table: Moffat(3.5) (docs/evaluation.md)
-DRAW_SIZE = 127
-FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))  # odd side (grid pixels) of the PSF images the kernels are computed from
+DRAW_SIZE = 127  # odd side (grid pixels) of the PSF images the kernels are computed from
+FWHM_TO_SIGMA = 1.0 / (2.0 * math.sqrt(2.0 * math.log(2.0)))
 
 
 def psf_profile(kind: str, beta: float, fwhm: float) -> galsim.GSObject:

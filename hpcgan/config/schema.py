@@ -235,7 +235,9 @@ class BaselineCfg:
     # galaxies below detection are otherwise set to zero (u band, r < 20: -92% at 0, -2.1% at 3";
     # docs/results.md). 3" = the largest aperture scored.
     denoise_keep_arcsec: float = rng(0.0, None, default=3.0)
-    kernel_size: int = rng(3, 127, default=63)  # strong: PSF-matching kernel side (odd, px of the grid it runs on)
+    # strong: PSF-matching kernel side (odd, px of the grid it runs on). 127 = the whole Wiener kernel: a 63-px
+    # crop cut its ringing wings and biased the 3" flux +0.1-0.3% (SDSS -> CFHT) and -0.3% (CFHT -> SDSS)
+    kernel_size: int = rng(3, 127, default=127)
     regularization: float = rng(0.0, 1.0, lo_open=True, default=1e-3)  # Wiener term (fraction of peak |OTF|^2)
     noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power
     # area: exact area-weighted overlap; bicubic: surface brightness x pixel-area ratio; auto: area when the
