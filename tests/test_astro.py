@@ -55,6 +55,20 @@ def test_denoise_keeps_a_source_flux_and_clears_the_sky():
     assert np.abs(y[:, far]).mean() < 0.1 * np.abs(noise[:, far]).mean()
 
 
+def test_stacked_footprint_keeps_in_a_faint_band_what_the_other_bands_detect():
+    """baseline.denoise_stack_k: a galaxy bright in r and 20x fainter in u keeps its u outskirts (which u
+    alone does not detect) where the stack of the bands detects it; a band without noise adds nothing."""
+    img = galsim.Exponential(half_light_radius=1.0, flux=2000.0).drawImage(nx=64, ny=64, scale=0.396).array
+    x = torch.from_numpy(np.random.default_rng(2).normal(0.0, 1.0, (2, 64, 64)) + img * np.array([0.05, 1.0])[:, None, None])
+    alone, stacked = starlet_denoise(x), starlet_denoise(x, stack_k=5.0)
+    kept_alone, kept_stacked = (alone != 0), (stacked != 0)
+    assert kept_stacked[0].sum() > 3 * kept_alone[0].sum()  # u: the stack's footprint
+    assert bool((kept_stacked | ~kept_alone).all())  # a superset of each band's own footprint
+    assert torch.allclose(stacked[kept_stacked], x[kept_stacked], atol=1e-12)  # kept pixels: the image itself
+    flat = torch.cat([x[:1], torch.zeros_like(x[:1])])  # a band with no noise (sigma 0)
+    assert torch.isfinite(starlet_denoise(flat, stack_k=5.0)).all()
+
+
 def test_matching_kernel_turns_the_source_psf_into_the_target():
     src = PsfModel("moffat", 3.5, 1.3, 0.396)
     dst = PsfModel("moffat", 3.5, 2.0, 0.396)  # broader: a plain convolution

@@ -63,18 +63,32 @@ def plane_sigma(w: torch.Tensor) -> torch.Tensor:
     return MAD_TO_SIGMA * (flat - med).abs().median(dim=-1, keepdim=True).values[..., None]
 
 
+def stacked_significance(w: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+    """The bands' plane ``w`` (..., C, H, W) each in its own noise ``sigma`` (..., C, 1, 1), summed over the
+    bands and scaled to unit noise: (..., 1, H, W) (a band with no noise measured adds nothing)."""
+    z = torch.where(sigma > 0, w / sigma.clamp_min(torch.finfo(w.dtype).tiny), torch.zeros_like(w))
+    return z.sum(dim=-3, keepdim=True) / w.shape[-3] ** 0.5
+
+
 def starlet_denoise(img: torch.Tensor, scales: int = 4, k: float = 5.0, grow: int = 1,
-                    keep_px: float = 0.0) -> torch.Tensor:
+                    keep_px: float = 0.0, stack_k: float = 0.0) -> torch.Tensor:
     """``img`` (..., H, W) inside its detected footprint, zero outside (see module docstring); with
     ``keep_px`` > 0 the disc of that radius (px) around the stamp centre is always kept (the catalogue
-    object is there, detected or not)."""
+    object is there, detected or not). With ``stack_k`` > 0, ``img`` is (..., C, H, W) and a pixel
+    is also kept in every band where the bands' stacked significance (:func:`stacked_significance`) of a
+    plane exceeds ``stack_k``: a multi-band footprint, so an object's outskirts detected in r are kept
+    in u."""
     details, coarse = starlet(img, scales)
     h, w = img.shape[-2:]
     yy, xx = torch.meshgrid(torch.arange(h, device=img.device) - (h - 1) / 2,
                             torch.arange(w, device=img.device) - (w - 1) / 2, indexing="ij")
     sup = (xx ** 2 + yy ** 2 <= keep_px ** 2).expand(img.shape).clone()
     for j, w in enumerate(details):
-        hit = (w.abs() > k * plane_sigma(w)).to(img.dtype).reshape(-1, 1, *img.shape[-2:])
+        sigma = plane_sigma(w)
+        hit = w.abs() > k * sigma
+        if stack_k > 0:
+            hit = hit | (stacked_significance(w, sigma).abs() > stack_k)
+        hit = hit.to(img.dtype).reshape(-1, 1, *img.shape[-2:])
         r = grow * 2 ** j
         if r:
             hit = F.max_pool2d(hit, 2 * r + 1, stride=1, padding=r)
