@@ -236,8 +236,8 @@ class BaselineCfg:
     # docs/results.md). 3" = the largest aperture scored.
     denoise_keep_arcsec: float = rng(0.0, None, default=3.0)
     # also keep, in every band, the pixels where the bands' stacked significance exceeds this (0 = off: each
-    # band its own footprint): a multi-band footprint. 14 moves SDSS -> CFHT u r50 from -3.1% to -2.0% (r < 19)
-    # and -4.3% to +1.2% (r < 20) but raises the faint u 3" NMAD by 6% (docs/evaluation.md)
+    # band its own footprint): a multi-band footprint. 14 moves SDSS -> CFHT u r50 from -3.0% to -2.1% (r < 19)
+    # and -4.5% to +1.3% (r < 20) but raises the faint u 3" NMAD by 5% (docs/evaluation.md)
     denoise_stack_k: float = rng(0.0, None, default=0.0)
     # strong: PSF-matching kernel side (odd, px of the grid it runs on). 127 = the whole Wiener kernel: a 63-px
     # crop cut its ringing wings and biased the 3" flux +0.1-0.3% (SDSS -> CFHT) and -0.3% (CFHT -> SDSS)
