@@ -24,7 +24,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats  # noqa: E402
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, curve_of_growth  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source, seeing, stamps_to_survey_units  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
@@ -43,9 +43,8 @@ def rows(source, ids: np.ndarray) -> np.ndarray:
 
 def measure(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(N, C, 2) 1.5"/3" fluxes and (N, C) r50 of ``imgs`` (N, C, n, n)."""
-    f = aperture_fluxes(imgs, pixel_scale, [*RADII, *radii])
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return f[..., :2], half_light_radius(f[..., 2:] / f[..., -1:], radii)
+    return (aperture_fluxes(imgs, pixel_scale, RADII),
+            half_light_radius(curve_of_growth(imgs, pixel_scale, radii), radii))
 
 
 def main() -> int:

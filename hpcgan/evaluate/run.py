@@ -137,8 +137,8 @@ def evaluate(cfg: Config) -> dict:
     masked = MaskCounts(list(sources), bands)
     batches = range(0, len(ids), ec.batch_size)
     for k in draws:  # realisation k of the translation (and of the baseline); the same objects each time
-        drawn = {**sources, **_realisation_sources(k, troot, ec, survey, split,
-                                                   sources if k > ec.realisation else None)}
+        drawn = sources if k == ec.realisation else {**sources, **_realisation_sources(k, troot, ec, survey, split,
+                                                                                       sources)}
         for b0 in progress(batches, len(batches), f"evaluate r{k}"):
             sl = slice(b0, b0 + ec.batch_size)
             masks = {name: read_mask(s, index[name][sl]) for name, s in drawn.items()}
@@ -175,11 +175,9 @@ def evaluate(cfg: Config) -> dict:
     return res
 
 
-def _realisation_sources(k: int, troot: Path, ec, survey: str, split: str, first_sources: dict | None) -> dict:
-    """The translation's (and the baseline's) source of realisation ``k``, in the first realisation's
-    object order (``first_sources``; None for the first itself: nothing to open)."""
-    if first_sources is None:
-        return {}
+def _realisation_sources(k: int, troot: Path, ec, survey: str, split: str, first_sources: dict) -> dict:
+    """The translation's (and the baseline's) source of a later realisation ``k``, in the first
+    realisation's object order (``first_sources``)."""
     out = {TRANSLATION: open_source(troot / f"r{k}", survey, split)}
     if ec.baseline:
         out[BASELINE] = open_source(Path(ec.baseline) / f"r{k}", survey, split)
