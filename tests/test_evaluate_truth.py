@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 from photutils.aperture import CircularAperture, aperture_photometry
+from scipy.ndimage import gaussian_filter
 from scipy.special import erf
 
 from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, diff_stats, nmad_difference
 from hpcgan.config import load_config
 from hpcgan.evaluate import evaluate
 from hpcgan.evaluate import metrics as M
+from hpcgan.evaluate.noise import blank_sky
 from hpcgan.evaluate.report import table
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 from tests.conftest import hpcgan_cmd, run_cmd
@@ -225,6 +227,33 @@ def test_translation_equal_to_real_matches_the_noise(data, tmp_path):
         assert v["background_ks"]["D"] == 0.0 and v["background_ks"]["n"] > 0
         assert v["total_flux"]["bias"] == 0.0 and v["total_flux"]["ks_D"] == 0.0 and v["mse_model_space"] == 0.0
         assert v["curve_of_growth"]["max_abs_diff_median"] == 0.0
+
+
+def test_blank_sky_is_far_from_every_source_pixel():
+    """A point of light and a faint neighbour: the blank sky leaves out every pixel within ``away`` px of
+    truth light above k x the sky sigma (measured on real - truth), and nothing else."""
+    truth = np.zeros((1, 1, 40, 40))
+    truth[0, 0, 20, 20], truth[0, 0, 5, 30] = 10.0, 0.02  # the neighbour: 0.02 sigma
+    real = truth + np.random.default_rng(0).normal(0, 1.0, truth.shape)
+    yy, xx = np.mgrid[:40, :40]
+    near = lambda y, x: np.hypot(yy - y, xx - x) <= 6.0  # noqa: E731
+    blank = blank_sky(truth, real, 0.01, 6.0)[0, 0]
+    assert np.array_equal(blank, ~(near(20, 20) | near(5, 30)))
+    assert np.array_equal(blank_sky(truth, real, 0.05, 6.0)[0, 0], ~near(20, 20))  # the neighbour below 0.05 sigma
+
+
+def test_lost_resolution_is_not_background_noise(data, tmp_path):
+    """A translation that carries exactly the survey's noise but blurs the galaxies: the mid-k power over
+    the whole stamp rises, the blank sky's stays the noise's (ratio 1), as do its sigma and offset."""
+    root, truth, real, ids = data["root"], data["truth"], data["real"], data["ids"]
+    blurred = real + gaussian_filter(truth, (0, 0, 2.0, 2.0)) - truth
+    res = evaluate(ecfg(write_translation(tmp_path / "tr", root / "shards", blurred, ids), tmp_path / "ev"))
+    assert 0.05 < min(res["blank_sky"]["fraction"].values()) < 0.9
+    for b in BANDS:
+        t = res["vs_truth"][b]["translation"]
+        assert t["residual_power"]["midk_ratio_vs_real_residual"] > 1.5
+        assert t["residual_power"]["midk_background_ratio_vs_real_residual"] == pytest.approx(1.0, abs=0.02)
+        assert t["background_sigma"]["ratio_vs_real"] == pytest.approx(1.0, abs=0.02)
 
 
 def test_noise_and_colour_metrics_known_answers(data, tmp_path):

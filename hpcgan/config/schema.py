@@ -294,6 +294,11 @@ class EvaluateCfg:
     hf_min: float = rng(0.0, 0.5, lo_open=True, default=0.25)  # high-frequency band: |k| in [hf_min, 0.5] cycles/px
     midk_min: float = rng(0.0, 0.5, default=0.05)  # mid-k band of the residual power: [midk_min, midk_max] cycles/px
     midk_max: float = rng(0.0, 0.5, lo_open=True, default=0.25)
+    # the blank sky, where (set - truth) is scored as noise (background sigma, offset, background mid-k power):
+    # farther than blank_sky_away_arcsec from every pixel where the noise-free truth exceeds blank_sky_k x
+    # the survey's sky sigma (neighbours' and the galaxy's faint wings are light, not noise; docs/evaluation.md)
+    blank_sky_k: float = rng(0.0, None, lo_open=True, default=0.01)
+    blank_sky_away_arcsec: float = rng(0.0, None, default=2.0)
     grid_count: int = rng(1, 64, default=8)  # stamps in the RGB grid
     batch_size: int = rng(1, None, default=256)  # stamps read at a time
     limit: int = rng(0, None, default=0)  # score at most this many objects (0 = all)

@@ -1,14 +1,18 @@
-"""The noise a translation carries: background-pixel samples for a KS comparison with the real stamps.
+"""The noise a translation carries: background-pixel samples, and the blank sky where it is measured.
 
-The background is the part of the stamp at distance ``>= BACKGROUND_INNER`` (:mod:`hpcgan.astro.noise_power`) of the edge radius
-``n/2`` px from the centre (corners included): for the stamps of this project mostly sky. At most
-``MAX_PIXELS`` values per band are kept (from the first objects in evaluation order), so the sample
-is bounded however many stamps stream past. Power spectra of residuals use
-:class:`hpcgan.evaluate.metrics.FourierStack`.
+Against the real stamps alone (no truth), the background is the part of the stamp at distance
+``>= BACKGROUND_INNER`` (:mod:`hpcgan.astro.noise_power`) of the edge radius ``n/2`` px from the centre
+(corners included): mostly sky, neighbours included. Against the noise-free truth, it is the *blank sky*
+(:func:`blank_sky`): the pixels at least ``evaluate.blank_sky_away_arcsec`` from any pixel where the truth
+holds light above ``evaluate.blank_sky_k`` x the survey's sky sigma, so that neither the central galaxy
+nor a neighbour (whose lost resolution is not noise) is scored as noise. At most ``MAX_PIXELS`` values
+per band are kept (from the first objects in evaluation order), so the sample is bounded however many
+stamps stream past. Power spectra of residuals use :class:`hpcgan.evaluate.metrics.FourierStack`.
 """
 from __future__ import annotations
 
 import numpy as np
+from scipy.ndimage import binary_dilation
 
 from hpcgan.astro.noise_power import background_mask
 
@@ -18,8 +22,10 @@ MAX_PIXELS = 200_000  # per band
 class BackgroundSample:
     """Background pixel values per band, up to ``cap`` each, from images ``(N, C, n, n)``."""
 
-    def __init__(self, bands: int, size: int, cap: int = MAX_PIXELS):
-        self.mask, self.cap = background_mask(size), cap
+    def __init__(self, bands: int, size: int, cap: int = MAX_PIXELS, annulus: bool = True):
+        """``annulus=False``: every pixel is a candidate; the caller's ``valid`` (the blank sky) selects."""
+        self.mask = background_mask(size) if annulus else np.ones((size, size), bool)
+        self.cap = cap
         self.parts: list[list[np.ndarray]] = [[] for _ in range(bands)]
         self.count = np.zeros(bands, dtype=np.int64)
 
@@ -36,6 +42,19 @@ class BackgroundSample:
 
     def values(self, band: int) -> np.ndarray:
         return np.concatenate(self.parts[band]) if self.parts[band] else np.empty(0)
+
+
+def blank_sky(truth: np.ndarray, real: np.ndarray, k: float, away_px: float) -> np.ndarray:
+    """(B, C, n, n) bool: the pixels farther than ``away_px`` from every pixel where the noise-free ``truth``
+    exceeds ``k`` x the sky sigma of ``real - truth`` (per band, 1.4826 MAD of the batch's annulus pixels)."""
+    noise = (real.astype(np.float64) - truth)[..., background_mask(truth.shape[-1])]  # (B, C, P)
+    dev = np.abs(noise - np.median(noise, axis=(0, 2), keepdims=True))
+    sigma = 1.4826 * np.median(dev.transpose(1, 0, 2).reshape(truth.shape[1], -1), axis=1)
+    light = truth > k * sigma[None, :, None, None]
+    r = int(np.floor(away_px))
+    yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
+    disc = (xx ** 2 + yy ** 2 <= away_px ** 2)[None, None]
+    return ~binary_dilation(light, structure=disc) if r > 0 else ~light
 
 
 def background_sigma(sample: BackgroundSample) -> np.ndarray:

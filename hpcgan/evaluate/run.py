@@ -131,7 +131,8 @@ def evaluate(cfg: Config) -> dict:
 
     geom = Geometry(tuple(bands), tgt["stamp_size"], tgt["pixel_scale"], tgt["flux_scale"], man["pixel_transform"],
                     tuple(ec.aperture_radii_arcsec), M.radii_arcsec(tgt["stamp_size"], tgt["pixel_scale"],
-                                                                    ec.radius_step_arcsec), ec.hf_min, (ec.midk_min, ec.midk_max))
+                                                                    ec.radius_step_arcsec), ec.hf_min, (ec.midk_min, ec.midk_max),
+                    ec.blank_sky_k, ec.blank_sky_away_arcsec / tgt["pixel_scale"])
     names = [TRANSLATION] + [BASELINE] * bool(ec.baseline)
     scores = Scores(geom, names, truth=truth_src is not None)
     masked = MaskCounts(list(sources), bands)
@@ -165,6 +166,7 @@ def evaluate(cfg: Config) -> dict:
         "aperture_radii_arcsec": list(geom.aperture_radii), "radii_arcsec": geom.cog_radii,
         "k_cycles_per_px": scores.k(), "hf_k_min": ec.hf_min,
         "vs_truth": scores.vs_truth(), "colours_vs_truth": scores.colours(), "midk_band": [ec.midk_min, ec.midk_max],
+        "blank_sky": scores.blank_sky() | {"k_sky_sigma": ec.blank_sky_k, "away_arcsec": ec.blank_sky_away_arcsec},
         "vs_real": scores.vs_real(), "vs_catalog": scores.vs_catalog(true_flux),
         "masked": masked.result(),
     }

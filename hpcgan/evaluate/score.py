@@ -22,7 +22,7 @@ from hpcgan.astro.photometry import (
 )
 from hpcgan.astro.transforms import to_model_space
 from hpcgan.evaluate import metrics as M
-from hpcgan.evaluate.noise import BackgroundSample, background_level, background_sigma
+from hpcgan.evaluate.noise import BackgroundSample, background_level, background_sigma, blank_sky
 from hpcgan.evaluate.shapes import ellipticity, half_light_radius
 
 TRUTH, REAL = "truth", "real"
@@ -41,6 +41,8 @@ class Geometry:
     cog_radii: np.ndarray  # arcsec, last = the stamp edge
     hf_min: float  # cycles/px
     midk: tuple[float, float] = (0.05, 0.25)  # cycles/px: the mid-k band of the residual power
+    blank_k: float = 0.01  # blank sky: the truth below this x the sky sigma ...
+    blank_away_px: float = 10.0  # ... within this many px (evaluate.blank_sky_*)
 
 
 def _n(terms: int | np.ndarray, c: int) -> int:
@@ -55,8 +57,8 @@ class _Set:
         c, n = len(g.bands), g.size
         self.lists: dict[str, list[np.ndarray]] = {k: [] for k in ("ap", "edge", "total", "cog", "r50", "e")}
         self.image, self.resid = M.FourierStack(c, n), M.FourierStack(c, n)
-        self.resid_bg = M.FourierStack(c, n)  # residual x the background annulus (away from the galaxy)
-        self.bg, self.bg_resid = BackgroundSample(c, n), BackgroundSample(c, n)
+        self.resid_bg = M.FourierStack(c, n)  # residual x the blank sky (away from every source)
+        self.bg, self.bg_resid = BackgroundSample(c, n), BackgroundSample(c, n, annulus=False)
         self.sq = {k: np.zeros(c) for k in ("real_model", "truth_model", "truth_phys")}
         self.terms: int | np.ndarray = 0  # pixels per band in the MSE sums (an int while nothing was masked)
 
@@ -74,6 +76,7 @@ class Scores:
         # objects, when the batches repeat them once per noise realisation (row j is object j % objects):
         # standard errors and bootstrap intervals are then over objects, not rows
         self.objects: int | None = None
+        self.blank_pixels, self.all_pixels = np.zeros(len(g.bands), np.int64), 0  # the blank sky's share
 
     def _groups(self) -> np.ndarray | None:
         rows = len(self.sets[REAL].arr("r50"))
@@ -95,6 +98,12 @@ class Scores:
         real_m = self._model(batch[REAL])
         truth = batch.get(TRUTH)
         truth_m = self._model(truth) if truth is not None else None
+        blank = None
+        if truth is not None:
+            blank = blank_sky(truth, batch[REAL], g.blank_k, g.blank_away_px)
+            blank = blank if valid is None else blank & valid
+            self.blank_pixels += blank.sum(axis=(0, 2, 3))
+            self.all_pixels += blank.shape[0] * blank.shape[2] * blank.shape[3]
         r50_truth = None
         for name, s in self.sets.items():
             x = batch[name]
@@ -122,8 +131,8 @@ class Scores:
                     tv, tvm = (truth, truth_m) if valid is None else (np.where(valid, truth, 0), np.where(valid, truth_m, 0))
                     d = x.astype(np.float64) - tv
                     s.resid.add(d)
-                    s.resid_bg.add(d * s.bg.mask)
-                    s.bg_resid.add(d, valid)
+                    s.resid_bg.add(d * blank)
+                    s.bg_resid.add(d, blank)
                     s.sq["truth_phys"] += (d * d).sum(axis=(0, 2, 3))
                     s.sq["truth_model"] += M.mse_per_band(xm, tvm)[0]
             s.terms += x.shape[0] * x.shape[2] * x.shape[3] if valid is None else valid.sum(axis=(0, 2, 3))
@@ -131,6 +140,11 @@ class Scores:
     # ---- summaries ---------------------------------------------------------------------------------
     def k(self) -> np.ndarray:
         return M.radial_bins(self.g.size)[1]
+
+    def blank_sky(self) -> dict:
+        """The share of the scored pixels that was blank sky, per band (None without truth)."""
+        return {"fraction": dict(zip(self.g.bands, (self.blank_pixels / self.all_pixels).tolist()))
+                if self.all_pixels else None}
 
     def vs_truth(self) -> dict | None:
         """Per band, for each candidate and the real noisy stamps: everything against the noise-free twin."""
