@@ -55,6 +55,24 @@ def test_denoise_keeps_a_source_flux_and_clears_the_sky():
     assert np.abs(y[:, far]).mean() < 0.1 * np.abs(noise[:, far]).mean()
 
 
+def test_footprint_margin_drops_the_finest_plane_only():
+    """baseline.denoise_margin_plane: 1 drops the 1-px plane (noise) from the margin grown around the
+    detections, keeping the detected pixels as they are and the 3" flux unbiased; 0 is the plain footprint."""
+    img = galsim.Exponential(half_light_radius=1.0, flux=2000.0).drawImage(nx=64, ny=64, scale=0.396).array
+    noise = np.random.default_rng(3).normal(0.0, 1.0, (32, 64, 64))
+    x = torch.from_numpy(img[None] + noise)
+    plain, margin = starlet_denoise(x, margin_plane=0), starlet_denoise(x, margin_plane=1)
+    kept = plain != 0
+    assert torch.allclose(plain[kept], x[kept], atol=1e-12) and bool(((margin != 0) <= kept).all())  # within the footprint
+    same = (margin - x).abs() < 1e-9
+    assert same.double().mean() > 0.1 and bool((same <= kept).all())  # the detections: the image itself
+    err = lambda y: np.sqrt(np.mean(((y.numpy() - img) ** 2)[:, (np.abs(np.mgrid[:64, :64] - 31.5).max(0) > 10)
+                                                             & kept.all(0).numpy()]))  # noqa: E731
+    assert err(margin) < 0.9 * err(plain)  # less noise where the margin is, far from the core
+    ap = aperture_fluxes(margin.numpy()[:, None], 0.396, [3.0])[:, 0, 0]
+    assert abs(np.median(ap) / aperture_fluxes(img[None, None], 0.396, [3.0])[0, 0, 0] - 1) < 0.01
+
+
 def test_stacked_footprint_keeps_in_a_faint_band_what_the_other_bands_detect():
     """baseline.denoise_stack_k: a galaxy bright in r and 20x fainter in u keeps its u outskirts (which u
     alone does not detect) where the stack of the bands detects it; a band without noise adds nothing."""

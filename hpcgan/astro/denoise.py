@@ -9,7 +9,11 @@ exactly). A pixel is *detected* where any plane has a significant coefficient, `
 stamp's pixels, and correlated noise is handled because each plane is measured, not predicted). Each
 plane's detections are grown by ``grow * 2**j`` px (the plane's scale). The output is the image itself
 inside that footprint and exactly zero outside: blank sky carries no noise, while the object keeps all
-of its pixels. Thresholding each coefficient on its own value (the textbook hard threshold) was tried
+of its pixels. In the footprint's *margin* (grown, not detected) only the planes ``j >= margin_plane``
+are kept: there the finest plane is the source survey's noise on faint, smooth outskirts, which a
+deconvolution then amplifies (``margin_plane=1``, the strong baseline's default, lowers the SDSS -> CFHT
+3" NMAD by up to 12% and the r50 bias, and the blank sky's mid-k power from 1.5-3.6x to 0.3-0.5x CFHT's
+noise; docs/evaluation.md). ``margin_plane=0`` keeps every plane there (the footprint before 2026-12-07). Thresholding each coefficient on its own value (the textbook hard threshold) was tried
 and not kept: it keeps the noise peaks that push a coefficient over the threshold, and on the simulated
 pair it biased the SDSS -> CFHT 3" aperture flux by +5 to +12% (docs/evaluation.md). Used by the strong
 baseline (:mod:`hpcgan.models.psf_baseline`) and, through it, the residual generator's denoised base.
@@ -71,26 +75,29 @@ def stacked_significance(w: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
 
 
 def starlet_denoise(img: torch.Tensor, scales: int = 4, k: float = 5.0, grow: int = 1,
-                    keep_px: float = 0.0, stack_k: float = 0.0) -> torch.Tensor:
+                    keep_px: float = 0.0, stack_k: float = 0.0, margin_plane: int = 0) -> torch.Tensor:
     """``img`` (..., H, W) inside its detected footprint, zero outside (see module docstring); with
     ``keep_px`` > 0 the disc of that radius (px) around the stamp centre is always kept (the catalogue
     object is there, detected or not). With ``stack_k`` > 0, ``img`` is (..., C, H, W) and a pixel
     is also kept in every band where the bands' stacked significance (:func:`stacked_significance`) of a
     plane exceeds ``stack_k``: a multi-band footprint, so an object's outskirts detected in r are kept
-    in u."""
+    in u. Planes ``j < margin_plane`` are kept only where something was detected (or in the disc), not
+    in the grown margin."""
     details, coarse = starlet(img, scales)
     h, w = img.shape[-2:]
     yy, xx = torch.meshgrid(torch.arange(h, device=img.device) - (h - 1) / 2,
                             torch.arange(w, device=img.device) - (w - 1) / 2, indexing="ij")
-    sup = (xx ** 2 + yy ** 2 <= keep_px ** 2).expand(img.shape).clone()
-    for j, w in enumerate(details):
-        sigma = plane_sigma(w)
-        hit = w.abs() > k * sigma
+    detected = (xx ** 2 + yy ** 2 <= keep_px ** 2).expand(img.shape).clone()
+    sup = detected.clone()
+    for j, plane in enumerate(details):
+        sigma = plane_sigma(plane)
+        hit = plane.abs() > k * sigma
         if stack_k > 0:
-            hit = hit | (stacked_significance(w, sigma).abs() > stack_k)
-        hit = hit.to(img.dtype).reshape(-1, 1, *img.shape[-2:])
+            hit = hit | (stacked_significance(plane, sigma).abs() > stack_k)
+        detected |= hit
         r = grow * 2 ** j
         if r:
-            hit = F.max_pool2d(hit, 2 * r + 1, stride=1, padding=r)
-        sup |= hit.reshape(img.shape) > 0
-    return (coarse + sum(details)) * sup
+            hit = F.max_pool2d(hit.to(img.dtype).reshape(-1, 1, h, w), 2 * r + 1, stride=1, padding=r).reshape(img.shape) > 0
+        sup |= hit
+    fine = sum(details[:margin_plane], torch.zeros_like(img))
+    return (coarse + sum(details[margin_plane:], torch.zeros_like(img))) * sup + fine * detected

@@ -84,7 +84,8 @@ class PsfMatchedBaseline(nn.Module):
             return x
         scales = min(self.bc.denoise_scales, max_scales(x.shape[-1]))  # small test stamps: fewer planes
         return starlet_denoise(x, scales, self.bc.denoise_k, self.bc.denoise_grow,
-                               self.bc.denoise_keep_arcsec / self.src.pixel_scale, self.bc.denoise_stack_k)
+                               self.bc.denoise_keep_arcsec / self.src.pixel_scale, self.bc.denoise_stack_k,
+                               self.bc.denoise_margin_plane)
 
     @staticmethod
     def convolve(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
@@ -116,7 +117,7 @@ class PsfMatchedBaseline(nn.Module):
         """What the manifest records about this baseline."""
         return {"pipeline": "strong", "resample": self.kind, "denoise": self.bc.denoise,
                 "denoise_scales": self.bc.denoise_scales, "denoise_k": self.bc.denoise_k, "denoise_grow": self.bc.denoise_grow, "denoise_keep_arcsec": self.bc.denoise_keep_arcsec,
-                "denoise_stack_k": self.bc.denoise_stack_k,
+                "denoise_stack_k": self.bc.denoise_stack_k, "denoise_margin_plane": self.bc.denoise_margin_plane,
                 "psf_src": list(self.shape_src), "psf_dst": list(self.shape_dst),
                 "kernel_size": self.bc.kernel_size, "regularization": self.bc.regularization,
                 "magzp_src": self.magzp_src, "magzp_dst": self.magzp_dst,
