@@ -47,12 +47,25 @@ def measure(imgs: np.ndarray, pixel_scale: float, radii: np.ndarray) -> tuple[np
             half_light_radius(curve_of_growth(imgs, pixel_scale, radii), radii))
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def split_parser(doc: str, n: int) -> argparse.ArgumentParser:
+    """The options every strong-pipeline benchmark takes: a paired split of a shard root, a direction, N."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", required=True)
     p.add_argument("--split", default="paired-test")
     p.add_argument("--direction", choices=("x2y", "y2x"), default="x2y")
-    p.add_argument("--n", type=int, default=1000, help="objects (the split's first N)")
+    p.add_argument("--n", type=int, default=n, help="objects (the split's first N)")
+    return p
+
+
+def run_pipeline(base: PsfMatchedBaseline, x: np.ndarray, fwhm: torch.Tensor) -> np.ndarray:
+    """The strong pipeline on ``x`` (N, C, n, n) source units at seeing ``fwhm`` (N, C), in batches."""
+    with torch.no_grad():
+        return np.concatenate([base(torch.from_numpy(x[i:i + BATCH]).float(), fwhm[i:i + BATCH]).double().numpy()
+                               for i in range(0, len(x), BATCH)])
+
+
+def main() -> int:
+    p = split_parser(__doc__, 1000)
     p.add_argument("--setting", action="append", default=None, help="overrides, space-separated ('' = defaults)")
     p.add_argument("--clean", action="store_true", help="also translate the noise-free source twins")
     a = p.parse_args()
@@ -77,9 +90,7 @@ def main() -> int:
             bc = cfg.baseline if name == "noisy" else dataclasses.replace(cfg.baseline, denoise=False)
             base = PsfMatchedBaseline(src, dst, bc)
             t1 = time.time()
-            with torch.no_grad():
-                out = np.concatenate([base(torch.from_numpy(inp[i:i + BATCH]).float(), fwhm[i:i + BATCH]).double().numpy()
-                                      for i in range(0, len(inp), BATCH)])
+            out = run_pipeline(base, inp, fwhm)
             spent.append(f"{name} {time.time() - t1:.1f} s")
             ap, r50 = measure(out, dst.pixel_scale, radii)
             cells = []

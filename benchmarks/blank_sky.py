@@ -9,7 +9,6 @@ noise. A translation adds its target noise (about 1) on top.
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -20,7 +19,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline_knobs import BATCH, rows  # noqa: E402
+from baseline_knobs import rows, run_pipeline, split_parser  # noqa: E402
 
 from hpcgan.astro.noise_power import background_mask  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
@@ -44,11 +43,7 @@ def midk_ratio(resid: np.ndarray, noise: np.ndarray, region: np.ndarray, band: t
 
 
 def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--shards", required=True)
-    p.add_argument("--split", default="paired-test")
-    p.add_argument("--direction", choices=("x2y", "y2x"), default="x2y")
-    p.add_argument("--n", type=int, default=200, help="objects (the split's first N)")
+    p = split_parser(__doc__, 200)
     p.add_argument("overrides", nargs="*", help="config overrides on -c default, e.g. baseline.denoise_grow=0")
     a = p.parse_args()
     cfg = load_config(["default"], a.overrides)
@@ -69,10 +64,7 @@ def main() -> int:
     for name, split, bc in (("noisy", a.split, cfg.baseline),
                             ("noise-free", a.split + "-truth", dataclasses.replace(cfg.baseline, denoise=False))):
         x = rows(open_source(a.shards, src.name, split), ids)
-        base = PsfMatchedBaseline(src, dst, bc)
-        with torch.no_grad():
-            out = np.concatenate([base(torch.from_numpy(x[i:i + BATCH]).float(), fwhm[i:i + BATCH]).double().numpy()
-                                  for i in range(0, len(x), BATCH)])
+        out = run_pipeline(PsfMatchedBaseline(src, dst, bc), x, fwhm)
         for region, m in regions.items():
             cells = " | ".join(f"{v:.2f}" for v in midk_ratio(out - truth, noise, m, band))
             print(f"| {name} | {region} | {m.mean():.2f} | {cells} |")
