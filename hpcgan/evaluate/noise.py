@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import binary_dilation
 
-from hpcgan.astro.noise_power import background_mask
+from hpcgan.astro.noise_power import background_mask, sky_sigma
 
 MAX_PIXELS = 200_000  # per band
 
@@ -46,11 +46,8 @@ class BackgroundSample:
 
 def blank_sky(truth: np.ndarray, real: np.ndarray, k: float, away_px: float) -> np.ndarray:
     """(B, C, n, n) bool: the pixels farther than ``away_px`` from every pixel where the noise-free ``truth``
-    exceeds ``k`` x the sky sigma of ``real - truth`` (per band, 1.4826 MAD of the batch's annulus pixels)."""
-    noise = (real.astype(np.float64) - truth)[..., background_mask(truth.shape[-1])]  # (B, C, P)
-    dev = np.abs(noise - np.median(noise, axis=(0, 2), keepdims=True))
-    sigma = 1.4826 * np.median(dev.transpose(1, 0, 2).reshape(truth.shape[1], -1), axis=1)
-    light = truth > k * sigma[None, :, None, None]
+    exceeds ``k`` x the sky sigma of ``real - truth`` (per band: :func:`hpcgan.astro.noise_power.sky_sigma`)."""
+    light = truth > k * sky_sigma(real.astype(np.float64) - truth)[None, :, None, None]
     r = int(np.floor(away_px))
     yy, xx = np.mgrid[-r:r + 1, -r:r + 1]
     disc = (xx ** 2 + yy ** 2 <= away_px ** 2)[None, None]
