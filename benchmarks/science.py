@@ -274,9 +274,10 @@ def report(out: Path, res: dict, names: list[str], cmd: str, sample: str = "") -
              f"survey (simulate.seed {b.get('seed')}, central galaxies r < {b.get('mag_max')}); width {b['width']}, "
              f"batch {b['batch']} per stream; step 1 {b['iters1']} iterations, step 2 {b['iters2']} (single-step "
              f"variants: {b['iters1']}); overrides {b['set']}. Command: `{cmd}`. Columns: 3\" and 1.5\" aperture flux "
-             "bias (+- its standard error) / NMAD, r50 bias (+- its standard error), background sigma of (set - truth) over the real survey's, its median (sky offset) in "
-             "the real survey's sigma, high-k (k >= 0.25) and "
-             "background mid-k (0.05-0.25 cycles/px) residual power over the real survey's noise (1 = the survey's "
+             "bias (+- its standard error) / NMAD, r50 bias (+- its standard error), background sigma of (set - truth) "
+             "on the blank sky over the real survey's, its median (sky offset) in the real survey's sigma, high-k "
+             "(k >= 0.25, whole stamp) and blank-sky mid-k (0.05-0.25 cycles/px) residual power over the real "
+             "survey's noise (1 = the survey's "
              "noise), MSE in model space, and the 3\" NMAD minus the strong baseline's with its paired-bootstrap 68% "
              "interval (docs/evaluation.md).", ""]
     f = lambda v, s: "-" if v is None else format(v, s)  # noqa: E731
