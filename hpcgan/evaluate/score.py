@@ -40,9 +40,9 @@ class Geometry:
     aperture_radii: tuple[float, ...]  # arcsec
     cog_radii: np.ndarray  # arcsec, last = the stamp edge
     hf_min: float  # cycles/px
-    midk: tuple[float, float] = (0.05, 0.25)  # cycles/px: the mid-k band of the residual power
-    blank_k: float = 0.01  # blank sky: the truth below this x the sky sigma ...
-    blank_away_px: float = 10.0  # ... within this many px (evaluate.blank_sky_*)
+    midk: tuple[float, float]  # cycles/px: the mid-k band of the residual power (evaluate.midk_*)
+    blank_k: float  # blank sky: no truth above this x the sky sigma ...
+    blank_away_px: float  # ... within this many px (evaluate.blank_sky_*)
 
 
 def _n(terms: int | np.ndarray, c: int) -> int:
