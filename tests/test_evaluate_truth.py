@@ -254,6 +254,8 @@ def test_lost_resolution_is_not_background_noise(data, tmp_path):
         assert t["residual_power"]["midk_ratio_vs_real_residual"] > 1.5
         assert t["residual_power"]["midk_background_ratio_vs_real_residual"] == pytest.approx(1.0, abs=0.02)
         assert t["background_sigma"]["ratio_vs_real"] == pytest.approx(1.0, abs=0.02)
+        assert t["background_offset"]["in_real_sigma"] == pytest.approx(
+            res["vs_truth"][b]["real"]["background_offset"]["in_real_sigma"], abs=0.02)
 
 
 def test_noise_and_colour_metrics_known_answers(data, tmp_path):
