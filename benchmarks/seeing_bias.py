@@ -11,6 +11,12 @@ median seeing. A translation matches the target survey's *nominal* seeing (it ca
 of a target exposure that was never taken), while each truth twin has its own; the fit's value at the
 nominal seeing is the pipeline's own bias. The same for a point source at nominal seeing in every band
 (no galaxy, no per-stamp seeing) closes the budget.
+
+The last column is the Wiener cut: the frequency (cycles/arcsec) where the source PSF's power falls to
+``baseline.regularization`` of its peak, above which the match keeps almost nothing. An aperture of radius
+R weighs frequencies by its Fourier transform, a jinc that is negative between 0.61/R and 1.12/R cycles/arcsec
+(0.41-0.74 for R = 1.5"): a cut inside that lobe removes power the aperture counted negatively, so the
+aperture holds *more* flux than the target PSF's (docs/evaluation.md, "The Wiener cut and small apertures").
 """
 from __future__ import annotations
 
@@ -40,6 +46,17 @@ def point_sources(survey, fwhm: tuple[float, ...]) -> np.ndarray:
         nx=n, ny=n, scale=survey.pixel_scale, method="auto").array for f in fwhm])
 
 
+def wiener_cut(base: PsfMatchedBaseline, band: int) -> float:
+    """Cycles/arcsec where the source PSF's power (nominal seeing, on the grid the kernel runs on) first
+    falls below ``regularization`` x its peak: the Wiener match's cut (nan if never, within Nyquist)."""
+    grid = base.dst.pixel_scale if base.upsample else base.src.pixel_scale
+    img = PsfModel(*base.shape_src, base.fwhm_src[band], base.src.pixel_scale, min(base.fwhm_src)).image(grid)
+    power = np.abs(np.fft.rfft(np.fft.ifftshift(img).sum(axis=0))) ** 2  # a central cut of the 2-D OTF
+    k = np.fft.rfftfreq(img.shape[0], d=grid)
+    below = np.flatnonzero(power < base.regularization * power.max())
+    return float(k[below[0]]) if below.size else float("nan")
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--shards", required=True)
@@ -65,15 +82,15 @@ def main() -> int:
     s = seeing(dt)
     print(f"{len(idx)} objects, {src.name} -> {dst.name}, noise-free; aperture flux translated/truth - 1")
     print('| band | 1.5" median | 3" median | target seeing: split median / nominal | 1.5" slope on seeing '
-          '| 1.5" fit at nominal seeing | point source 1.5" / 3" |')
-    print("|---|---|---|---|---|---|---|")
+          '| 1.5" fit at nominal seeing | point source 1.5" / 3" | Wiener cut (cycles/") |')
+    print("|---|---|---|---|---|---|---|---|")
     for c, b in enumerate(dst.bands):
         med = float(np.median(s[:, c]))
         slope, icpt = np.polyfit(s[:, c] / med - 1.0, ratio[:, c, 0] - 1.0, 1)
         at_nominal = icpt + slope * (base.fwhm_dst[c] / med - 1.0)
         print(f"| {b} | {np.median(ratio[:, c, 0]) - 1:+.2%} | {np.median(ratio[:, c, 1]) - 1:+.2%} "
               f"| {med:.3f} / {base.fwhm_dst[c]:.2f} = {med / base.fwhm_dst[c]:.3f} | {slope:+.2f} | {at_nominal:+.2%} "
-              f"| {pt_ratio[c, 0] - 1:+.2%} / {pt_ratio[c, 1] - 1:+.2%} |")
+              f"| {pt_ratio[c, 0] - 1:+.2%} / {pt_ratio[c, 1] - 1:+.2%} | {wiener_cut(base, c):.2f} |")
     return 0
 
 
