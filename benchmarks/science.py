@@ -39,6 +39,10 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
     "ours+residual+strong": ("ours", ["variants/residual_strong.yaml"], []),
     "ours+residual+strong+kernel": ("ours", ["variants/residual_strong_kernel.yaml"], []),
+    # the paper's ablations on the shipped recipe: the same base, noise emulators and gain fit, one loss term
+    # (or the noise) taken away
+    **{f"{v}+residual+strong": (v, ["variants/residual_strong.yaml"], []) for v in ("no_noise", "paired_only",
+                                                                                     "unpaired_only")},
 }
 BASELINES = {"baseline": ["baseline.pipeline=strong", "--add-noise"],  # the comparator: a target-survey image
              "baseline-naive": ["baseline.pipeline=naive"]}  # the earlier results' baseline (noise-free)
