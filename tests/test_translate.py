@@ -118,6 +118,32 @@ def test_noise_is_a_function_of_object_id_only(tiny, tmp_path):
     src.close()
 
 
+def test_no_noise_is_the_generator_alone(tiny, tmp_path):
+    """``--no-noise``: every realisation is G(x) (no noise emulator), recorded in the manifest and the FITS
+    ``NOISE`` card; with noise the card says so and the config hash is the one of before the option."""
+    out, noisy = tmp_path / "clean", tmp_path / "noisy"
+    run_cmd(hpcgan_cmd("translate", *cli_args(tiny, out, "translate.n_realisations=2"), "--no-noise", "--fits"),
+            timeout=240)
+    assert run(tcfg(tiny, noisy, "translate.fits=true"), Comm()) == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["noise"] is False and "noise" not in json.loads((noisy / "manifest.json").read_text())
+    y0, ids = read_all(out / "r0")
+    y1, _ = read_all(out / "r1")
+    assert np.array_equal(y0, y1)  # no noise draw: the realisations are the same
+    tr = Translator(tiny / "train/ours-step2", "x2y", torch.device("cpu"), "torch", noise=False)
+    assert tr.ne is None
+    src = open_source(tiny / "shards", "sdss", "paired-test")
+    x = stamps_to_model(src.read(np.arange(6)), src, tr.src.flux_scale, tr.transform)
+    src.close()
+    g = tr.gen(x)  # the generator alone
+    got = to_model_space(torch.from_numpy(y0), tr.dst.flux_scale, "sqrt")
+    assert torch.allclose(got, g, rtol=1e-4, atol=1e-5)
+    assert not np.array_equal(read_all(noisy / "r0")[0], y0)
+    for root, flag in ((out, False), (noisy, True)):
+        with fits.open(root / "fits/r0/cfht/paired-test" / f"{ids[0]}.fits", memmap=False) as h:
+            assert h[0].header["NOISE"] is flag and h[1].header["NOISE"] is flag
+
+
 def test_two_ranks_equal_one_rank_and_fits_wcs(tiny, tmp_path):
     one, two = tmp_path / "one", tmp_path / "two"
     assert run(tcfg(tiny, one, "translate.batch_size=2", "translate.fits=true"), Comm()) == 0

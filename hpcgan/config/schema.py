@@ -269,6 +269,10 @@ class TranslateCfg:
     out: str = "runs/translate"
     batch_size: int = rng(1, None, default=256)  # stamps per forward pass and per committed write
     n_realisations: int = rng(1, 1000, default=1)  # noise draws per stamp: G(x) + NE(fresh z)
+    # model: dress G(x) in the target survey's noise (the noise emulator). false: the non-noise part G(x)
+    # alone, the model's estimate of the noise-free sky (photometry; scoring the learnt part against
+    # --method resample without --add-noise, where no noise draw blurs the comparison; docs/translation.md)
+    noise: bool = True
     seed: int = rng(0, None, default=0)  # noise of (object_id, realisation) is seeded from this
     device: Literal["auto", "cpu", "cuda"] = "auto"
     fits: bool = False  # also one multi-extension FITS file per object and realisation

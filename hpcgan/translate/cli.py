@@ -31,6 +31,7 @@ FLAGS = (
     Flag("--n-realisations", "translate.n_realisations", type=int),
     Flag("--fits", "translate.fits", "also write one FITS file per object and realisation", const=True),
     Flag("--add-noise", "baseline.add_noise", "resample: target sky noise", const=True),
+    Flag("--no-noise", "translate.noise", "model: the non-noise part G(x) alone (no noise emulator)", const=False),
 )
 
 

@@ -10,7 +10,8 @@ pixel scale (:func:`target_grid`), so a translated stamp overlays the sky in DS9
 written before the ``wcs`` dataset fall back to the catalog (ra, dec). Provenance: ``ORIGIN = 'hpcgan translate'``, ``METHOD`` (``model`` or
 ``resample``: the physical baseline), ``SRCSURV`` (input survey), ``CKPTSHA`` (SHA-256 of the
 checkpoint file; '' for the baseline), ``CKPTITER`` (0 for the baseline), ``REALIS`` (realisation index, 0-based),
-``NREALIS``, ``NSEED`` (``translate.seed``).
+``NREALIS``, ``NSEED`` (``translate.seed``), ``NOISE`` (T: the target survey's noise added; F: the noise-free
+estimate, ``translate.noise: false`` or the baseline without ``baseline.add_noise``).
 
 After the bands, a ``MASK`` HDU (FITS stamp format version 2, ``FMTVER``): uint8 ``(band, y, x)`` cube in band order
 (``BANDS``), the per-pixel bits of :mod:`hpcgan.io.mask_bits` (cards ``MASKB1`` ... name them)
@@ -52,10 +53,11 @@ class TargetSpec:
     n_realisations: int
     seed: int
     method: str = "model"  # translate.method: model (CKPTSHA/CKPTITER set) or resample ('' / 0)
+    noise: bool = True  # the target survey's noise added (model: translate.noise; resample: baseline.add_noise)
 
 
 def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str]]:
-    what = "G(x) + NE(z)" if spec.method == "model" else "physical baseline"
+    what = ("G(x) + NE(z)" if spec.noise else "G(x)") if spec.method == "model" else "physical baseline"
     return [("ORIGIN", "hpcgan translate", f"translated stamp: {what}"),
             ("METHOD", spec.method, "translate.method: model or resample (baseline)"),
             ("SRCSURV", spec.source_survey, "survey of the input stamp"),
@@ -64,6 +66,7 @@ def _prov(spec: TargetSpec, realisation: int = 0) -> list[tuple[str, object, str
             ("REALIS", int(realisation), "noise realisation (0-based)"),
             ("NREALIS", spec.n_realisations, "realisations per stamp"),
             ("NSEED", spec.seed, "translate.seed (noise per object id)"),
+            ("NOISE", bool(spec.noise), "target noise added (F: noise-free estimate)"),
             ("FMTVER", TRANSLATED_STAMP_VERSION, "hpcgan translated stamp format version")]
 
 

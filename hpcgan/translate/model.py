@@ -63,7 +63,9 @@ def checkpoint_config(state: dict) -> Config:
 class Translator:
     """One direction of a trained model in eval mode on ``device`` (see module docstring)."""
 
-    def __init__(self, checkpoint: str | Path, direction: str, device: torch.device, impl: str = "auto"):
+    def __init__(self, checkpoint: str | Path, direction: str, device: torch.device, impl: str = "auto",
+                 noise: bool = True):
+        """``noise=False``: the noise emulator is not loaded, so every realisation is ``G(x)``."""
         if direction not in DIRECTIONS:
             raise ValueError(f"translate.direction: {direction!r}; allowed: {', '.join(DIRECTIONS)}")
         self.path = ckpt.resolve(checkpoint)
@@ -84,7 +86,7 @@ class Translator:
         self.dst: SurveyCfg = getattr(self.cfg.data, dst)
         self.transform = self.cfg.data.pixel_transform
         want = {gen: Net("generator", direction=gdir), **({ne: Net("noise_emulator", bands=len(self.dst.bands))}
-                                                          if ne in nets else {})}
+                                                          if noise and ne in nets else {})}
         built = build_models(self.cfg.model, want, self.cfg.data, impl, self.cfg.baseline)
         self.gen, self.ne = built[gen], built.get(ne)
         for prefix, net in ((gen, self.gen), (ne, self.ne)):
@@ -107,8 +109,8 @@ class Translator:
                     seed: int, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """Model-space input (B, 5, H, W) -> (R, B, 5, H', W') model-space translations ``G(x) + NE(z)``.
 
-        Without a noise emulator (variants ``no_noise``, ``pix2pix``, ``cyclegan``) every realisation
-        is the deterministic ``G(x)``. ``psf_fwhm`` (B, 5): the input stamps' seeing in arcsec (NaN =
+        Without a noise emulator (variants ``no_noise``, ``pix2pix``, ``cyclegan``, or ``noise=False``) every
+        realisation is the deterministic ``G(x)``. ``psf_fwhm`` (B, 5): the input stamps' seeing in arcsec (NaN =
         unknown), used by generators that take it (``model.residual_kernel``).
         """
         if len(ids) != x.shape[0]:

@@ -144,6 +144,7 @@ def sections(cfg: Config) -> tuple[str, list[Part]]:
     return f"translate --method {tc.method}", [
         Part(SECTIONS[:1]),
         Part(("translate.checkpoint",), model, "the baseline uses no checkpoint"),
+        Part(("translate.noise",), model, "the baseline's noise is baseline.add_noise (--add-noise)"),
         Part(("kernels",), model, "only --method model (its noise emulator)"),
         Part(("translate.compression_level",), tc.compression == "gzip", "only translate.compression=gzip"),
         Part(common, not model, "only --method resample"),
@@ -175,7 +176,7 @@ def run(cfg: Config, comm: Comm) -> int:
     root = Path(tc.shards or cfg.data.shards)
     side = DIRECTIONS[tc.direction][0]
     if tc.method == "model":
-        tr = Translator(tc.checkpoint, tc.direction, device, cfg.kernels.impl)
+        tr = Translator(tc.checkpoint, tc.direction, device, cfg.kernels.impl, tc.noise)
         source = open_source(root, tr.src.name, tc.split)
     else:
         source = open_source(root, getattr(cfg.data, side).name, tc.split)
@@ -198,10 +199,10 @@ def run(cfg: Config, comm: Comm) -> int:
     bunit, magzp = target_units(dst, tc.bunit, tc.magzp)
     spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp,
                       prov["checkpoint_sha256"] or "", prov["checkpoint_iteration"] or 0, tc.n_realisations, tc.seed,
-                      prov["method"]) if tc.fits else None
+                      prov["method"], tc.noise if tc.method == "model" else cfg.baseline.add_noise) if tc.fits else None
     settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
                 "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp, "compression": tc.compression,
-                "compression_level": tc.compression_level}
+                "compression_level": tc.compression_level, **({} if tc.noise else {"noise": False})}
     attrs = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
              **{k: ("" if v is None else Path(v).name if k == "checkpoint" else v) for k, v in prov.items()},
              "source_survey": src.name, "source_split": tc.split, "direction": tc.direction,
@@ -211,13 +212,13 @@ def run(cfg: Config, comm: Comm) -> int:
                                "magzp": magzp}}
     plan_key = digest([attrs["config_hash"], input_key(source), lo, hi, size, B])
     out = Path(tc.out)
-    what = (f"checkpoint {tr.path} ({tr.phase})" if tc.method == "model" else
+    what = (f"checkpoint {tr.path} ({tr.phase}){'' if tc.noise else ', G(x) alone (no noise)'}" if tc.method == "model" else
             f"baseline {cfg.baseline.pipeline} resample={tr.base.kind} add_noise={cfg.baseline.add_noise}")
     log.info("translate %s %s -> %s on %s: stamps [%d, %d) of %d, batch %d, %d realisation(s), %s",
              tc.direction, src.name, dst.name, device, lo, hi, n, B, tc.n_realisations, what)
     if tc.method == "model" and tr.ne is None and tc.n_realisations > 1:
-        log.warning("checkpoint has no noise emulator (%s): all %d realisations are the same G(x)", tr.phase,
-                    tc.n_realisations)
+        why = "translate.noise=false" if not tc.noise else f"the checkpoint has no noise emulator ({tr.phase})"
+        log.warning("%s: all %d realisations are the same G(x)", why, tc.n_realisations)
     if tc.method == "resample" and not cfg.baseline.add_noise and tc.n_realisations > 1:
         log.warning("baseline without noise (baseline.add_noise=false): all %d realisations are the same",
                     tc.n_realisations)
