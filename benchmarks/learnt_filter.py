@@ -5,7 +5,8 @@ training has; never the truth), then scored against the noise-free truth on the 
     python benchmarks/learnt_filter.py --shards science_out/test1000/shards --n 1000
     python benchmarks/learnt_filter.py --shards <faint shards> --n 500 --bins 16 --clip 1
 
-Per band and radial bin: ``F = sum Re(Y B*) / sum |B|^2`` over the fitting half (``B`` the pipeline's output,
+Per band and radial bin (:mod:`hpcgan.astro.transfer`, as ``model.residual_filter_bins`` fits it before step 2):
+``F = sum Re(Y B*) / sum |B|^2`` over the fitting half (``B`` the pipeline's output,
 ``Y`` the noisy target, both FFT'd on the target grid), clipped to ``[0, --clip]`` (1: the filter can only
 remove what the targets say is not there, such as the source survey's noise). The target's noise is
 independent of the input, so the fit is unbiased without the truth. Prints ``F`` and, for the pipeline and
@@ -26,33 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from baseline_knobs import measure, rows, run_pipeline, split_parser  # noqa: E402
 
 from hpcgan.astro.photometry import bias_nmad, nmad_difference  # noqa: E402
+from hpcgan.astro.transfer import apply_transfer, radial_labels, radial_transfer, transfer_sums  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source, seeing  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
 from hpcgan.models.psf_baseline import PsfMatchedBaseline  # noqa: E402
-
-
-def radial_labels(size: int, bins: int) -> np.ndarray:
-    """(size, size) radial-bin index of each FFT frequency, ``bins`` equal bins from 0 to the corner."""
-    k = np.fft.fftfreq(size)
-    kr = np.hypot(k[:, None], k[None, :])
-    return np.minimum((kr / kr.max() * bins).astype(int), bins - 1)
-
-
-def fit_filter(base: np.ndarray, target: np.ndarray, labels: np.ndarray, clip: float) -> np.ndarray:
-    """(C, bins) least-squares radial transfer function taking ``base`` to ``target`` (both (N, C, n, n))."""
-    b, y = np.fft.fft2(base), np.fft.fft2(target)
-    num = np.real(y * np.conj(b)).sum(0)
-    den = (np.abs(b) ** 2).sum(0)
-    bins = labels.max() + 1
-    f = np.array([[num[c][labels == j].sum() / max(den[c][labels == j].sum(), 1e-300) for j in range(bins)]
-                  for c in range(base.shape[1])])
-    return np.clip(f, 0.0, clip)
-
-
-def apply_filter(imgs: np.ndarray, f: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``imgs`` (N, C, n, n) through the radial transfer functions ``f`` (C, bins)."""
-    return np.real(np.fft.ifft2(np.fft.fft2(imgs) * f[:, labels][None]))
 
 
 def main() -> int:
@@ -70,8 +49,8 @@ def main() -> int:
     truth = rows(open_source(a.shards, dst.name, a.split + "-truth"), ids)
     fit, test = np.arange(0, len(ids), 2), np.arange(1, len(ids), 2)
     labels = radial_labels(dst.stamp_size, a.bins)
-    f = fit_filter(out[fit], target[fit], labels, a.clip)
-    filtered = apply_filter(out[test], f, labels)
+    f = radial_transfer(*transfer_sums(torch.from_numpy(out[fit]), torch.from_numpy(target[fit])), labels, a.clip)
+    filtered = apply_transfer(torch.from_numpy(out[test]), f, labels).double().numpy()
     radii = radii_arcsec(dst.stamp_size, dst.pixel_scale, cfg.evaluate.radius_step_arcsec)
     (ap_t, r50_t), (ap_b, r50_b), (ap_f, r50_f) = (measure(x, dst.pixel_scale, radii)
                                                    for x in (truth[test], out[test], filtered))
@@ -79,7 +58,7 @@ def main() -> int:
     print(f"{src.name} -> {dst.name}: filter fitted on {len(fit)} noisy targets, scored on {len(test)} other objects "
           f"against the truth; bins of {step:.3f} cycles/arcsec")
     for c, b in enumerate(dst.bands):
-        print(f"F {b}: " + " ".join(f"{v:.2f}" for v in f[c]))
+        print(f"F {b}: " + " ".join(f"{v:.2f}" for v in f[c].tolist()))
     print('| band | set | 3" bias / NMAD | 1.5" bias / NMAD | r50 bias | 3" NMAD filtered - pipeline [68%] |')
     print("|---|---|---|---|---|---|")
     for c, b in enumerate(dst.bands):

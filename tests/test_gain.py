@@ -86,3 +86,29 @@ def test_gain_standard_error_and_shrinkage():
     assert torch.allclose(sds[:, :3].median(0).values.float(), spread, rtol=0.3), (sds[:, :3].median(0), spread)
     assert (kept[:, 4] > 0.99).all()  # k = 1, measured to 0.1%: kept
     assert kept[:, 3].mean() < 0.75 * raw[:, 3].mean()  # k = 0.2 at sd ~0.45: cut
+
+
+def test_base_filter_recovers_a_radial_transfer_from_noisy_targets():
+    """model.residual_filter_bins: targets = the base through a known radial transfer (1, 0.6, 0.2, 1.5 by
+    bin: the last clipped to 1) plus independent noise; fit_base_filter recovers it, the fitted generator's
+    base is the filtered base, and identity (all ones, the start) leaves the base untouched."""
+    from hpcgan.astro.transfer import apply_transfer
+    from hpcgan.train.base_filter import fit_base_filter
+
+    data = DataCfg()
+    data = replace(data, x=replace(data.x, stamp_size=16), y=replace(data.y, stamp_size=40))
+    g = build("generator", ModelCfg(width=0.125, generator="residual", residual_filter_bins=4), direction="xy",
+              data=data)
+    x = torch.rand(64, 5, 16, 16, generator=torch.Generator().manual_seed(1)) * 3
+    psf = torch.full((64, 5), float("nan"))
+    base = g.physical_base(x, psf)
+    assert torch.equal(base, g.physical_base(x, psf, filtered=False))  # identity at the start
+    true = torch.tensor([1.0, 0.6, 0.2, 1.5]).repeat(5, 1)
+    labels = g.base_filter.labels
+    noise = 0.02 * base.std() * torch.randn(base.shape, generator=torch.Generator().manual_seed(2))
+    target = apply_transfer(base, true, labels) + noise
+    f = fit_base_filter(g, x, psf, target)
+    assert torch.allclose(f, true.clamp(max=1.0), atol=0.03), f
+    g.base_filter.transfer.copy_(f)
+    assert torch.allclose(g.physical_base(x, psf), apply_transfer(base, f, labels), atol=1e-5)
+    assert "base_filter.transfer" in g.state_dict()

@@ -162,6 +162,42 @@ def test_fit_gain_on_held_out_pairs_is_saved_and_translates(tmp_path):
     assert sum(k.startswith("gain/") for k in flux) == 10, flux  # fitted on the held-out aperture fluxes
 
 
+def test_base_filter_is_fitted_once_before_step2_and_translates(tmp_path, caplog):
+    """model.residual_filter_bins: a fresh step 2 fits each residual generator's base filter on the training
+    pairs (not the held-out ones) before the first iteration: in [0, 1], not the identity (the naive base
+    carries SDSS noise the CFHT targets do not have), logged once, saved, and applied by a generator loaded
+    from the checkpoint; calling the finished run again neither refits nor rewrites it."""
+    from hpcgan.astro.transfer import apply_transfer
+    from hpcgan.io import checkpoint as ckpt
+    from hpcgan.models import Net, build_models
+
+    shards = make_shards(tmp_path / "shards")
+    cfg = cfg_for(tmp_path, shards, "model.generator=residual", "model.residual_filter_bins=4", "train.iters=1",
+                  "train.eval_every=0", "data.holdout_pairs=2")
+    with caplog.at_level(logging.INFO):
+        run_dir = train(cfg)
+    lines = [r.getMessage() for r in caplog.records if "base filter fitted on 6 training pairs" in r.getMessage()]
+    assert len(lines) == 2, lines  # g_xy and g_yx
+    state = ckpt.load(ckpt.resolve(run_dir))["nets"]
+    for g in ("g_xy", "g_yx"):
+        f = state[g]["base_filter.transfer"]
+        assert f.shape == (5, 4) and torch.isfinite(f).all() and (f >= 0).all() and (f <= 1).all(), f
+        assert (f < 0.99).any(), f
+    nets = build_models(cfg.model, {"g_xy": Net("generator", direction="xy")}, cfg.data, "torch")
+    g = nets["g_xy"]
+    g.load_state_dict(state["g_xy"])
+    x = torch.rand(2, 5, 16, 16)
+    want = apply_transfer(g.physical_base(x, filtered=False), state["g_xy"]["base_filter.transfer"], g.base_filter.labels)
+    assert torch.allclose(g.physical_base(x), want, atol=1e-5)
+    final = ckpt.resolve(run_dir)
+    before = (final.read_bytes(), final.stat().st_mtime_ns)
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        train(cfg)
+    assert (final.read_bytes(), final.stat().st_mtime_ns) == before
+    assert not any("base filter fitted" in r.getMessage() for r in caplog.records)
+
+
 def test_no_truth_is_one_log_line(tmp_path, caplog):
     shards = make_shards(tmp_path / "shards", truth=False)
     cfg = cfg_for(tmp_path, shards, "train.iters=1", "train.eval_every=1")

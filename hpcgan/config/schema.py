@@ -128,6 +128,11 @@ class ModelCfg:
     # network cannot invent a sky level (unanchored, 100 iterations left 0.1-0.25 sigma offsets that bias
     # sizes and faint fluxes; docs/models.md)
     residual_zero_sky: bool = False
+    # residual: a per-band radial transfer function of this many bins on the base (0 = none), fitted by
+    # least squares against the noisy targets of the first residual_filter_stamps training pairs before
+    # step 2 trains (hpcgan/train/base_filter.py; docs/models.md)
+    residual_filter_bins: int = rng(0, 256, default=0)
+    residual_filter_stamps: int = rng(1, None, default=2048)
     out_activation: Literal["lrelu", "linear"] = "lrelu"  # after the last conv of G and A (paper: lrelu)
     discriminator: Literal[MODEL_NAMES["discriminator"]] = "paper"
     disc_band_reduce: Literal["mean", "none"] = "mean"  # average the 5 per-band logits or keep them

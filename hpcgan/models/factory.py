@@ -44,8 +44,10 @@ def net_name(model: ModelCfg, net: Net) -> str:
 
 
 def _residual_reads(model: ModelCfg) -> tuple[str, ...]:
-    return (("width", "bias_init", "residual_body", "residual_base", "residual_kernel", "residual_zero_sky")
-            + (("residual_kernel_lr_mult",) if model.residual_kernel else ()))
+    return (("width", "bias_init", "residual_body", "residual_base", "residual_kernel", "residual_zero_sky",
+             "residual_filter_bins")
+            + (("residual_kernel_lr_mult",) if model.residual_kernel else ())
+            + (("residual_filter_stamps",) if model.residual_filter_bins else ()))
 
 
 # the model knobs each (kind, name) reads, as ``build_models`` below unpacks them

@@ -22,6 +22,12 @@ each stamp's seeing (the baseline's 3" aperture-flux scatter is mostly the SDSS 
 ``train.lr`` (the ``lr_mult`` attribute that :func:`hpcgan.train.optim.make_unit` reads): their weights are
 of order 1, out of reach of 1e-4 steps in a short run.
 
+With ``model.residual_filter_bins: n`` the base, in target survey units, goes through a per-band radial
+transfer function of ``n`` bins (:class:`RadialFilter`, in ``[0, 1]``), fitted by least squares against the
+*noisy* targets of the training pairs before step 2 trains (:mod:`hpcgan.train.base_filter`): it removes
+what the pairs say the base has too much of, such as the source survey's noise that the deconvolution
+amplified in a shallow band. It is part of ``plain``: the network learns on the filtered base.
+
 The learnt part (what the kernel changes in the base, plus ``net``) is scaled per band by the buffer
 ``gain`` (1 = all of it, saved in the checkpoint): ``forward = plain + gain * learnt``, ``plain`` the base
 without the kernel. ``train.fit_gain`` fits it on held-out pairs (:mod:`hpcgan.train.gain`).
@@ -33,6 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.astro.noise_power import background_mask
+from hpcgan.astro.transfer import apply_transfer, radial_labels
 from hpcgan.astro.transforms import from_model_space, to_model_space
 from hpcgan.config.schema import BaselineCfg, DataCfg, ModelCfg
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
@@ -73,15 +80,30 @@ class MatchingKernel(nn.Module):
         return img + conv.reshape(n, c, h, w)
 
 
+class RadialFilter(nn.Module):
+    """Per-band radial transfer function (buffer ``transfer`` (C, bins), saved; all ones = identity, the
+    start) on (B, C, size, size) images (:mod:`hpcgan.astro.transfer`)."""
+
+    def __init__(self, bands: int, size: int, bins: int):
+        super().__init__()
+        self.register_buffer("transfer", torch.ones(bands, bins))
+        self.register_buffer("labels", radial_labels(size, bins), persistent=False)
+
+    def forward(self, img: torch.Tensor) -> torch.Tensor:
+        if bool((self.transfer == 1).all()):
+            return img
+        return apply_transfer(img, self.transfer, self.labels)
+
+
 class ResidualGenerator(nn.Module):
     """``forward(x) = base(x) + net(x)``, ``base`` the baseline in model space (no parameters of its own),
     after the optional learnt matching kernel ``match``."""
 
     def __init__(self, baseline: nn.Module, net: nn.Module, src_scale: float, dst_scale: float,
                  transform: str = "sqrt", match: nn.Module | None = None, sky_ring: torch.Tensor | None = None,
-                 bands: int = 5):
+                 bands: int = 5, base_filter: RadialFilter | None = None):
         super().__init__()
-        self.baseline, self.net, self.match = baseline, net, match
+        self.baseline, self.net, self.match, self.base_filter = baseline, net, match, base_filter
         # model.residual_zero_sky: the output's background annulus (bool, H' x W'), built once
         self.register_buffer("sky_ring", sky_ring, persistent=False)
         self.register_buffer("gain", torch.ones(bands))  # of the learnt part, per band (train.fit_gain)
@@ -98,12 +120,18 @@ class ResidualGenerator(nn.Module):
 
     def base(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None, kernel: bool = True) -> torch.Tensor:
         """The baseline in model space, after the learnt matching kernel (``kernel=False``: without it)."""
+        return to_model_space(self.physical_base(x, psf_fwhm, kernel), self.dst_scale, self.transform).to(x.dtype)
+
+    def physical_base(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None, kernel: bool = True,
+                      filtered: bool = True) -> torch.Tensor:
+        """The baseline of model-space ``x`` in target survey units (float32), after the matching kernel
+        (``kernel``) and the fitted base filter (``filtered``)."""
         phys = from_model_space(x.float(), self.src_scale, self.transform)
         if self.match is not None and kernel:
             phys = self.match(phys, psf_fwhm)
         # the strong base matches each stamp's own seeing; the naive one its survey's nominal seeing
         out = self.baseline(phys, psf_fwhm) if getattr(self.baseline, "per_stamp_seeing", False) else self.baseline(phys)
-        return to_model_space(out, self.dst_scale, self.transform).to(x.dtype)
+        return self.base_filter(out) if filtered and self.base_filter is not None else out
 
     def forward(self, x: torch.Tensor, psf_fwhm: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` (B, C, H, W) model space; ``psf_fwhm`` (B, C) the stamps' source seeing in arcsec (or None)."""
@@ -149,5 +177,7 @@ def residual_generator(body: nn.Module, model: ModelCfg, data: DataCfg, directio
     match = (MatchingKernel(nominal_seeing(src), model.residual_kernel, model.residual_kernel_lr_mult)
              if model.residual_kernel else None)
     ring = torch.from_numpy(background_mask(dst.stamp_size)) if model.residual_zero_sky else None
+    filt = (RadialFilter(len(dst.bands), dst.stamp_size, model.residual_filter_bins)
+            if model.residual_filter_bins else None)
     return ResidualGenerator(base, body, src.flux_scale, dst.flux_scale, data.pixel_transform, match, ring,
-                             len(dst.bands))
+                             len(dst.bands), filt)

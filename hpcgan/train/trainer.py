@@ -43,6 +43,7 @@ from hpcgan.kernels.dispatch import impl_for
 from hpcgan.log import get_logger, progress
 from hpcgan.models import Net, build_models, model_knobs
 from hpcgan.models.factory import net_name
+from hpcgan.train.base_filter import filtered_generators, fit_base_filters
 from hpcgan.train.gain import GENERATORS, fit_gains
 from hpcgan.train.guard import NonFiniteGuard
 from hpcgan.train.metrics import MeanAccumulator, MetricsWriter
@@ -288,6 +289,11 @@ def _run(cfg: Config, d: Any, device: torch.device, nets: dict[str, torch.nn.Mod
     if calibrate_ne:  # a fresh run: rank 0 measures its first batches, every rank gets the result
         first = first_stamps(streams.iterate(0), cfg.model.ne_calibrate_stamps, cfg.data.batch_size) if d.rank == 0 else None
         for k in calibrate_noise_emulators(phase.nets, first, cfg.data):
+            d.broadcast_module(phase.nets[k])
+    if found is None and filtered_generators(phase.nets):  # model.residual_filter_bins: fitted once, fresh
+        if d.rank == 0:
+            fit_base_filters(phase.nets, cfg)
+        for k in filtered_generators(phase.nets):
             d.broadcast_module(phase.nets[k])
     if d.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
