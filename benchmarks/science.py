@@ -39,6 +39,8 @@ OPTIONS: dict[str, tuple[str, list[str], list[str]]] = {
     "ours+residual+kernel": ("ours", ["variants/residual_kernel.yaml"], []),
     "ours+residual+strong": ("ours", ["variants/residual_strong.yaml"], []),
     "ours+residual+strong+kernel": ("ours", ["variants/residual_strong_kernel.yaml"], []),
+    # the base through the radial transfer function fitted on the training pairs (model.residual_filter_bins)
+    "ours+residual+strong+filter": ("ours", ["variants/residual_strong.yaml"], ["model.residual_filter_bins=16"]),
     # the paper's ablations on the shipped recipe: the same base, noise emulators and gain fit, one loss term
     # (or the noise) taken away
     **{f"{v}+residual+strong": (v, ["variants/residual_strong.yaml"], []) for v in ("no_noise", "paired_only",
@@ -51,6 +53,7 @@ CLEAN = "-clean"  # an option's non-noise part G(x) (translate --no-noise), scor
 BANDS = ("u", "g", "r", "i", "z")
 DIRECTIONS = ("x2y", "y2x")
 MPIRUN = ["mpirun", "--allow-run-as-root", "--oversubscribe", "-np"]
+STEP2_ONLY = ("train.iters=", "train.lr_decay_every=", "model.residual_filter")  # left out of step 1 and its key
 
 
 def run(cmd: list[str], log: Path) -> None:
@@ -124,7 +127,7 @@ class Science:
         init = []
         if r.noise != "none":  # step 1: shared by the options of the same configs (which may change the
             # noise emulators, e.g. model.ne_space) and the same sets, step 2's length left out
-            sets1 = [x for x in sets if not x.startswith(("train.iters=", "train.lr_decay_every="))]
+            sets1 = [x for x in sets if not x.startswith(STEP2_ONLY)]
             key = "+".join([Path(c).stem for c in configs] + sets1)
             s1 = self.out / "train" / ("step1" + (f"-{key}" if key else ""))
             self.stage(["train", "--step", "1"], configs=configs,

@@ -91,8 +91,9 @@ def test_gain_standard_error_and_shrinkage():
 def test_base_filter_recovers_a_radial_transfer_from_noisy_targets():
     """model.residual_filter_bins: targets = the base through a known radial transfer (1, 0.6, 0.2, 1.5 by
     bin: the last clipped to 1) plus independent noise; fit_base_filter recovers it, the fitted generator's
-    base is the filtered base, and identity (all ones, the start) leaves the base untouched."""
-    from hpcgan.astro.transfer import apply_transfer
+    base is the filtered base (interpolated between the bins' centres: exact at the centres, between the two
+    neighbours elsewhere), and identity (all ones, the start) leaves the base untouched."""
+    from hpcgan.astro.transfer import apply_transfer, transfer_map
     from hpcgan.train.base_filter import fit_base_filter
 
     data = DataCfg()
@@ -104,11 +105,30 @@ def test_base_filter_recovers_a_radial_transfer_from_noisy_targets():
     base = g.physical_base(x, psf)
     assert torch.equal(base, g.physical_base(x, psf, filtered=False))  # identity at the start
     true = torch.tensor([1.0, 0.6, 0.2, 1.5]).repeat(5, 1)
-    labels = g.base_filter.labels
-    noise = 0.02 * base.std() * torch.randn(base.shape, generator=torch.Generator().manual_seed(2))
-    target = apply_transfer(base, true, labels) + noise
+    labels = g.base_filter.labels  # the target through a transfer constant in each bin: what the fit measures
+    stepped = torch.fft.ifft2(torch.fft.fft2(base.double()) * true.double()[:, labels]).real.float()
+    target = stepped + 0.02 * base.std() * torch.randn(base.shape, generator=torch.Generator().manual_seed(2))
     f = fit_base_filter(g, x, psf, target)
     assert torch.allclose(f, true.clamp(max=1.0), atol=0.03), f
     g.base_filter.transfer.copy_(f)
-    assert torch.allclose(g.physical_base(x, psf), apply_transfer(base, f, labels), atol=1e-5)
+    assert torch.allclose(g.physical_base(x, psf), apply_transfer(base, f), atol=1e-5)
     assert "base_filter.transfer" in g.state_dict()
+    m = transfer_map(torch.tensor([[1.0, 0.6, 0.2, 0.0]]), 40)[0]
+    k = torch.fft.fftfreq(40, dtype=torch.float64)
+    kr = torch.hypot(k[:, None], k[None, :])
+    centre = (kr - kr.max() * 1.5 / 4).abs().argmin()  # the frequency nearest bin 1's centre
+    assert abs(float(m.reshape(-1)[centre]) - 0.6) < 0.02 and float(m[0, 0]) == 1.0 and float(m.min()) >= 0.0
+
+
+def test_base_filter_shrinks_noise_back_to_the_identity():
+    """True transfer 1 everywhere, targets with heavy noise: the raw clipped fit dips below 1 in some bins
+    (noise, then the clip), the shrunk one (the default) stays at 1 within its noise."""
+    from hpcgan.astro.transfer import binned_sums, radial_labels, radial_transfer
+
+    g = torch.Generator().manual_seed(3)
+    base = torch.randn(48, 5, 32, 32, generator=g)
+    target = base + 3.0 * torch.randn(base.shape, generator=g)
+    sums = binned_sums(base, target, radial_labels(32, 8))
+    raw, shrunk = radial_transfer(*sums, shrink=False), radial_transfer(*sums)
+    assert raw.min() < 0.97, raw
+    assert shrunk.min() > 0.99 and (shrunk >= raw).all(), shrunk

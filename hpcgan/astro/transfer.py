@@ -2,17 +2,22 @@
 per band and radial frequency bin, so that it best predicts another image (issue 19).
 
     labels = radial_labels(64, 16)                        # (64, 64) bin of each FFT frequency
-    num, den = transfer_sums(base, target)                # (C, 64, 64) each; sum them over batches
-    f = radial_transfer(num, den, labels, clip=1.0)       # (C, 16): F = sum Re(Y B*) / sum |B|^2 per bin
+    n_i, d_i = binned_sums(base, target, labels)          # (B, C, 16) per object; concatenate over batches
+    f = radial_transfer(n_i, d_i)                         # (C, 16): F = sum Re(Y B*) / sum |B|^2 per bin
 
 With ``target`` a *noisy* image of the same objects whose noise is independent of ``base`` (another
 survey's exposure), the noise adds nothing to the numerator on average, so no noise-free truth is needed.
-Used by the residual generator's fitted base filter (``model.residual_filter_bins``,
-:mod:`hpcgan.train.base_filter`) and ``benchmarks/learnt_filter.py``.
+``F`` is clipped to [0, 1] and, with ``shrink``, its departure from 1 must be measured: it is kept only
+where ``1 - F`` exceeds ``SIGNIFICANT`` (3) standard errors (the sandwich variance ``var`` over the objects),
+and there weighed as ``(1 - F) * (1 - F)^2 / ((1 - F)^2 + var)``. Without it, clipping a noisy estimate of a
+bin whose true value is 1 leaves it below 1 half of the time, and the filter smooths what it should keep. Used by the residual generator's fitted base
+filter (``model.residual_filter_bins``, :mod:`hpcgan.train.base_filter`) and ``benchmarks/learnt_filter.py``.
 """
 from __future__ import annotations
 
 import torch
+
+SIGNIFICANT = 3.0  # a bin departs from 1 only where its cut exceeds this many standard errors
 
 
 def radial_labels(size: int, bins: int) -> torch.Tensor:
@@ -25,25 +30,55 @@ def radial_labels(size: int, bins: int) -> torch.Tensor:
     return torch.clamp((kr / kr.max() * bins).long(), max=bins - 1)
 
 
-def transfer_sums(base: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``(sum_i Re(Y_i B_i*), sum_i |B_i|^2)`` over the batch, per band and frequency (C, n, n), float64,
-    of images ``base`` and ``target`` (B, C, n, n)."""
+def binned_sums(base: torch.Tensor, target: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per object, band and radial bin: ``(sum Re(Y B*), sum |B|^2)`` (B, C, bins) float64 of images
+    ``base`` and ``target`` (B, C, n, n)."""
     b, y = torch.fft.fft2(base.double()), torch.fft.fft2(target.double())
-    return (y * b.conj()).real.sum(0), (b.abs() ** 2).sum(0)
+    bins, flat = int(labels.max()) + 1, labels.reshape(-1).to(base.device)
+
+    def binned(v: torch.Tensor) -> torch.Tensor:
+        v = v.reshape(*v.shape[:2], -1)
+        return torch.zeros(*v.shape[:2], bins, dtype=v.dtype, device=v.device).index_add_(2, flat, v)
+
+    return binned((y * b.conj()).real), binned(b.abs() ** 2)
 
 
-def radial_transfer(num: torch.Tensor, den: torch.Tensor, labels: torch.Tensor, clip: float = 1.0) -> torch.Tensor:
-    """(C, bins) float32 least-squares transfer per radial bin, clipped to ``[0, clip]`` (1 where a bin
-    has no base power: nothing to scale)."""
-    bins = int(labels.max()) + 1
-    flat = labels.reshape(-1)
-    n = torch.zeros(num.shape[0], bins, dtype=torch.float64).index_add_(1, flat, num.reshape(num.shape[0], -1))
-    d = torch.zeros_like(n).index_add_(1, flat, den.reshape(den.shape[0], -1))
-    f = torch.where(d > 0, n / d.clamp_min(1e-300), torch.ones_like(n))
-    return f.clamp(0.0, clip).float()
+def least_squares_ratio(n_i: torch.Tensor, d_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """From per-object sums ``(N, ...)``: ``sum n_i / sum d_i`` clipped to [0, 1] (1 where ``sum d_i`` is 0:
+    nothing to scale), and its sandwich standard error over the objects (0 there)."""
+    num, den = n_i.sum(0), d_i.sum(0)
+    raw = num / den.clamp_min(1e-300)
+    sd = torch.where(den > 0, ((n_i - raw * d_i) ** 2).sum(0).sqrt() / den.clamp_min(1e-300), torch.zeros_like(num))
+    return torch.where(den > 0, raw, torch.ones_like(num)).clamp(0.0, 1.0), sd
 
 
-def apply_transfer(img: torch.Tensor, transfer: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """``img`` (B, C, n, n) with each band's Fourier transform multiplied by its radial ``transfer`` (C, bins)."""
-    f = transfer.float()[:, labels.to(img.device)]  # (C, n, n)
+def radial_transfer(n_i: torch.Tensor, d_i: torch.Tensor, shrink: bool = True) -> torch.Tensor:
+    """(C, bins) float32 transfer function from per-object sums (N, C, bins) (module docstring)."""
+    f, sd = least_squares_ratio(n_i, d_i)
+    if shrink:
+        cut = 1.0 - f
+        kept = (cut > SIGNIFICANT * sd).to(cut.dtype)
+        f = 1.0 - kept * cut * cut ** 2 / (cut ** 2 + sd ** 2).clamp_min(1e-300)
+    return f.float()
+
+
+def transfer_map(transfer: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, size, size) float32: the radial ``transfer`` (C, bins) at each FFT frequency, linear between the
+    bins' centres (flat beyond the first and the last): a step between two bins would ring, and a small
+    aperture's flux with it (docs/evaluation.md, "The Wiener cut and small apertures")."""
+    bins = transfer.shape[-1]
+    k = torch.fft.fftfreq(size, dtype=torch.float64, device=transfer.device)
+    kr = torch.hypot(k[:, None], k[None, :])
+    u = (kr / kr.max() * bins - 0.5).clamp(0.0, bins - 1.0)
+    j0 = u.floor().long().clamp(max=bins - 1)
+    j1 = (j0 + 1).clamp(max=bins - 1)
+    w = (u - j0).float()
+    f = transfer.float()
+    return f[:, j0] * (1 - w) + f[:, j1] * w
+
+
+def apply_transfer(img: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+    """``img`` (B, C, n, n) with each band's Fourier transform multiplied by its radial ``transfer``
+    (C, bins), interpolated (:func:`transfer_map`)."""
+    f = transfer_map(transfer.to(img.device), img.shape[-1])
     return torch.fft.ifft2(torch.fft.fft2(img.float()) * f).real.to(img.dtype)

@@ -92,7 +92,7 @@ class RadialFilter(nn.Module):
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         if bool((self.transfer == 1).all()):
             return img
-        return apply_transfer(img, self.transfer, self.labels)
+        return apply_transfer(img, self.transfer)
 
 
 class ResidualGenerator(nn.Module):

@@ -3,7 +3,7 @@
 Each residual generator with a :class:`hpcgan.models.residual.RadialFilter` gets, per band and radial
 frequency bin, the least-squares transfer function taking its base (in target survey units, the filter
 left out) to the other survey's *noisy* stamps of the same objects (:mod:`hpcgan.astro.transfer`), clipped
-to [0, 1]. The pairs are the first ``model.residual_filter_stamps`` stamps of ``paired-train`` before the
+to [0, 1], its departure from 1 weighed by how well the pairs measure it. The pairs are the first ``model.residual_filter_stamps`` stamps of ``paired-train`` before the
 held-out ones (``data.holdout_pairs``, which :mod:`hpcgan.train.gain` fits on). The target's noise is
 independent of the input's, so the fit needs no truth (it works on real survey pairs). Masked pixels of
 either stamp are set to zero in both. Rank 0 fits a fresh run once (a resumed run has it in its
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from hpcgan.astro.transfer import radial_transfer, transfer_sums
+from hpcgan.astro.transfer import binned_sums, radial_transfer
 from hpcgan.astro.transforms import from_model_space
 from hpcgan.config.schema import Config
 from hpcgan.data.shards import open_source
@@ -30,16 +30,16 @@ def fit_base_filter(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, targ
     """(C, bins) transfer function of ``g``'s base filter from model-space inputs ``x`` (seeing ``psf``) to
     the noisy ``target`` stamps in target survey units, ``valid`` their usable pixels (or None)."""
     dev = g.base_filter.transfer.device
-    num = den = None
+    sums = []
     for i in range(0, len(x), batch):
         b = g.physical_base(x[i:i + batch].to(dev), psf[i:i + batch].to(dev), filtered=False)
         y = target[i:i + batch].to(dev)
         if valid is not None:
             w = valid[i:i + batch].to(dev)
             b, y = b * w, y * w
-        n, d = transfer_sums(b, y)
-        num, den = (n, d) if num is None else (num + n, den + d)
-    return radial_transfer(num, den, g.base_filter.labels)
+        sums.append(binned_sums(b, y, g.base_filter.labels))
+    n_i, d_i = (torch.cat(t) for t in zip(*sums))
+    return radial_transfer(n_i, d_i)
 
 
 def filtered_generators(nets: dict[str, torch.nn.Module]) -> list[str]:

@@ -39,6 +39,7 @@ from __future__ import annotations
 import torch
 
 from hpcgan.astro.photometry import aperture_weights
+from hpcgan.astro.transfer import least_squares_ratio
 from hpcgan.config.schema import Config, SurveyCfg
 from hpcgan.log import get_logger
 from hpcgan.train.losses import aperture_flux, flux_scale
@@ -88,21 +89,12 @@ def fit_gain(g: torch.nn.Module, x: torch.Tensor, psf: torch.Tensor, target: tor
         fp, fl, fy = (torch.cat(t) for t in zip(*fluxes))
         s2 = flux_scale(fp) ** 2
         n_i, d_i = (fl * (fy - fp) / s2).sum(2), (fl * fl / s2).sum(2)
-    gain, sd = _least_squares_gain(n_i, d_i)
+    gain, sd = least_squares_ratio(n_i, d_i)
     if shrink:
         gain = gain * gain ** 2 / (gain ** 2 + sd ** 2).clamp_min(1e-300)
     # sum (r - a l)^2 = sum r^2 - 2 a num + a^2 den
     sq["fitted"] = sq["plain"] - 2 * gain * num + gain * gain * den
     return gain.float(), {**{k: v / terms.clamp_min(1) for k, v in sq.items()}, "sd": sd}
-
-
-def _least_squares_gain(n_i: torch.Tensor, d_i: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """From per-object sums ``(N, C)``: ``sum n_i / sum d_i`` clipped to [0, 1] (1 where ``sum d_i`` is 0:
-    no learnt part, nothing to scale), and its sandwich standard error over the objects (0 there)."""
-    num, den = n_i.sum(0), d_i.sum(0)
-    raw = num / den.clamp_min(1e-300)
-    sd = torch.where(den > 0, ((n_i - raw * d_i) ** 2).sum(0).sqrt() / den.clamp_min(1e-300), torch.zeros_like(num))
-    return torch.where(den > 0, raw, torch.ones_like(num)).clamp(0.0, 1.0), sd
 
 
 def fit_gains(nets: dict[str, torch.nn.Module], cfg: Config) -> dict[str, float]:
