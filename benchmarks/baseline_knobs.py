@@ -18,6 +18,7 @@ import dataclasses
 import sys
 import time
 from pathlib import Path
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, curve_of_growth  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
+from hpcgan.config.schema import Config, SurveyCfg  # noqa: E402
 from hpcgan.data.shards import open_source, seeing, stamps_to_survey_units  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
 from hpcgan.evaluate.shapes import half_light_radius  # noqa: E402
@@ -57,6 +59,24 @@ def split_parser(doc: str, n: int) -> argparse.ArgumentParser:
     return p
 
 
+class Split(NamedTuple):
+    """The first N objects of a paired split, one direction: the surveys, the noisy source stamps' shard
+    source, their object ids and seeing (N, C)."""
+    src: SurveyCfg
+    dst: SurveyCfg
+    noisy: Any
+    ids: np.ndarray
+    fwhm: torch.Tensor
+
+
+def open_split(a: argparse.Namespace, cfg: Config) -> Split:
+    """The split of :func:`split_parser`'s options ``a`` in the surveys of ``cfg``."""
+    src, dst = (cfg.data.x, cfg.data.y) if a.direction == "x2y" else (cfg.data.y, cfg.data.x)
+    noisy = open_source(a.shards, src.name, a.split)
+    ids = noisy.object_ids()[:a.n]
+    return Split(src, dst, noisy, ids, torch.from_numpy(seeing(noisy)[:len(ids)]))
+
+
 def run_pipeline(base: PsfMatchedBaseline, x: np.ndarray, fwhm: torch.Tensor) -> np.ndarray:
     """The strong pipeline on ``x`` (N, C, n, n) source units at seeing ``fwhm`` (N, C), in batches."""
     with torch.no_grad():
@@ -70,12 +90,9 @@ def main() -> int:
     p.add_argument("--clean", action="store_true", help="also translate the noise-free source twins")
     a = p.parse_args()
     cfg0 = load_config(["default"])
-    src, dst = (cfg0.data.x, cfg0.data.y) if a.direction == "x2y" else (cfg0.data.y, cfg0.data.x)
-    noisy = open_source(a.shards, src.name, a.split)
-    ids = noisy.object_ids()[:a.n]
+    src, dst, noisy, ids, fwhm = open_split(a, cfg0)
     x = rows(noisy, ids)
     x_clean = rows(open_source(a.shards, src.name, a.split + "-truth"), ids) if a.clean else None
-    fwhm = torch.from_numpy(seeing(noisy)[:len(ids)])
     radii = radii_arcsec(dst.stamp_size, dst.pixel_scale, cfg0.evaluate.radius_step_arcsec)
     ap_t, r50_t = measure(rows(open_source(a.shards, dst.name, a.split + "-truth"), ids), dst.pixel_scale, radii)
     print(f"{len(ids)} objects of {a.shards} {a.split}, {src.name} -> {dst.name}; bias and NMAD against the "

@@ -14,16 +14,15 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from baseline_knobs import rows, run_pipeline, split_parser  # noqa: E402
+from baseline_knobs import open_split, rows, run_pipeline, split_parser  # noqa: E402
 
 from hpcgan.astro.noise_power import background_mask  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
-from hpcgan.data.shards import open_source, seeing  # noqa: E402
+from hpcgan.data.shards import open_source  # noqa: E402
 from hpcgan.evaluate import metrics as M  # noqa: E402
 from hpcgan.evaluate.noise import blank_sky  # noqa: E402
 from hpcgan.models.psf_baseline import PsfMatchedBaseline  # noqa: E402
@@ -47,10 +46,7 @@ def main() -> int:
     p.add_argument("overrides", nargs="*", help="config overrides on -c default, e.g. baseline.denoise_grow=0")
     a = p.parse_args()
     cfg = load_config(["default"], a.overrides)
-    src, dst = (cfg.data.x, cfg.data.y) if a.direction == "x2y" else (cfg.data.y, cfg.data.x)
-    noisy = open_source(a.shards, src.name, a.split)
-    ids = noisy.object_ids()[:a.n]
-    fwhm = torch.from_numpy(seeing(noisy)[:len(ids)])
+    src, dst, noisy, ids, fwhm = open_split(a, cfg)
     truth = rows(open_source(a.shards, dst.name, a.split + "-truth"), ids)
     noise = rows(open_source(a.shards, dst.name, a.split), ids) - truth
     band, away = (cfg.evaluate.midk_min, cfg.evaluate.midk_max), cfg.evaluate.blank_sky_away_arcsec

@@ -25,12 +25,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baseline_knobs import measure, rows, run_pipeline, split_parser  # noqa: E402
+from baseline_knobs import measure, open_split, rows, run_pipeline, split_parser  # noqa: E402
 
 from hpcgan.astro.photometry import bias_nmad, nmad_difference  # noqa: E402
 from hpcgan.astro.transfer import apply_transfer, binned_sums, radial_labels, radial_transfer  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
-from hpcgan.data.shards import open_source, seeing  # noqa: E402
+from hpcgan.data.shards import open_source  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
 from hpcgan.models.psf_baseline import PsfMatchedBaseline  # noqa: E402
 
@@ -41,11 +41,8 @@ def main() -> int:
     p.add_argument("--no-shrink", action="store_true", help="keep the raw clipped fit (no shrinkage toward 1)")
     a = p.parse_args()
     cfg = load_config(["default"])
-    src, dst = (cfg.data.x, cfg.data.y) if a.direction == "x2y" else (cfg.data.y, cfg.data.x)
-    noisy = open_source(a.shards, src.name, a.split)
-    ids = noisy.object_ids()[:a.n]
-    out = run_pipeline(PsfMatchedBaseline(src, dst, cfg.baseline), rows(noisy, ids),
-                       torch.from_numpy(seeing(noisy)[:len(ids)]))
+    src, dst, noisy, ids, fwhm = open_split(a, cfg)
+    out = run_pipeline(PsfMatchedBaseline(src, dst, cfg.baseline), rows(noisy, ids), fwhm)
     target = rows(open_source(a.shards, dst.name, a.split), ids)
     truth = rows(open_source(a.shards, dst.name, a.split + "-truth"), ids)
     fit, test = np.arange(0, len(ids), 2), np.arange(1, len(ids), 2)
