@@ -10,8 +10,10 @@ survey's exposure), the noise adds nothing to the numerator on average, so no no
 ``F`` is clipped to [0, 1] and, with ``shrink``, its departure from 1 must be measured: it is kept only
 where ``1 - F`` exceeds ``SIGNIFICANT`` (3) standard errors (the sandwich variance ``var`` over the objects),
 and there weighed as ``(1 - F) * (1 - F)^2 / ((1 - F)^2 + var)``. Without it, clipping a noisy estimate of a
-bin whose true value is 1 leaves it below 1 half of the time, and the filter smooths what it should keep. Used by the residual generator's fitted base
-filter (``model.residual_filter_bins``, :mod:`hpcgan.train.base_filter`) and ``benchmarks/learnt_filter.py``.
+bin whose true value is 1 leaves it below 1 half of the time, and the filter smooths what it should keep.
+
+Used by the residual generator's fitted base filter (``model.residual_filter_bins``,
+:mod:`hpcgan.train.base_filter`) and ``benchmarks/learnt_filter.py``.
 """
 from __future__ import annotations
 

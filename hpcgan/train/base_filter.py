@@ -3,11 +3,12 @@
 Each residual generator with a :class:`hpcgan.models.residual.RadialFilter` gets, per band and radial
 frequency bin, the least-squares transfer function taking its base (in target survey units, the filter
 left out) to the other survey's *noisy* stamps of the same objects (:mod:`hpcgan.astro.transfer`), clipped
-to [0, 1], its departure from 1 weighed by how well the pairs measure it. The pairs are the first ``model.residual_filter_stamps`` stamps of ``paired-train`` before the
-held-out ones (``data.holdout_pairs``, which :mod:`hpcgan.train.gain` fits on). The target's noise is
-independent of the input's, so the fit needs no truth (it works on real survey pairs). Masked pixels of
-either stamp are set to zero in both. Rank 0 fits a fresh run once (a resumed run has it in its
-checkpoint); the trainer broadcasts the generators.
+to [0, 1], its departure from 1 kept only where the pairs measure it. The pairs are the first
+``model.residual_filter_stamps`` stamps of ``paired-train`` before the held-out ones (``data.holdout_pairs``,
+which :mod:`hpcgan.train.gain` fits on). The target's noise is independent of the input's, so the fit needs
+no truth (it works on real survey pairs). The target stamps' masked pixels are set to zero in both images.
+Rank 0 fits a fresh run once (a resumed run has it in its checkpoint); the trainer broadcasts the
+generators.
 """
 from __future__ import annotations
 
