@@ -199,10 +199,11 @@ def run(cfg: Config, comm: Comm) -> int:
     bunit, magzp = target_units(dst, tc.bunit, tc.magzp)
     spec = TargetSpec(dst.name, src.name, tuple(dst.bands), dst.stamp_size, dst.pixel_scale, bunit, magzp,
                       prov["checkpoint_sha256"] or "", prov["checkpoint_iteration"] or 0, tc.n_realisations, tc.seed,
-                      prov["method"], tc.noise if tc.method == "model" else cfg.baseline.add_noise) if tc.fits else None
+                      prov["method"], tr.ne is not None if tc.method == "model" else cfg.baseline.add_noise) if tc.fits else None
     settings = {"direction": tc.direction, "split": tc.split, "n_realisations": tc.n_realisations, "seed": tc.seed,
                 "limit": tc.limit, "fits": tc.fits, "bunit": bunit, "magzp": magzp, "compression": tc.compression,
-                "compression_level": tc.compression_level, **({} if tc.noise else {"noise": False})}
+                "compression_level": tc.compression_level,
+                **({"noise": False} if tc.method == "model" and not tc.noise else {})}
     attrs = {"format_version": FORMAT_VERSION, "stage": "translate", "code_version": hpcgan.__version__,
              **{k: ("" if v is None else Path(v).name if k == "checkpoint" else v) for k, v in prov.items()},
              "source_survey": src.name, "source_split": tc.split, "direction": tc.direction,
