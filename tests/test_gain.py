@@ -93,7 +93,7 @@ def test_base_filter_recovers_a_radial_transfer_from_noisy_targets():
     bin: the last clipped to 1) plus independent noise; fit_base_filter recovers it, the fitted generator's
     base is the filtered base (interpolated between the bins' centres: exact at the centres, between the two
     neighbours elsewhere), and identity (all ones, the start) leaves the base untouched."""
-    from hpcgan.astro.transfer import apply_transfer, transfer_map
+    from hpcgan.astro.transfer import apply_transfer, radial_interpolation, transfer_map
     from hpcgan.train.base_filter import fit_base_filter
 
     data = DataCfg()
@@ -113,7 +113,7 @@ def test_base_filter_recovers_a_radial_transfer_from_noisy_targets():
     g.base_filter.transfer.copy_(f)
     assert torch.allclose(g.physical_base(x, psf), apply_transfer(base, f), atol=1e-5)
     assert "base_filter.transfer" in g.state_dict()
-    m = transfer_map(torch.tensor([[1.0, 0.6, 0.2, 0.0]]), 40)[0]
+    m = transfer_map(torch.tensor([[1.0, 0.6, 0.2, 0.0]]), radial_interpolation(40, 4))[0]
     k = torch.fft.fftfreq(40, dtype=torch.float64)
     kr = torch.hypot(k[:, None], k[None, :])
     centre = (kr - kr.max() * 1.5 / 4).abs().argmin()  # the frequency nearest bin 1's centre

@@ -15,7 +15,8 @@ deconvolution then amplifies (``margin_plane=1``, the strong baseline's default,
 3" NMAD by up to 12% and the r50 bias, and the blank sky's mid-k power from 1.5-3.6x to 0.3-0.5x CFHT's
 noise; docs/evaluation.md). ``margin_plane=0`` keeps every plane there (the footprint before 2026-12-07).
 Thresholding each coefficient on its own value (the textbook hard threshold) was tried and not kept: it
-keeps the noise peaks that push a coefficient over the threshold, and on the simulated pair it biased the SDSS -> CFHT 3" aperture flux by +5 to +12% (docs/evaluation.md). Used by the strong
+keeps the noise peaks that push a coefficient over the threshold, and on the simulated pair it biased the
+SDSS -> CFHT 3" aperture flux by +5 to +12% (docs/evaluation.md). Used by the strong
 baseline (:mod:`hpcgan.models.psf_baseline`) and, through it, the residual generator's denoised base.
 """
 from __future__ import annotations

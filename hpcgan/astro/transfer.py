@@ -64,23 +64,32 @@ def radial_transfer(n_i: torch.Tensor, d_i: torch.Tensor, shrink: bool = True) -
     return f.float()
 
 
-def transfer_map(transfer: torch.Tensor, size: int) -> torch.Tensor:
-    """(C, size, size) float32: the radial ``transfer`` (C, bins) at each FFT frequency, linear between the
-    bins' centres (flat beyond the first and the last): a step between two bins would ring, and a small
-    aperture's flux with it (docs/evaluation.md, "The Wiener cut and small apertures")."""
-    bins = transfer.shape[-1]
-    k = torch.fft.fftfreq(size, dtype=torch.float64, device=transfer.device)
+Interpolation = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def radial_interpolation(size: int, bins: int) -> Interpolation:
+    """``(j0, j1, w)``, each (size, size): every FFT frequency lies ``w`` of the way from the centre of bin
+    ``j0`` to that of bin ``j1`` (flat beyond the first and the last centre)."""
+    k = torch.fft.fftfreq(size, dtype=torch.float64)
     kr = torch.hypot(k[:, None], k[None, :])
     u = (kr / kr.max() * bins - 0.5).clamp(0.0, bins - 1.0)
     j0 = u.floor().long().clamp(max=bins - 1)
-    j1 = (j0 + 1).clamp(max=bins - 1)
-    w = (u - j0).float()
+    return j0, (j0 + 1).clamp(max=bins - 1), (u - j0).float()
+
+
+def transfer_map(transfer: torch.Tensor, interp: Interpolation) -> torch.Tensor:
+    """(C, size, size) float32: the radial ``transfer`` (C, bins) at each FFT frequency, linear between the
+    bins' centres (:func:`radial_interpolation`): a step between two bins would ring, and a small
+    aperture's flux with it (docs/evaluation.md, "The Wiener cut and small apertures")."""
+    j0, j1, w = (t.to(transfer.device) for t in interp)
     f = transfer.float()
     return f[:, j0] * (1 - w) + f[:, j1] * w
 
 
-def apply_transfer(img: torch.Tensor, transfer: torch.Tensor) -> torch.Tensor:
+def apply_transfer(img: torch.Tensor, transfer: torch.Tensor, interp: Interpolation | None = None) -> torch.Tensor:
     """``img`` (B, C, n, n) with each band's Fourier transform multiplied by its radial ``transfer``
-    (C, bins), interpolated (:func:`transfer_map`)."""
-    f = transfer_map(transfer.to(img.device), img.shape[-1])
+    (C, bins), interpolated (``interp``: :func:`radial_interpolation` of the image's size, made once by a
+    caller that applies it often; None: made here)."""
+    interp = interp if interp is not None else radial_interpolation(img.shape[-1], transfer.shape[-1])
+    f = transfer_map(transfer.to(img.device), interp)
     return torch.fft.ifft2(torch.fft.fft2(img.float()) * f).real.to(img.dtype)

@@ -39,7 +39,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from hpcgan.astro.noise_power import background_mask
-from hpcgan.astro.transfer import apply_transfer, radial_labels
+from hpcgan.astro.transfer import apply_transfer, radial_interpolation, radial_labels
 from hpcgan.astro.transforms import from_model_space, to_model_space
 from hpcgan.config.schema import BaselineCfg, DataCfg, ModelCfg
 from hpcgan.kernels.noise_synthesis import symmetrize_d4
@@ -87,12 +87,14 @@ class RadialFilter(nn.Module):
     def __init__(self, bands: int, size: int, bins: int):
         super().__init__()
         self.register_buffer("transfer", torch.ones(bands, bins))
-        self.register_buffer("labels", radial_labels(size, bins), persistent=False)
+        self.register_buffer("labels", radial_labels(size, bins), persistent=False)  # the fit's bins
+        for name, t in zip(("j0", "j1", "w"), radial_interpolation(size, bins)):  # every forward's, made once
+            self.register_buffer(name, t, persistent=False)
 
     def forward(self, img: torch.Tensor) -> torch.Tensor:
         if bool((self.transfer == 1).all()):
             return img
-        return apply_transfer(img, self.transfer)
+        return apply_transfer(img, self.transfer, (self.j0, self.j1, self.w))
 
 
 class ResidualGenerator(nn.Module):
