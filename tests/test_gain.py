@@ -132,3 +132,24 @@ def test_base_filter_shrinks_noise_back_to_the_identity():
     raw, shrunk = radial_transfer(*sums, shrink=False), radial_transfer(*sums)
     assert raw.min() < 0.97, raw
     assert shrunk.min() > 0.99 and (shrunk >= raw).all(), shrunk
+
+
+def test_aperture_transfer_recovers_a_known_transfer_from_aperture_fluxes():
+    """benchmarks/aperture_frontier.py's fit: target fluxes = the apertures of images through a known radial
+    transfer (interpolated, as applied) plus small noise. The design is linear (the fluxes of the filtered
+    image are ``design @ t``); lam = 0 recovers the transfer within [0, 1] (1.4 clipped to 1), and a large
+    ridge gives the identity."""
+    from hpcgan.astro.photometry import aperture_weights
+    from hpcgan.astro.transfer import aperture_transfer, apply_transfer, basis_aperture_fluxes
+
+    g = torch.Generator().manual_seed(4)
+    img = torch.randn(96, 2, 24, 24, generator=g).double()
+    true = torch.tensor([[1.0, 0.7, 0.3, 1.4], [0.9, 0.5, 1.0, 0.0]])
+    w = torch.from_numpy(aperture_weights(24, 1.0, (1.0, 2.0, 3.5, 5.0, 8.0)))
+    design = basis_aperture_fluxes(img, 4, w)
+    filtered = apply_transfer(img, true).reshape(96, 2, -1) @ w.T
+    assert torch.allclose(torch.einsum("ncaj,cj->nca", design, true.double()), filtered, atol=1e-4)
+    target = filtered + 1e-3 * torch.randn(filtered.shape, generator=g, dtype=torch.float64)
+    scale = torch.ones_like(target)
+    assert torch.allclose(aperture_transfer(design, target, scale, 0.0), true.clamp(0.0, 1.0), atol=0.02)
+    assert torch.allclose(aperture_transfer(design, target, scale, 1e6), torch.ones(2, 4), atol=1e-3)

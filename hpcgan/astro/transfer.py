@@ -14,6 +14,9 @@ bin whose true value is 1 leaves it below 1 half of the time, and the filter smo
 
 Used by the residual generator's fitted base filter (``model.residual_filter_bins``,
 :mod:`hpcgan.train.base_filter`) and ``benchmarks/learnt_filter.py``.
+
+:func:`aperture_transfer` fits the same kind of filter in another space: that of aperture fluxes, to see
+what a filter chosen for photometry alone would do to the image (``benchmarks/aperture_frontier.py``).
 """
 from __future__ import annotations
 
@@ -93,3 +96,35 @@ def apply_transfer(img: torch.Tensor, transfer: torch.Tensor, interp: Interpolat
     interp = interp if interp is not None else radial_interpolation(img.shape[-1], transfer.shape[-1])
     f = transfer_map(transfer.to(img.device), interp)
     return torch.fft.ifft2(torch.fft.fft2(img.float()) * f).real.to(img.dtype)
+
+
+def basis_aperture_fluxes(img: torch.Tensor, bins: int, weights: torch.Tensor) -> torch.Tensor:
+    """(B, C, A, bins) float64: the fluxes in apertures ``weights`` (A, n * n) of ``img`` (B, C, n, n) through
+    each of the radial transfer's interpolation functions (transfer 1 in one bin, 0 in the others, as
+    :func:`transfer_map`): the fluxes of the filtered image are linear in the transfer, ``out @ transfer``."""
+    interp = radial_interpolation(img.shape[-1], bins)
+    spec = torch.fft.fft2(img.double())
+    out = []
+    for j in range(bins):
+        unit = torch.zeros(img.shape[1], bins, dtype=torch.float64)
+        unit[:, j] = 1.0
+        part = torch.fft.ifft2(spec * transfer_map(unit, interp).double().to(img.device)).real
+        out.append(part.reshape(*part.shape[:2], -1) @ weights.double().T.to(img.device))
+    return torch.stack(out, -1)
+
+
+def aperture_transfer(design: torch.Tensor, target: torch.Tensor, scale: torch.Tensor, lam: float) -> torch.Tensor:
+    """(C, bins) float32 radial transfer whose aperture fluxes best predict ``target`` (N, C, A):
+    least squares of the relative errors ``(design @ t - target) / scale`` (``design`` (N, C, A, bins) from
+    :func:`basis_aperture_fluxes`, ``scale`` (N, C, A) a flux independent of the target's noise) plus
+    ``lam`` times the mean diagonal of the normal matrix times ``|t - 1|^2`` (``lam`` = 0: plain least
+    squares, large: the identity), clipped to [0, 1]."""
+    x = (design / scale[..., None]).double()
+    y = (target / scale).double()
+    x = x.permute(1, 0, 2, 3).reshape(x.shape[1], -1, x.shape[-1])  # (C, N * A, bins)
+    y = y.permute(1, 0, 2).reshape(y.shape[1], -1, 1)
+    gram, rhs = x.transpose(1, 2) @ x, x.transpose(1, 2) @ y
+    ridge = lam * torch.diagonal(gram, dim1=1, dim2=2).mean(1)[:, None, None]
+    eye = torch.eye(x.shape[-1], dtype=torch.float64)
+    t = torch.linalg.solve(gram + ridge * eye, rhs + ridge * torch.ones_like(rhs))
+    return t[..., 0].clamp(0.0, 1.0).float()
