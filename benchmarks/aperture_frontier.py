@@ -107,7 +107,8 @@ def main() -> int:
                          f"{100 * f3:+.2f} / {100 * f15:+.2f} / {100 * r:+.2f}")
         print(f"| {'pipeline' if lam == np.inf else f'{lam:g}'} | " + " | ".join(cells) + " |")
     if a.figure:
-        plot(points, dst.bands, f"{src.name} -> {dst.name}, {len(test)} objects of {a.shards}", a.figure)
+        plot(points, dst.bands, f"{src.name} -> {dst.name}: a radial filter fitted to the 1.5\"/3\" fluxes of {len(fit)} "
+             f"noisy targets, at ridge lam; scored on {len(test)} other objects", a.figure)
         print(f"figure: {a.figure}")
     return 0
 
