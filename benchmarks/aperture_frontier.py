@@ -24,9 +24,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baseline_knobs import RADII, measure, open_split, rows, run_pipeline, split_parser  # noqa: E402
+from baseline_knobs import RADII, measure, open_split, rows, run_pipeline, split_parser, versus_pipeline  # noqa: E402
 
-from hpcgan.astro.photometry import aperture_weights, bias_nmad, nmad_difference  # noqa: E402
+from hpcgan.astro.photometry import aperture_weights  # noqa: E402
 from hpcgan.astro.transfer import aperture_transfer, apply_transfer, basis_aperture_fluxes  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source  # noqa: E402
@@ -99,12 +99,9 @@ def main() -> int:
             ap_f, r50_f = measure(apply_transfer(out[test], f).double().numpy(), dst.pixel_scale, radii)
         cells, points[lam] = [], []
         for c in range(len(dst.bands)):
-            d = nmad_difference(ap_f[:, c, 1], ap_b[:, c, 1], ap_t[:, c, 1])
-            f3, f15, r = (bias_nmad(ap_f[:, c, 1], ap_t[:, c, 1])["bias"], bias_nmad(ap_f[:, c, 0], ap_t[:, c, 0])["bias"],
-                          bias_nmad(r50_f[:, c], r50_t[:, c])["bias"])
-            points[lam].append((100 * r, 100 * d["delta"]))
-            cells.append(f"{100 * d['delta']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}], "
-                         f"{100 * f3:+.2f} / {100 * f15:+.2f} / {100 * r:+.2f}")
+            cell, delta, r50_bias = versus_pipeline(ap_f, r50_f, ap_b, ap_t, r50_t, c)
+            points[lam].append((r50_bias, delta))
+            cells.append(cell)
         print(f"| {'pipeline' if lam == np.inf else f'{lam:g}'} | " + " | ".join(cells) + " |")
     if a.figure:
         plot(points, dst.bands, f"{src.name} -> {dst.name}: a radial filter fitted to the 1.5\"/3\" fluxes of {len(fit)} "

@@ -25,7 +25,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, curve_of_growth  # noqa: E402
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, curve_of_growth, nmad_difference  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.config.schema import Config, SurveyCfg  # noqa: E402
 from hpcgan.data.shards import open_source, seeing, stamps_to_survey_units  # noqa: E402
@@ -75,6 +75,17 @@ def open_split(a: argparse.Namespace, cfg: Config) -> Split:
     noisy = open_source(a.shards, src.name, a.split)
     ids = noisy.object_ids()[:a.n]
     return Split(src, dst, noisy, ids, torch.from_numpy(seeing(noisy)[:len(ids)]))
+
+
+def versus_pipeline(ap: np.ndarray, r50: np.ndarray, ap_pipe: np.ndarray, ap_truth: np.ndarray, r50_truth: np.ndarray,
+                    c: int) -> tuple[str, float, float]:
+    """Band ``c`` of a set of (N, C, 2) fluxes and (N, C) r50 against the pipeline's and the truth's: the table
+    cell '3" NMAD change [68%], 3" / 1.5" / r50 bias' (points, %), the NMAD change and the r50 bias (%)."""
+    d = nmad_difference(ap[:, c, 1], ap_pipe[:, c, 1], ap_truth[:, c, 1])
+    f3, f15, r = (bias_nmad(ap[:, c, 1], ap_truth[:, c, 1])["bias"], bias_nmad(ap[:, c, 0], ap_truth[:, c, 0])["bias"],
+                  bias_nmad(r50[:, c], r50_truth[:, c])["bias"])
+    return (f"{100 * d['delta']:+.2f} [{100 * d['lo']:+.2f}, {100 * d['hi']:+.2f}], "
+            f"{100 * f3:+.2f} / {100 * f15:+.2f} / {100 * r:+.2f}", 100 * d["delta"], 100 * r)
 
 
 def run_pipeline(base: PsfMatchedBaseline, x: np.ndarray, fwhm: torch.Tensor) -> np.ndarray:
