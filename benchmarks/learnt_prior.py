@@ -10,7 +10,10 @@ five 3x3 convolutions (dilations 1, 2, 4, 8, 1; receptive field 33 px) with its 
 start is the pipeline). It is trained by mean squared error, in noise units, against the **noisy** target
 stamps of ``--train-shards``'s paired split (their noise is independent of the input's, so the minimiser
 is the noise-free image's conditional mean: Noise2Noise; the truth is never read), on random crops near the
-stamp centre; ``--soften`` weighs bright cores down (by the input alone, so the minimiser stays the same). Every ``--eval-every`` iterations it prints the loss on held-out training pairs (noisy
+stamp centre; ``--soften`` weighs bright cores down (by the input alone, so the minimiser stays the same), and
+``--footprint`` leaves the sky alone (where the pipeline's output is below that many noise sigmas), and
+``--flux-weight`` adds the squared relative 1.5" / 3" flux errors against the noisy targets (as the
+residual generator's flux term; the crops are then centred). Every ``--eval-every`` iterations it prints the loss on held-out training pairs (noisy
 targets). Then both are scored on ``--shards`` (other objects) against the noise-free truth, per band: the
 3" NMAD change [68% paired bootstrap], the 3" / 1.5" / r50 bias (docs/evaluation.md, "The photometry-size
 frontier"). A nonlinear correction that beats the pipeline at the same r50 bias is what no radial filter
@@ -29,9 +32,10 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from baseline_knobs import measure, open_split, rows, run_pipeline, split_parser, versus_pipeline  # noqa: E402
+from aperture_frontier import relative_scale  # noqa: E402
+from baseline_knobs import RADII, measure, open_split, rows, run_pipeline, split_parser, versus_pipeline  # noqa: E402
 
-from hpcgan.astro.photometry import MAD_TO_SIGMA  # noqa: E402
+from hpcgan.astro.photometry import MAD_TO_SIGMA, aperture_weights  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source, seeing  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
@@ -42,10 +46,12 @@ SIGMA_STAMPS = 500  # the noise sigma is measured on the first training stamps
 
 
 class Correction(torch.nn.Module):
-    """``B + s * net(asinh(B / s))`` per band (module docstring); zero at the start."""
+    """``B + s * net(asinh(B / s))`` per band (module docstring), the correction kept only where ``|B|`` exceeds
+    ``footprint`` times the noise (0: everywhere); zero at the start."""
 
-    def __init__(self, bands: int, width: int, sigma: torch.Tensor):
+    def __init__(self, bands: int, width: int, sigma: torch.Tensor, footprint: float = 0.0):
         super().__init__()
+        self.footprint = footprint
         chans = [bands, *([width] * (len(DILATIONS) - 1)), bands]
         self.convs = torch.nn.ModuleList(torch.nn.Conv2d(i, o, 3, padding=d, dilation=d)
                                          for i, o, d in zip(chans[:-1], chans[1:], DILATIONS))
@@ -57,7 +63,10 @@ class Correction(torch.nn.Module):
         h = torch.asinh(base / self.sigma)
         for conv in self.convs[:-1]:
             h = F.relu(conv(h))
-        return base + self.sigma * self.convs[-1](h)
+        out = self.sigma * self.convs[-1](h)
+        if self.footprint > 0:  # only where the pipeline's output is above footprint x the noise
+            out = out * (base.abs() > self.footprint * self.sigma)
+        return base + out
 
 
 def noise_sigma(base: np.ndarray, target: np.ndarray) -> torch.Tensor:
@@ -90,6 +99,12 @@ def main() -> int:
     p.add_argument("--soften", type=float, default=0.0,
                    help="weigh each pixel's squared error by 1 / (1 + |B| / (soften s)): bright cores count less "
                         "(the weight depends on the input alone, so the minimiser is unchanged; 0: plain MSE)")
+    p.add_argument("--flux-weight", type=float, default=0.0,
+                   help="add this times the mean squared relative 1.5\"/3\" flux error against the noisy targets "
+                        "(the crops are then centred)")
+    p.add_argument("--cache", help="keep the pipeline's output on the training pairs in this folder")
+    p.add_argument("--footprint", type=float, default=0.0,
+                   help="correct only pixels where the pipeline's |output| exceeds this many noise sigmas (0: all)")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     cfg = load_config(["default"])
@@ -98,7 +113,15 @@ def main() -> int:
     tr_noisy = open_source(a.train_shards, src.name, a.split)
     tr_ids = tr_noisy.object_ids()[:a.n_train]
     pipe = PsfMatchedBaseline(src, dst, cfg.baseline)
-    b_tr = run_pipeline(pipe, rows(tr_noisy, tr_ids), torch.from_numpy(seeing(tr_noisy)[:len(tr_ids)])).astype(np.float32)
+    cached = Path(a.cache or ".") / f"pipeline_{a.direction}_{len(tr_ids)}.npy"
+    if a.cache and cached.exists():
+        b_tr = np.load(cached)
+    else:
+        b_tr = run_pipeline(pipe, rows(tr_noisy, tr_ids),
+                            torch.from_numpy(seeing(tr_noisy)[:len(tr_ids)])).astype(np.float32)
+        if a.cache:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            np.save(cached, b_tr)
     y_tr = rows(open_source(a.train_shards, dst.name, a.split), tr_ids).astype(np.float32)  # float32: 6000 CFHT stamps are 2.2 GB
     sigma = noise_sigma(b_tr[:SIGMA_STAMPS], y_tr[:SIGMA_STAMPS])
     print(f"{src.name} -> {dst.name}: {len(tr_ids)} training pairs of {a.train_shards} through the pipeline in "
@@ -106,11 +129,13 @@ def main() -> int:
     x, y = torch.from_numpy(b_tr), torch.from_numpy(y_tr)
     held = torch.arange(0, len(x), 10)
     train = torch.tensor([i for i in range(len(x)) if i % 10])
-    net = Correction(len(dst.bands), a.width, sigma)
+    net = Correction(len(dst.bands), a.width, sigma, a.footprint)
     opt = torch.optim.Adam(net.parameters(), lr=a.lr)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, a.iters)
     g = torch.Generator().manual_seed(a.seed)
     size = min(a.crop, dst.stamp_size)
+    jitter = 0 if a.flux_weight > 0 else dst.stamp_size // 8
+    ap_w = torch.from_numpy(aperture_weights(size, dst.pixel_scale, RADII)).float()
 
     def weight(base: torch.Tensor) -> torch.Tensor:
         return 1.0 / (1.0 + base.abs() / (a.soften * net.sigma)) if a.soften > 0 else torch.ones_like(base)
@@ -123,8 +148,13 @@ def main() -> int:
     print(f"iter 0: held-out loss {held_loss():.5f} (noise units; the pipeline)")
     t1 = time.time()
     for it in range(1, a.iters + 1):
-        xb, yb = crops(x, y, train[torch.randint(len(train), (a.batch,), generator=g)], size, dst.stamp_size // 8, g)
-        loss = (weight(xb) * ((net(xb) - yb) / net.sigma).pow(2)).mean()
+        xb, yb = crops(x, y, train[torch.randint(len(train), (a.batch,), generator=g)], size, jitter, g)
+        out = net(xb)
+        loss = (weight(xb) * ((out - yb) / net.sigma).pow(2)).mean()
+        if a.flux_weight > 0:
+            f_out, f_y, f_b = (v.reshape(*v.shape[:2], -1) @ ap_w.T for v in (out, yb, xb))
+            scale = torch.from_numpy(relative_scale(f_b.detach().double().numpy())).float()
+            loss = loss + a.flux_weight * ((f_out - f_y) / scale).pow(2).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
