@@ -101,7 +101,7 @@ def apply_transfer(img: torch.Tensor, transfer: torch.Tensor, interp: Interpolat
 def basis_aperture_fluxes(img: torch.Tensor, bins: int, weights: torch.Tensor) -> torch.Tensor:
     """(B, C, A, bins) float64: the fluxes in apertures ``weights`` (A, n * n) of ``img`` (B, C, n, n) through
     each of the radial transfer's interpolation functions (transfer 1 in one bin, 0 in the others, as
-    :func:`transfer_map`): the fluxes of the filtered image are linear in the transfer, ``out @ transfer``."""
+    :func:`transfer_map`): the filtered image's fluxes are ``einsum("ncaj,cj->nca", out, transfer)``."""
     interp = radial_interpolation(img.shape[-1], bins)
     spec = torch.fft.fft2(img.double())
     out = []

@@ -17,8 +17,8 @@
 Kernels are cached (the 4096 most recent) per band, seeing and the stamp's sharpest seeing, each rounded
 to 0.005". Frames share their seeing, so a real footprint's stamps mostly hit; the simulator draws each
 stamp's own, and then the builds cost no more than the stamps' FFTs (300 stamps, 1304 builds: 76 ms per
-stamp against 80 ms with every kernel cached, 2026-12-08). The module has no parameters: it sits inside the residual generator
-(``model.residual_base: strong``) as its denoised base.
+stamp against 80 ms with every kernel cached, 2026-12-08). The module has no parameters: it sits inside
+the residual generator (``model.residual_base: strong``) as its denoised base.
 """
 from __future__ import annotations
 
