@@ -13,7 +13,9 @@ is the noise-free image's conditional mean: Noise2Noise; the truth is never read
 stamp centre; ``--soften`` weighs bright cores down (by the input alone, so the minimiser stays the same), and
 ``--footprint`` leaves the sky alone (where the pipeline's output is below that many noise sigmas), and
 ``--flux-weight`` adds the squared relative 1.5" / 3" flux errors against the noisy targets (as the
-residual generator's flux term; the crops are then centred). Every ``--eval-every`` iterations it prints the loss on held-out training pairs (noisy
+residual generator's flux term; the crops are then centred). ``--calibrate`` scales each band of the
+corrected output by the held-out pairs' summed 3" flux, noisy targets over corrected (a zero point that
+needs no truth). Every ``--eval-every`` iterations it prints the loss on held-out training pairs (noisy
 targets). Then both are scored on ``--shards`` (other objects) against the noise-free truth, per band: the
 3" NMAD change [68% paired bootstrap], the 3" / 1.5" / r50 bias (docs/evaluation.md, "The photometry-size
 frontier"). A nonlinear correction that beats the pipeline at the same r50 bias is what no radial filter
@@ -102,6 +104,8 @@ def main() -> int:
     p.add_argument("--flux-weight", type=float, default=0.0,
                    help="add this times the mean squared relative 1.5\"/3\" flux error against the noisy targets "
                         "(the crops are then centred)")
+    p.add_argument("--calibrate", action="store_true",
+                   help="scale each band by the held-out pairs' summed 3\" flux, noisy targets over corrected")
     p.add_argument("--cache", help="keep the pipeline's output on the training pairs in this folder")
     p.add_argument("--footprint", type=float, default=0.0,
                    help="correct only pixels where the pipeline's |output| exceeds this many noise sigmas (0: all)")
@@ -161,10 +165,18 @@ def main() -> int:
         sched.step()
         if it % a.eval_every == 0 or it == a.iters:
             print(f"iter {it}: held-out loss {held_loss():.5f} ({time.time() - t1:.0f} s)", flush=True)
+    full_w = torch.from_numpy(aperture_weights(dst.stamp_size, dst.pixel_scale, RADII[-1:])).float()
+    with torch.no_grad():  # the zero point: held-out 3" flux of the noisy targets over the corrected one's, per band
+        f_c, f_y = (torch.cat([v.reshape(*v.shape[:2], -1) @ full_w.T for v in part]).sum(0)[:, 0]
+                    for part in ([net(x[i]) for i in held.split(64)], [y[i] for i in held.split(64)]))
+    gain = (f_y / f_c).double().numpy()[None, :, None, None] if a.calibrate else 1.0
+    print("zero point (held-out 3\" flux, noisy targets / corrected): "
+          + " ".join(f"{b} {v:.4f}" for b, v in zip(dst.bands, (f_y / f_c).tolist()))
+          + ("" if a.calibrate else " (not applied)"))
     _, _, noisy, ids, fwhm = open_split(a, cfg)
     b_te = run_pipeline(pipe, rows(noisy, ids), fwhm)
     with torch.no_grad():
-        c_te = torch.cat([net(t) for t in torch.from_numpy(b_te).float().split(100)]).double().numpy()
+        c_te = torch.cat([net(t) for t in torch.from_numpy(b_te).float().split(100)]).double().numpy() * gain
     truth = rows(open_source(a.shards, dst.name, a.split + "-truth"), ids)
     radii = radii_arcsec(dst.stamp_size, dst.pixel_scale, cfg.evaluate.radius_step_arcsec)
     (ap_t, r50_t), (ap_b, r50_b), (ap_c, r50_c) = (measure(v, dst.pixel_scale, radii) for v in (truth, b_te, c_te))
