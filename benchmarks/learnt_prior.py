@@ -2,7 +2,13 @@
 pipeline's output; scored against the pipeline on independent objects (issue 19).
 
     python benchmarks/learnt_prior.py --train-shards <6000-pair shards> --shards science_out/test1000/shards \\
-        --n 1000 --iters 3000
+        --n 1000 --soften 10 --footprint 0.5 --flux-weight 1 --crop 64 --calibrate --cache <dir>
+
+The training shards (6000 pairs, all in paired-test; about 6 min on 2 cores):
+
+    S="-c default simulate.out=<out>/sim simulate.n_paired=6000 simulate.seed=12350 simulate.n_unpaired=16
+       simulate.paired_test_fraction=1.0 preprocess.catalog=<out>/sim/catalog.csv preprocess.out=<out>/shards"
+    mpirun -np 2 hpcgan simulate $S && mpirun -np 2 hpcgan preprocess $S
 
 The correction is ``out = B + s * net(asinh(B / s))``: ``B`` the pipeline's output in target survey units,
 ``s`` the target survey's per-band noise sigma (1.4826 MAD of target - B over 500 training stamps), ``net``
@@ -17,7 +23,7 @@ residual generator's flux term; the crops are then centred). ``--calibrate`` sca
 corrected output by the held-out pairs' summed 3" flux, noisy targets over corrected (a zero point that
 needs no truth). Every ``--eval-every`` iterations it prints the loss on held-out training pairs (noisy
 targets). Then both are scored on ``--shards`` (other objects) against the noise-free truth, per band: the
-3" NMAD change [68% paired bootstrap], the 3" / 1.5" / r50 bias (docs/evaluation.md, "The photometry-size
+3" NMAD change [68% paired bootstrap], the 3" / 1.5" / r50 bias (docs/evaluation.md, "Above the
 frontier"). A nonlinear correction that beats the pipeline at the same r50 bias is what no radial filter
 does (``benchmarks/aperture_frontier.py``).
 """
