@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baseline_knobs import RADII, measure, open_split, rows, run_pipeline, split_parser, versus_pipeline  # noqa: E402
 
-from hpcgan.astro.photometry import aperture_weights  # noqa: E402
+from hpcgan.astro.photometry import aperture_fluxes, aperture_weights  # noqa: E402
 from hpcgan.astro.transfer import aperture_transfer, apply_transfer, basis_aperture_fluxes  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source  # noqa: E402
@@ -82,7 +82,7 @@ def main() -> int:
     fit, test = np.arange(0, len(ids), 2), np.arange(1, len(ids), 2)
     weights = torch.from_numpy(aperture_weights(dst.stamp_size, dst.pixel_scale, tuple(a.radii)))
     design = basis_aperture_fluxes(out[fit], a.bins, weights)
-    flux_y = torch.from_numpy(np.einsum("ncp,rp->ncr", target[fit].reshape(*target[fit].shape[:2], -1), weights.numpy()))
+    flux_y = torch.from_numpy(aperture_fluxes(target[fit], dst.pixel_scale, a.radii))
     scale = torch.from_numpy(relative_scale(design.sum(-1).numpy()))  # the pipeline's own fluxes (transfer 1)
     radii = radii_arcsec(dst.stamp_size, dst.pixel_scale, cfg.evaluate.radius_step_arcsec)
     (ap_t, r50_t), (ap_b, r50_b) = (measure(x, dst.pixel_scale, radii) for x in (truth[test], out[test].numpy()))

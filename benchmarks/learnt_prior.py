@@ -43,7 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from aperture_frontier import relative_scale  # noqa: E402
 from baseline_knobs import RADII, measure, open_split, rows, run_pipeline, split_parser, versus_pipeline  # noqa: E402
 
-from hpcgan.astro.photometry import MAD_TO_SIGMA, aperture_weights  # noqa: E402
+from hpcgan.astro.photometry import aperture_weights, nmad  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source, seeing  # noqa: E402
 from hpcgan.evaluate.metrics import radii_arcsec  # noqa: E402
@@ -80,7 +80,7 @@ class Correction(torch.nn.Module):
 def noise_sigma(base: np.ndarray, target: np.ndarray) -> torch.Tensor:
     """(C,) 1.4826 MAD of ``target - base`` per band over every pixel (the sky dominates a stamp)."""
     r = (target.astype(np.float64) - base).transpose(1, 0, 2, 3).reshape(target.shape[1], -1)
-    return torch.from_numpy(MAD_TO_SIGMA * np.median(np.abs(r - np.median(r, 1, keepdims=True)), 1))
+    return torch.from_numpy(nmad(r, axis=1))
 
 
 def crops(x: torch.Tensor, y: torch.Tensor, idx: torch.Tensor, size: int, jitter: int,
@@ -118,7 +118,7 @@ def main() -> int:
     a = p.parse_args()
     torch.manual_seed(a.seed)
     cfg = load_config(["default"])
-    src, dst, _, _, _ = open_split(a, cfg)
+    src, dst, noisy, ids, fwhm = open_split(a, cfg)
     t0 = time.time()
     tr_noisy = open_source(a.train_shards, src.name, a.split)
     tr_ids = tr_noisy.object_ids()[:a.n_train]
@@ -179,7 +179,6 @@ def main() -> int:
     print("zero point (held-out 3\" flux, noisy targets / corrected): "
           + " ".join(f"{b} {v:.4f}" for b, v in zip(dst.bands, (f_y / f_c).tolist()))
           + ("" if a.calibrate else " (not applied)"))
-    _, _, noisy, ids, fwhm = open_split(a, cfg)
     b_te = run_pipeline(pipe, rows(noisy, ids), fwhm)
     with torch.no_grad():
         c_te = torch.cat([net(t) for t in torch.from_numpy(b_te).float().split(100)]).double().numpy() * gain

@@ -137,7 +137,7 @@ def test_base_filter_shrinks_noise_back_to_the_identity():
 def test_aperture_transfer_recovers_a_known_transfer_from_aperture_fluxes():
     """benchmarks/aperture_frontier.py's fit: target fluxes = the apertures of images through a known radial
     transfer (interpolated, as applied) plus small noise. The design is linear (the fluxes of the filtered
-    image are ``design @ t``); lam = 0 recovers the transfer within [0, 1] (1.4 clipped to 1), and a large
+    image are ``einsum("ncaj,cj->nca", design, t)``); lam = 0 recovers the transfer within [0, 1] (1.4 clipped to 1), and a large
     ridge gives the identity."""
     from hpcgan.astro.photometry import aperture_weights
     from hpcgan.astro.transfer import aperture_transfer, apply_transfer, basis_aperture_fluxes
