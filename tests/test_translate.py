@@ -266,3 +266,18 @@ def test_resample_baseline_end_to_end_two_ranks_equal_one(tiny, tmp_path):
     y, _ = read_all(out / "r0", "sdss")
     assert y.shape == (6, 5, 16, 16) and json.loads((out / "manifest.json").read_text())["baseline"]["resample"] == "area"
     src.close()
+
+
+def test_a_checkpoint_from_before_the_shape_prior_keeps_its_base():
+    """A checkpoint whose config predates ``baseline.shape_prior_arcsec`` translates with step 4 off, as
+    it was trained; one that names it keeps its own value."""
+    import yaml
+
+    from hpcgan.config.loader import dump_config
+    from hpcgan.translate.model import checkpoint_config
+
+    data = yaml.safe_load(dump_config(load_config(["demo"])))
+    assert data["baseline"]["shape_prior_arcsec"] == 1.5
+    assert checkpoint_config({"config_yaml": yaml.safe_dump(data)}).baseline.shape_prior_arcsec == 1.5
+    del data["baseline"]["shape_prior_arcsec"]
+    assert checkpoint_config({"config_yaml": yaml.safe_dump(data)}).baseline.shape_prior_arcsec == 0.0

@@ -253,6 +253,13 @@ class BaselineCfg:
     # crop cut its ringing wings and biased the 3" flux +0.1-0.3% (SDSS -> CFHT) and -0.3% (CFHT -> SDSS)
     kernel_size: int = rng(3, 127, default=127)
     regularization: float = rng(0.0, 1.0, lo_open=True, default=1e-3)  # Wiener term (fraction of peak |OTF|^2)
+    # strong, shallow -> deep only (target sharper): shrink each band toward the shared-shape model read from
+    # the co-add of all bands (hpcgan/astro/template_photometry.py): sigma (arcsec) of the Gaussian weight that
+    # reads each band's amplitude, 0 = off (the pipeline before 2026-12-08). The source noise in a 3" sum is
+    # most of the SDSS -> CFHT scatter; docs/evaluation.md ("A shape prior from the co-add") has the numbers
+    shape_prior_arcsec: float = rng(0.0, None, default=1.5)
+    shape_prior_keep: float = rng(0.0, 1.0, default=0.5)  # fraction of a band's departure from the model kept
+    shape_prior_radius_arcsec: float = rng(0.0, None, lo_open=True, default=3.0)  # co-add weights' aperture; taper
     noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power
     # area: exact area-weighted overlap; bicubic: surface brightness x pixel-area ratio; auto: area when the
     # target pixels are larger, else bicubic (the closer to the truth each way: docs/evaluation.md)

@@ -13,6 +13,9 @@
    surface brightness), then match on the target grid; target broader and coarser -> match on the source
    grid to the target PSF without its pixel, then area-bin (which adds the target pixel).
 3. **Resample** flux-conservingly (:mod:`hpcgan.models.baseline`'s matrices) and convert the zero points.
+4. **Shape prior** (``baseline.shape_prior_arcsec`` > 0; shallow -> deep only): shrink each band toward the
+   shared shape of all bands (:func:`hpcgan.astro.template_photometry.shape_prior`), the co-add weighted by
+   the source stamp's own noise per band (its finest starlet plane).
 
 Kernels are cached (the 4096 most recent) per band, seeing and the stamp's sharpest seeing, each rounded
 to 0.005". Frames share their seeing, so a real footprint's stamps mostly hit; the simulator draws each
@@ -29,9 +32,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from hpcgan.astro.denoise import max_scales, starlet_denoise
+from hpcgan.astro.denoise import max_scales, plane_sigma, starlet, starlet_denoise
 from hpcgan.astro.psf import PsfModel, matching_kernel, quantize
 from hpcgan.astro.surveys import psf_shape
+from hpcgan.astro.template_photometry import shape_prior
 from hpcgan.config.schema import BaselineCfg, SurveyCfg
 from hpcgan.models.baseline import area_matrix, bicubic_matrix, nominal_seeing
 
@@ -59,6 +63,7 @@ class PsfMatchedBaseline(nn.Module):
         # the Wiener term only where the match is a deconvolution (target sharper); a broadening is well posed
         sharper = min(self.fwhm_dst) < min(self.fwhm_src)
         self.regularization = bc.regularization if sharper else BROADEN_REGULARIZATION
+        self.shape_prior = bc.shape_prior_arcsec if sharper else 0.0  # deep -> shallow: no source noise to lose
         self.kind = "bicubic" if self.upsample else "area"
         build = bicubic_matrix if self.upsample else area_matrix
         self.register_buffer("resample", build(src.stamp_size, src.pixel_scale, dst.stamp_size,
@@ -113,7 +118,12 @@ class PsfMatchedBaseline(nn.Module):
             y = self.convolve(m @ y @ m.T, k)
         else:
             y = m @ self.convolve(y, k) @ m.T
-        return (y * self.gain).to(x.dtype)
+        y = y * self.gain
+        if self.shape_prior > 0:
+            noise = plane_sigma(starlet(x.float(), 1)[0][0])[..., 0, 0]  # (B, C) the source's pixel noise
+            y = shape_prior(y, noise, self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec, self.shape_prior,
+                            self.bc.shape_prior_keep)
+        return y.to(x.dtype)
 
     def settings(self) -> dict:
         """What the manifest records about this baseline."""
@@ -122,5 +132,7 @@ class PsfMatchedBaseline(nn.Module):
                 "denoise_stack_k": self.bc.denoise_stack_k, "denoise_margin_plane": self.bc.denoise_margin_plane,
                 "psf_src": list(self.shape_src), "psf_dst": list(self.shape_dst),
                 "kernel_size": self.bc.kernel_size, "regularization": self.bc.regularization,
+                "shape_prior_arcsec": self.shape_prior, "shape_prior_keep": self.bc.shape_prior_keep,
+                "shape_prior_radius_arcsec": self.bc.shape_prior_radius_arcsec,
                 "magzp_src": self.magzp_src, "magzp_dst": self.magzp_dst,
                 "psf_fwhm_src_nominal": list(self.fwhm_src), "psf_fwhm_dst": list(self.fwhm_dst)}

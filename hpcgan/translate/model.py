@@ -54,9 +54,17 @@ def draw_noise(ids: Sequence[str], realisation: int, seed: int, bands: int, h: i
     return z1, z2
 
 
+# keys added after checkpoints were written, with the value that keeps such a checkpoint's behaviour (a
+# default that changed behaviour would otherwise reach old checkpoints silently)
+PREDATING = {("baseline", "shape_prior_arcsec"): 0.0}  # 2026-12-08: step 4 of the strong pipeline
+
+
 def checkpoint_config(state: dict) -> Config:
-    """The resolved config a checkpoint was trained with."""
+    """The resolved config a checkpoint was trained with (keys it predates: :data:`PREDATING`)."""
     data = yaml.safe_load(state.get("config_yaml") or "") or {}
+    for (section, key), value in PREDATING.items():
+        if isinstance(data.get(section), dict) and key not in data[section]:
+            data[section][key] = value
     return validate(build_config(Config, data))
 
 
