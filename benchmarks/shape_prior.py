@@ -8,8 +8,10 @@ noise-free truth (bias / NMAD, %; the NMAD change against the pipeline [68% pair
 colours (mag) of
 
 - ``pipeline``: the plain 3" aperture on the pipeline without its shape prior (``baseline.shape_prior_arcsec=0``);
-- ``co-add G<s>``: :func:`hpcgan.astro.template_photometry.template_fluxes`, the band's Gaussian-weighted flux
-  (sigma ``s`` arcsec) relative to the per-object co-add of all bands, times the co-add's 3" flux (no truth);
+- ``co-add G<s>``: the band's Gaussian-weighted flux (sigma ``s`` arcsec) relative to the per-object co-add of
+  all bands, times the co-add's 3" flux (no truth): the 3" flux of the pipeline's step 4 model
+  (:func:`hpcgan.astro.template_photometry.shape_prior` with ``keep`` 0, the co-add weighted by
+  ``PsfMatchedBaseline.source_noise``);
 - ``truth shape G<s>``: the same with each band's own noise-free shape as the template (what a perfect shape
   prior with these weights would reach: the floor of the idea).
 
@@ -17,10 +19,6 @@ colours (mag) of
 
 The pipeline's own shape prior (the model shrunk into the image, 1.5" apertures and sizes too) is scored by
 ``benchmarks/baseline_knobs.py --setting baseline.shape_prior_arcsec=0 --setting ''``.
-
-The co-add weighs each band by its flux over the variance of the source survey's noise in output units (the
-source stamps' outer-annulus sigma times the band's median output / input 3" flux; the pipeline's own sky is
-denoised to nearly zero, so its sigma would not do). docs/evaluation.md, "A shape prior from the co-add", gives the figures.
 """
 from __future__ import annotations
 
@@ -29,27 +27,20 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from baseline_knobs import RADII, open_split, rows, run_pipeline, split_parser  # noqa: E402
 
-from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, nmad, nmad_difference  # noqa: E402
-from hpcgan.astro.template_photometry import gaussian_weight, template_fluxes  # noqa: E402
+from hpcgan.astro.photometry import aperture_fluxes, bias_nmad, colour_stats, nmad_difference  # noqa: E402
+from hpcgan.astro.template_photometry import gaussian_weight, shape_prior  # noqa: E402
 from hpcgan.config import load_config  # noqa: E402
 from hpcgan.data.shards import open_source  # noqa: E402
 from hpcgan.models.psf_baseline import PsfMatchedBaseline  # noqa: E402
 
 COLOURS = ((1, 2), (2, 3), (3, 4))  # g-r, r-i, i-z
-
-
-def outer_sigma(imgs: np.ndarray) -> np.ndarray:
-    """(C,) 1.4826 MAD per band of the pixels beyond 0.8 of the stamp's half width, all objects pooled."""
-    n = imgs.shape[-1]
-    r = np.hypot(*np.meshgrid(*(np.arange(n) - (n - 1) / 2,) * 2))
-    ring = imgs[..., r > 0.8 * (n - 1) / 2]
-    return nmad(ring.transpose(1, 0, 2).reshape(imgs.shape[1], -1), axis=1)
 
 
 def truth_shape_fluxes(imgs: np.ndarray, truth: np.ndarray, pixel_scale: float, gauss_sigma: float) -> np.ndarray:
@@ -68,18 +59,16 @@ def main() -> int:
     x = rows(noisy, ids)
     out = run_pipeline(PsfMatchedBaseline(src, dst, dataclasses.replace(cfg.baseline, shape_prior_arcsec=0.0)), x, fwhm)
     truth = rows(open_source(a.shards, dst.name, a.split + "-truth"), ids)
-    f_in = aperture_fluxes(x, src.pixel_scale, RADII[-1:])[..., 0]
-    f_out = aperture_fluxes(out, dst.pixel_scale, RADII[-1:])[..., 0]
-    sigma = outer_sigma(x) * np.nanmedian(f_out / np.where(f_in > 0, f_in, np.nan), axis=0)
+    noise = PsfMatchedBaseline.source_noise(torch.from_numpy(x)).double()
     f_truth = aperture_fluxes(truth, dst.pixel_scale, RADII[-1:])[..., 0]
-    sets = {"pipeline": f_out}
+    sets = {"pipeline": aperture_fluxes(out, dst.pixel_scale, RADII[-1:])[..., 0]}
     for s in a.gauss:
-        sets[f"co-add G{s:g}"] = template_fluxes(out, sigma, dst.pixel_scale, RADII[-1], s)
+        model = shape_prior(torch.from_numpy(out), noise, dst.pixel_scale, RADII[-1], s, keep=0.0).numpy()
+        sets[f"co-add G{s:g}"] = aperture_fluxes(model, dst.pixel_scale, RADII[-1:])[..., 0]
     for s in a.gauss:
         sets[f"truth shape G{s:g}"] = truth_shape_fluxes(out, truth, dst.pixel_scale, s)
     bands = dst.bands
-    print(f"{src.name} -> {dst.name}: {len(ids)} objects of {a.shards}; the source noise per band in output units: "
-          + " ".join(f"{v:.3g}" for v in sigma))
+    print(f"{src.name} -> {dst.name}: {len(ids)} objects of {a.shards}; 3\" flux against the noise-free truth")
     print('| 3" flux | ' + " | ".join(f"{b}: bias / NMAD, change [68%]" for b in bands)
           + " | " + " | ".join(f"{bands[i]}-{bands[j]}: bias / NMAD" for i, j in COLOURS) + " |")
     print("|---" * (1 + len(bands) + len(COLOURS)) + "|")

@@ -14,8 +14,10 @@ gradients (a red bulge in a blue disc), which become a bias. :func:`shape_prior`
 toward that shared-shape model ``A_c T`` (``A_c = <G, I_c> / <G, T>``), keeping a fraction of the band's own
 departure from it: a multi-band denoiser, the strong pipeline's last step (``baseline.shape_prior_arcsec``). docs/evaluation.md ("A shape prior from the co-add") gives the numbers.
 
-    y = shape_prior(imgs, sigma, pixel_scale=0.187, radius=3.0, gauss_sigma=1.5, keep=0.5)  # torch
-    f = template_fluxes(imgs, sigma, 0.187)                                                   # numpy, (N, C)
+    y = shape_prior(imgs, sigma, pixel_scale=0.187, radius=3.0, gauss_sigma=1.5, keep=0.5)   # (B, C, n, n)
+
+With ``keep`` 0 the image within ``radius`` is the model itself, so its ``radius`` aperture flux is the
+estimate ``F_c`` above (``benchmarks/shape_prior.py``).
 """
 from __future__ import annotations
 
@@ -55,16 +57,3 @@ def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: floa
     taper = (2.0 - r / radius).clamp(0.0, 1.0)
     step = (1.0 - keep) * taper * (amp[..., None, None] * t[:, None] - imgs)
     return imgs + torch.where((g_t > 0)[:, None, None, None], step, torch.zeros_like(step))
-
-
-def template_fluxes(imgs: np.ndarray, noise_sigma: np.ndarray, pixel_scale: float, radius: float = 3.0,
-                    gauss_sigma: float = 1.5) -> np.ndarray:
-    """(N, C) each band's ``radius`` aperture flux estimated through the co-add template (float64): the
-    aperture flux of :func:`shape_prior`'s model (``keep`` 0)."""
-    a = torch.from_numpy(np.asarray(imgs, dtype=np.float64))
-    if np.shape(noise_sigma) != (a.shape[1],):
-        raise ValueError(f"noise_sigma: expected one value per band ({a.shape[1]}), got shape {np.shape(noise_sigma)}")
-    y = shape_prior(a, torch.from_numpy(np.asarray(noise_sigma, dtype=np.float64)), pixel_scale, radius, gauss_sigma, 0.0)
-    n = a.shape[-1]
-    return np.einsum("ncp,p->nc", y.reshape(*y.shape[:2], -1).numpy(), aperture_weights(n, float(pixel_scale),
-                                                                                          (float(radius),))[0])

@@ -95,6 +95,12 @@ class PsfMatchedBaseline(nn.Module):
                                self.bc.denoise_margin_plane)
 
     @staticmethod
+    def source_noise(x: torch.Tensor) -> torch.Tensor:
+        """(B, C) each source stamp's pixel noise per band: 1.4826 MAD of its finest starlet plane (step 4's
+        co-add weights; only the ratios between bands matter)."""
+        return plane_sigma(starlet(x.float(), 1)[0][0])[..., 0, 0]
+
+    @staticmethod
     def convolve(x: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
         """Each stamp and band of ``x`` (B, C, H, W) with its own kernel ``k`` (B, C, s, s), zero padding
         (the 'same' part of the full linear convolution, by FFT: the kernels are as large as the stamps)."""
@@ -120,8 +126,7 @@ class PsfMatchedBaseline(nn.Module):
             y = m @ self.convolve(y, k) @ m.T
         y = y * self.gain
         if self.shape_prior > 0:
-            noise = plane_sigma(starlet(x.float(), 1)[0][0])[..., 0, 0]  # (B, C) the source's pixel noise
-            y = shape_prior(y, noise, self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec, self.shape_prior,
+            y = shape_prior(y, self.source_noise(x), self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec, self.shape_prior,
                             self.bc.shape_prior_keep)
         return y.to(x.dtype)
 
