@@ -184,3 +184,10 @@ def test_every_named_config_loads_on_the_default(name):
     as the docs say: ``-c default -c <name>``)."""
     cfg = load_config(["default", name], [])
     assert cfg.train.variant
+
+
+def test_shape_prior_keep_takes_one_value_or_one_per_band():
+    assert load_config(["default"], ["baseline.shape_prior_keep=[0.3]"]).baseline.shape_prior_keep == (0.3,)
+    for bad in ("[0.5, 0.5]", "[1.5]"):
+        with pytest.raises(ConfigError, match=r"baseline.shape_prior_keep: one value in 0..1, or one per band"):
+            load_config(["default"], [f"baseline.shape_prior_keep={bad}"])

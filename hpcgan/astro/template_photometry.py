@@ -34,12 +34,12 @@ def gaussian_weight(size: int, pixel_scale: float, sigma_arcsec: float) -> np.nd
 
 
 def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: float, radius: float = 3.0,
-                gauss_sigma: float = 1.5, keep: float = 0.5) -> torch.Tensor:
+                gauss_sigma: float = 1.5, keep: float | torch.Tensor = 0.5) -> torch.Tensor:
     """``imgs`` (B, C, n, n) shrunk toward the shared-shape model ``A_c T`` (module docstring: ``A_c F(T)``
     is band ``c``'s ``radius`` flux estimate): ``I + (1 - keep) M (A T - I)``, where ``keep`` is the fraction of
     each band's departure from the model that stays (colour gradients, and the band's own noise) and ``M`` is
     1 within ``radius`` of the centre, falling linearly to 0 at twice it (neighbours further out keep their
-    own colours). ``noise_sigma`` (C,) or (B, C): each band's pixel noise (only ratios between bands matter).
+    own colours); a (C,) ``keep`` is one per band. ``noise_sigma`` (C,) or (B, C): each band's pixel noise (only ratios between bands matter).
     Objects whose co-add has no positive flux are returned unchanged."""
     if imgs.ndim != 4 or imgs.shape[-1] != imgs.shape[-2]:
         raise ValueError(f"imgs: expected (B, C, n, n), got shape {tuple(imgs.shape)}")
@@ -55,5 +55,6 @@ def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: floa
     amp = (imgs * g).sum((-2, -1)) / g_t.clamp_min(tiny)[:, None]  # (B, C)
     r = torch.from_numpy(np.hypot(*np.meshgrid(*(np.arange(n) - (n - 1) / 2.0,) * 2)) * pixel_scale).to(imgs)
     taper = (2.0 - r / radius).clamp(0.0, 1.0)
-    step = (1.0 - keep) * taper * (amp[..., None, None] * t[:, None] - imgs)
+    shrink = 1.0 - torch.as_tensor(keep, dtype=imgs.dtype, device=imgs.device).reshape(-1, 1, 1)
+    step = shrink * taper * (amp[..., None, None] * t[:, None] - imgs)
     return imgs + torch.where((g_t > 0)[:, None, None, None], step, torch.zeros_like(step))

@@ -225,6 +225,10 @@ def validate(cfg: Config) -> Config:
         for b in cfg.train.flux_loss_bands:
             if b not in bands:
                 raise ConfigError(f"train.flux_loss_bands: {b!r} is not a band of data.{side}; allowed: {', '.join(bands)}")
+    keep, n_bands = cfg.baseline.shape_prior_keep, len(cfg.data.x.bands)
+    if len(keep) not in (1, n_bands) or not all(0.0 <= v <= 1.0 for v in keep):
+        raise ConfigError(f"baseline.shape_prior_keep: one value in 0..1, or one per band of data.x ({n_bands}); "
+                          f"got {list(keep)}")
     for sig in cfg.train.stop_signals:
         if sig not in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP"):
             raise ConfigError(f"train.stop_signals: {sig!r} not allowed; allowed: SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP")

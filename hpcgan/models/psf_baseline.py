@@ -126,8 +126,8 @@ class PsfMatchedBaseline(nn.Module):
             y = m @ self.convolve(y, k) @ m.T
         y = y * self.gain
         if self.shape_prior > 0:
-            y = shape_prior(y, self.source_noise(x), self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec, self.shape_prior,
-                            self.bc.shape_prior_keep)
+            y = shape_prior(y, self.source_noise(x), self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec,
+                            self.shape_prior, torch.tensor(self.bc.shape_prior_keep))
         return y.to(x.dtype)
 
     def settings(self) -> dict:
@@ -137,7 +137,7 @@ class PsfMatchedBaseline(nn.Module):
                 "denoise_stack_k": self.bc.denoise_stack_k, "denoise_margin_plane": self.bc.denoise_margin_plane,
                 "psf_src": list(self.shape_src), "psf_dst": list(self.shape_dst),
                 "kernel_size": self.bc.kernel_size, "regularization": self.bc.regularization,
-                "shape_prior_arcsec": self.shape_prior, "shape_prior_keep": self.bc.shape_prior_keep,
+                "shape_prior_arcsec": self.shape_prior, "shape_prior_keep": list(self.bc.shape_prior_keep),
                 "shape_prior_radius_arcsec": self.bc.shape_prior_radius_arcsec,
                 "magzp_src": self.magzp_src, "magzp_dst": self.magzp_dst,
                 "psf_fwhm_src_nominal": list(self.fwhm_src), "psf_fwhm_dst": list(self.fwhm_dst)}
