@@ -29,6 +29,8 @@ does (``benchmarks/aperture_frontier.py``).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import sys
 import time
 from pathlib import Path
@@ -112,7 +114,8 @@ def main() -> int:
                         "(the crops are then centred)")
     p.add_argument("--calibrate", action="store_true",
                    help="scale each band by the held-out pairs' summed 3\" flux, noisy targets over corrected")
-    p.add_argument("--cache", help="keep the pipeline's output on the training pairs in this folder")
+    p.add_argument("--cache", help="keep the pipeline's output on the training pairs in this folder (one file per "
+                                   "direction, pair count and pipeline settings)")
     p.add_argument("--footprint", type=float, default=0.0,
                    help="correct only pixels where the pipeline's |output| exceeds this many noise sigmas (0: all)")
     a = p.parse_args()
@@ -123,7 +126,8 @@ def main() -> int:
     tr_noisy = open_source(a.train_shards, src.name, a.split)
     tr_ids = tr_noisy.object_ids()[:a.n_train]
     pipe = PsfMatchedBaseline(src, dst, cfg.baseline)
-    cached = Path(a.cache or ".") / f"pipeline_{a.direction}_{len(tr_ids)}.npy"
+    key = hashlib.sha256(json.dumps(pipe.settings(), sort_keys=True).encode()).hexdigest()[:12]  # its settings
+    cached = Path(a.cache or ".") / f"pipeline_{a.direction}_{len(tr_ids)}_{key}.npy"
     if a.cache and cached.exists():
         b_tr = np.load(cached)
     else:
