@@ -12,7 +12,8 @@ template's (a Gaussian-aperture colour), times the template's aperture flux. ``<
 noise with smooth weights, so its scatter is well below a top-hat aperture's; what it gives up is colour
 gradients (a red bulge in a blue disc), which become a bias. :func:`shape_prior` shrinks each band's image
 toward that shared-shape model ``A_c T`` (``A_c = <G, I_c> / <G, T>``), keeping a fraction of the band's own
-departure from it: a multi-band denoiser, the strong pipeline's last step (``baseline.shape_prior_arcsec``). docs/evaluation.md ("A shape prior from the co-add") gives the numbers.
+departure from it: a multi-band denoiser, the strong pipeline's last step (``baseline.shape_prior_arcsec``).
+docs/evaluation.md ("A shape prior from the co-add") gives the numbers.
 
     y = shape_prior(imgs, sigma, pixel_scale=0.187, radius=3.0, gauss_sigma=1.5, keep=0.5)   # (B, C, n, n)
 
@@ -39,8 +40,8 @@ def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: floa
     is band ``c``'s ``radius`` flux estimate): ``I + (1 - keep) M (A T - I)``, where ``keep`` is the fraction of
     each band's departure from the model that stays (colour gradients, and the band's own noise) and ``M`` is
     1 within ``radius`` of the centre, falling linearly to 0 at twice it (neighbours further out keep their
-    own colours); a (C,) ``keep`` is one per band. ``noise_sigma`` (C,) or (B, C): each band's pixel noise (only ratios between bands matter).
-    Objects whose co-add has no positive flux are returned unchanged."""
+    own colours); a (C,) ``keep`` is one per band. ``noise_sigma`` (C,) or (B, C): each band's pixel noise
+    (only ratios between bands matter). Objects whose co-add has no positive flux are returned unchanged."""
     if imgs.ndim != 4 or imgs.shape[-1] != imgs.shape[-2]:
         raise ValueError(f"imgs: expected (B, C, n, n), got shape {tuple(imgs.shape)}")
     sigma = torch.as_tensor(noise_sigma, dtype=imgs.dtype, device=imgs.device).expand(imgs.shape[:2])
