@@ -186,8 +186,9 @@ def test_every_named_config_loads_on_the_default(name):
     assert cfg.train.variant
 
 
-def test_shape_prior_keep_takes_one_value_or_one_per_band():
-    assert load_config(["default"], ["baseline.shape_prior_keep=[0.3]"]).baseline.shape_prior_keep == (0.3,)
-    for bad in ("[0.5, 0.5]", "[1.5]"):
-        with pytest.raises(ConfigError, match=r"baseline.shape_prior_keep: one value in 0..1, or one per band"):
-            load_config(["default"], [f"baseline.shape_prior_keep={bad}"])
+def test_shape_prior_keep_bands_are_band_equals_value():
+    cfg = load_config(["default"], ["baseline.shape_prior_keep_bands=[u=0.9, g=0.4]"])
+    assert cfg.baseline.shape_prior_keep_bands == ("u=0.9", "g=0.4")
+    for bad in ("[u]", "[u=1.5]", "[=0.5]"):
+        with pytest.raises(ConfigError, match=r"baseline.shape_prior_keep_bands: .* is not band=value"):
+            load_config(["default"], [f"baseline.shape_prior_keep_bands={bad}"])

@@ -196,6 +196,22 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def band_values(entries: Iterable[str], key: str) -> dict[str, float]:
+    """``("u=0.75", ...)`` -> ``{"u": 0.75}``: per-band values in 0..1; a malformed entry is a ConfigError naming
+    ``key``."""
+    out = {}
+    for e in entries:
+        band, _, value = str(e).partition("=")
+        try:
+            v = float(value)
+        except ValueError:
+            v = math.nan
+        if not band.strip() or not 0.0 <= v <= 1.0:
+            raise ConfigError(f"{key}: {e!r} is not band=value with a value in 0..1 (e.g. u=0.75)")
+        out[band.strip()] = v
+    return out
+
+
 def validate(cfg: Config) -> Config:
     """Cross-field rules that no single field can check."""
     for side in ("x", "y"):
@@ -225,10 +241,7 @@ def validate(cfg: Config) -> Config:
         for b in cfg.train.flux_loss_bands:
             if b not in bands:
                 raise ConfigError(f"train.flux_loss_bands: {b!r} is not a band of data.{side}; allowed: {', '.join(bands)}")
-    keep, n_bands = cfg.baseline.shape_prior_keep, len(cfg.data.x.bands)
-    if len(keep) not in (1, n_bands) or not all(0.0 <= v <= 1.0 for v in keep):
-        raise ConfigError(f"baseline.shape_prior_keep: one value in 0..1, or one per band of data.x ({n_bands}); "
-                          f"got {list(keep)}")
+    band_values(cfg.baseline.shape_prior_keep_bands, "baseline.shape_prior_keep_bands")
     for sig in cfg.train.stop_signals:
         if sig not in ("SIGTERM", "SIGUSR1", "SIGUSR2", "SIGINT", "SIGHUP"):
             raise ConfigError(f"train.stop_signals: {sig!r} not allowed; allowed: SIGTERM, SIGUSR1, SIGUSR2, SIGINT, SIGHUP")

@@ -258,9 +258,10 @@ class BaselineCfg:
     # reads each band's amplitude, 0 = off (the pipeline before 2026-12-08). The source noise in a 3" sum is
     # most of the SDSS -> CFHT scatter; docs/evaluation.md ("A shape prior from the co-add") has the numbers
     shape_prior_arcsec: float = rng(0.0, None, default=1.5)
-    # the fraction of each band's departure from the model that stays (0..1; one per band of the source survey,
-    # or one for all): u, whose shape differs most from the co-add, keeps more (0.5 there read its 3" flux -1.3%)
-    shape_prior_keep: tuple[float, ...] = (0.75, 0.5, 0.5, 0.5, 0.5)
+    shape_prior_keep: float = rng(0.0, 1.0, default=0.5)  # the fraction of a band's departure from the model kept
+    # per-band exceptions, "band=keep" (a band the source survey lacks has none): u, whose shape differs most
+    # from the co-add, keeps more (at 0.5 its 3" flux read -1.3%)
+    shape_prior_keep_bands: tuple[str, ...] = ("u=0.75",)
     shape_prior_radius_arcsec: float = rng(0.0, None, lo_open=True, default=3.0)  # co-add weights' aperture; taper
     noise_kernel: int = rng(1, 31, default=7)  # add_noise: side of the kernel made from the measured noise power
     # area: exact area-weighted overlap; bicubic: surface brightness x pixel-area ratio; auto: area when the

@@ -36,6 +36,7 @@ from hpcgan.astro.denoise import max_scales, plane_sigma, starlet, starlet_denoi
 from hpcgan.astro.psf import PsfModel, matching_kernel, quantize
 from hpcgan.astro.surveys import psf_shape
 from hpcgan.astro.template_photometry import shape_prior
+from hpcgan.config.loader import band_values
 from hpcgan.config.schema import BaselineCfg, SurveyCfg
 from hpcgan.models.baseline import area_matrix, bicubic_matrix, nominal_seeing
 
@@ -64,6 +65,8 @@ class PsfMatchedBaseline(nn.Module):
         sharper = min(self.fwhm_dst) < min(self.fwhm_src)
         self.regularization = bc.regularization if sharper else BROADEN_REGULARIZATION
         self.shape_prior = bc.shape_prior_arcsec if sharper else 0.0  # deep -> shallow: no source noise to lose
+        exceptions = band_values(bc.shape_prior_keep_bands, "baseline.shape_prior_keep_bands")
+        self.keep = [exceptions.get(b, bc.shape_prior_keep) for b in src.bands]  # step 4, per band
         self.kind = "bicubic" if self.upsample else "area"
         build = bicubic_matrix if self.upsample else area_matrix
         self.register_buffer("resample", build(src.stamp_size, src.pixel_scale, dst.stamp_size,
@@ -127,7 +130,7 @@ class PsfMatchedBaseline(nn.Module):
         y = y * self.gain
         if self.shape_prior > 0:
             y = shape_prior(y, self.source_noise(x), self.dst.pixel_scale, self.bc.shape_prior_radius_arcsec,
-                            self.shape_prior, torch.tensor(self.bc.shape_prior_keep))
+                            self.shape_prior, torch.tensor(self.keep))
         return y.to(x.dtype)
 
     def settings(self) -> dict:
@@ -137,7 +140,7 @@ class PsfMatchedBaseline(nn.Module):
                 "denoise_stack_k": self.bc.denoise_stack_k, "denoise_margin_plane": self.bc.denoise_margin_plane,
                 "psf_src": list(self.shape_src), "psf_dst": list(self.shape_dst),
                 "kernel_size": self.bc.kernel_size, "regularization": self.bc.regularization,
-                "shape_prior_arcsec": self.shape_prior, "shape_prior_keep": list(self.bc.shape_prior_keep),
+                "shape_prior_arcsec": self.shape_prior, "shape_prior_keep": self.keep,
                 "shape_prior_radius_arcsec": self.bc.shape_prior_radius_arcsec,
                 "magzp_src": self.magzp_src, "magzp_dst": self.magzp_dst,
                 "psf_fwhm_src_nominal": list(self.fwhm_src), "psf_fwhm_dst": list(self.fwhm_dst)}
