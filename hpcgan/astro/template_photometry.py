@@ -22,16 +22,24 @@ estimate ``F_c`` above (``benchmarks/shape_prior.py``).
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
 from hpcgan.astro.photometry import aperture_weights
 
 
+@lru_cache(maxsize=16)
+def radius_arcsec(size: int, pixel_scale: float) -> np.ndarray:
+    """(size, size) distance of each pixel centre from the stamp centre, arcsec (built once per geometry)."""
+    r = (np.arange(size) - (size - 1) / 2.0) * pixel_scale
+    return np.hypot(r[:, None], r[None, :])
+
+
 def gaussian_weight(size: int, pixel_scale: float, sigma_arcsec: float) -> np.ndarray:
     """(size, size) circular Gaussian of ``sigma_arcsec`` at the stamp centre, peak 1."""
-    r = (np.arange(size) - (size - 1) / 2.0) * pixel_scale
-    return np.exp(-0.5 * (r[:, None] ** 2 + r[None, :] ** 2) / sigma_arcsec ** 2)
+    return np.exp(-0.5 * (radius_arcsec(size, pixel_scale) / sigma_arcsec) ** 2)
 
 
 def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: float, radius: float = 3.0,
@@ -54,8 +62,7 @@ def shape_prior(imgs: torch.Tensor, noise_sigma: torch.Tensor, pixel_scale: floa
     t = torch.einsum("bc,bcij->bij", w, imgs)
     g_t = (t * g).sum((-2, -1))
     amp = (imgs * g).sum((-2, -1)) / g_t.clamp_min(tiny)[:, None]  # (B, C)
-    r = torch.from_numpy(np.hypot(*np.meshgrid(*(np.arange(n) - (n - 1) / 2.0,) * 2)) * pixel_scale).to(imgs)
-    taper = (2.0 - r / radius).clamp(0.0, 1.0)
+    taper = (2.0 - torch.from_numpy(radius_arcsec(n, float(pixel_scale))).to(imgs) / radius).clamp(0.0, 1.0)
     shrink = 1.0 - torch.as_tensor(keep, dtype=imgs.dtype, device=imgs.device).reshape(-1, 1, 1)
     step = shrink * taper * (amp[..., None, None] * t[:, None] - imgs)
     return imgs + torch.where((g_t > 0)[:, None, None, None], step, torch.zeros_like(step))
